@@ -1,0 +1,45 @@
+//! The auth service: accounts, profiles and login sessions.
+//!
+//! Routes (mounted by the origin under `/api/auth`): `POST /register`,
+//! `POST /login`, `POST /logout`, `GET /me`, `PATCH /me`; and, for the edge
+//! only, `POST /introspect` under `/internal/auth`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+pub mod domain;
+mod password;
+mod routes;
+pub mod store;
+pub mod token;
+
+use store::{SessionStore, UserStore};
+
+/// Everything the auth handlers need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub session_ttl: Duration,
+    pub cookie_secure: bool,
+}
+
+/// Public routes, relative to `/api/auth`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/register", post(routes::register))
+        .route("/login", post(routes::login))
+        .route("/logout", post(routes::logout))
+        .route("/me", get(routes::me).patch(routes::update_me))
+        .with_state(state)
+}
+
+/// Edge-only routes, relative to `/internal/auth`.
+pub fn internal_router(state: AppState) -> Router {
+    Router::new()
+        .route("/introspect", post(routes::introspect))
+        .with_state(state)
+}

@@ -1,0 +1,185 @@
+//! Thin handlers: extract → domain → store → respond.
+
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use meridian_common::error::Validator;
+use meridian_common::extract::Json;
+use meridian_common::internal::CurrentUser;
+use meridian_common::{ApiError, UserId};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::domain::{self, Bio, DisplayName, Email, Password, ProfileUpdate, Session, User, UserView};
+use crate::store::unix_now;
+use crate::token::{self, SessionToken};
+use crate::{password, AppState};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    email: String,
+    password: String,
+    display_name: String,
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    Json(body): Json<RegisterRequest>,
+) -> Result<Response, ApiError> {
+    let mut v = Validator::default();
+    let email = v.check("email", Email::parse(&body.email));
+    let pass = v.check("password", Password::parse(&body.password));
+    let name = v.check("display_name", DisplayName::parse(&body.display_name));
+    v.finish()?;
+    let (Some(email), Some(pass), Some(display_name)) = (email, pass, name) else {
+        unreachable!("Validator::finish returned Ok, so every field parsed");
+    };
+    // Cheap duplicate check first so a taken email does not cost a hash; the
+    // store's unique constraint remains the real guard against races.
+    if state.users.by_email(&email).await?.is_some() {
+        return Err(ApiError::conflict(
+            "email_taken",
+            "an account with this email already exists",
+        ));
+    }
+    let password_hash = password::hash(pass).await?;
+    let now = domain::now();
+    let user = User {
+        id: UserId::new(),
+        email,
+        display_name,
+        bio: Bio::empty(),
+        password_hash,
+        created_at: now,
+        updated_at: now,
+    };
+    state.users.insert(&user).await?;
+    tracing::info!(user_id = %user.id, "account registered");
+    Ok((StatusCode::CREATED, axum::Json(UserView::from(&user))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let user = match Email::parse(&body.email) {
+        Ok(email) => state.users.by_email(&email).await?,
+        Err(_) => None,
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    if !password::verify(body.password, stored).await? {
+        // Same answer for unknown email and wrong password.
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "email or password is incorrect",
+        ));
+    }
+    let user = user.expect("verify returns true only for an existing account");
+    let token = SessionToken::generate();
+    let now = unix_now();
+    let ttl = state.session_ttl.as_secs();
+    let session = Session {
+        user_id: user.id,
+        created_at: now,
+        expires_at: now + ttl as i64,
+    };
+    state.sessions.create(&token.hash(), &session).await?;
+    tracing::info!(user_id = %user.id, "session created");
+    let cookie = token::session_cookie(&token, ttl, state.cookie_secure);
+    let body = json!({
+        "token": token.as_str(),
+        "expires_at": session.expires_at,
+        "user": UserView::from(&user),
+    });
+    Ok(([(SET_COOKIE, cookie)], axum::Json(body)).into_response())
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = SessionToken::from_headers(&headers)
+        .ok_or_else(|| ApiError::unauthorized("no session to log out of"))?;
+    state.sessions.revoke(&token.hash()).await?;
+    let cookie = token::clear_cookie(state.cookie_secure);
+    Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response())
+}
+
+pub async fn me(
+    State(state): State<AppState>,
+    CurrentUser(user_id): CurrentUser,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let user = state
+        .users
+        .by_id(user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("account not found"))?;
+    Ok(axum::Json(UserView::from(&user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProfileRequest {
+    display_name: Option<String>,
+    bio: Option<String>,
+}
+
+pub async fn update_me(
+    State(state): State<AppState>,
+    CurrentUser(user_id): CurrentUser,
+    Json(body): Json<UpdateProfileRequest>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    if body.display_name.is_none() && body.bio.is_none() {
+        return Err(ApiError::validation(vec![meridian_common::FieldError::new(
+            "body",
+            "give at least one of display_name, bio",
+        )]));
+    }
+    let mut v = Validator::default();
+    let update = ProfileUpdate {
+        display_name: body
+            .display_name
+            .as_deref()
+            .and_then(|n| v.check("display_name", DisplayName::parse(n))),
+        bio: body.bio.as_deref().and_then(|b| v.check("bio", Bio::parse(b))),
+    };
+    v.finish()?;
+    let user = state
+        .users
+        .update_profile(user_id, &update, domain::now())
+        .await?
+        .ok_or_else(|| ApiError::not_found("account not found"))?;
+    Ok(axum::Json(UserView::from(&user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectRequest {
+    token: String,
+}
+
+/// For the edge: is this token a live session, and whose? Unknown and
+/// malformed tokens are simply inactive; only a store failure is an error.
+pub async fn introspect(
+    State(state): State<AppState>,
+    Json(body): Json<IntrospectRequest>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let Some(token) = SessionToken::parse(&body.token) else {
+        return Ok(axum::Json(json!({ "active": false })));
+    };
+    let answer = match state.sessions.get(&token.hash()).await? {
+        Some(s) => json!({ "active": true, "user_id": s.user_id, "expires_at": s.expires_at }),
+        None => json!({ "active": false }),
+    };
+    Ok(axum::Json(answer))
+}

@@ -1,0 +1,224 @@
+//! Catalog types. A `ListQuery` can only be built valid: limits bounded,
+//! category known, cursor matching the sort it was issued for.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use meridian_common::{Money, ProductId, SellerId};
+use serde::{Deserialize, Serialize};
+
+/// The fixed top-level taxonomy: (slug, display name).
+pub const CATEGORIES: &[(&str, &str)] = &[
+    ("electronics", "Electronics"),
+    ("home-kitchen", "Home & Kitchen"),
+    ("fashion", "Fashion"),
+    ("books", "Books"),
+    ("toys-games", "Toys & Games"),
+    ("sports-outdoors", "Sports & Outdoors"),
+    ("beauty", "Beauty"),
+    ("garden", "Garden"),
+    ("jewelry", "Handmade Jewelry"),
+    ("art", "Art & Collectibles"),
+];
+
+/// A category of `CATEGORIES`, held as its index there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Category(u8);
+
+impl Category {
+    pub fn parse(slug: &str) -> Result<Self, String> {
+        CATEGORIES
+            .iter()
+            .position(|(s, _)| *s == slug)
+            .map(|i| Category(i as u8))
+            .ok_or_else(|| format!("unknown category {slug:?}"))
+    }
+
+    pub fn slug(self) -> &'static str {
+        CATEGORIES[self.0 as usize].0
+    }
+
+    pub fn name(self) -> &'static str {
+        CATEGORIES[self.0 as usize].1
+    }
+}
+
+impl TryFrom<String> for Category {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Category> for String {
+    fn from(c: Category) -> String {
+        c.slug().to_owned()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    pub id: ProductId,
+    pub seller_id: SellerId,
+    pub title: String,
+    pub description: String,
+    pub price: Money,
+    pub category: Category,
+    pub attributes: BTreeMap<String, String>,
+    pub stock: u32,
+    pub image_urls: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    #[default]
+    Newest,
+    PriceAsc,
+    PriceDesc,
+}
+
+impl Sort {
+    /// Every sort is an ascending walk over `(key, id)`; the id breaks ties so
+    /// pagination is stable even when many products share a price.
+    pub fn key(self, p: &Product) -> i64 {
+        match self {
+            Sort::Newest => -p.created_at.timestamp_micros(),
+            Sort::PriceAsc => p.price.amount,
+            Sort::PriceDesc => -p.price.amount,
+        }
+    }
+}
+
+/// Position after the last item of a page: the `(key, id)` it ended on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    #[serde(rename = "s")]
+    pub sort: Sort,
+    #[serde(rename = "k")]
+    pub key: i64,
+    #[serde(rename = "i")]
+    pub id: ProductId,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("cursor serialises"))
+    }
+
+    pub fn decode(raw: &str) -> Result<Self, String> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(raw)
+            .map_err(|_| "malformed cursor".to_owned())?;
+        serde_json::from_slice(&bytes).map_err(|_| "malformed cursor".to_owned())
+    }
+}
+
+pub const DEFAULT_LIMIT: u32 = 24;
+pub const MAX_LIMIT: u32 = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub category: Option<Category>,
+    pub sort: Sort,
+    pub limit: u32,
+    pub after: Option<Cursor>,
+}
+
+impl ListQuery {
+    pub fn parse(
+        category: Option<&str>,
+        sort: Option<Sort>,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Self, Vec<(&'static str, String)>> {
+        let mut errors = Vec::new();
+        let category = match category.map(Category::parse).transpose() {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push(("category", e));
+                None
+            }
+        };
+        let sort = sort.unwrap_or_default();
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            errors.push(("limit", format!("must be between 1 and {MAX_LIMIT}")));
+        }
+        let after = match cursor.map(Cursor::decode).transpose() {
+            Ok(Some(c)) if c.sort != sort => {
+                errors.push(("cursor", "was issued for a different sort".to_owned()));
+                None
+            }
+            Ok(c) => c,
+            Err(e) => {
+                errors.push(("cursor", e));
+                None
+            }
+        };
+        if errors.is_empty() {
+            Ok(Self {
+                category,
+                sort,
+                limit,
+                after,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<Product>,
+    pub next: Option<Cursor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CategoryCount {
+    pub slug: &'static str,
+    pub name: &'static str,
+    pub product_count: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let c = Cursor {
+            sort: Sort::PriceAsc,
+            key: 1999,
+            id: ProductId::new(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+        assert!(Cursor::decode("!!!").is_err());
+        assert!(Cursor::decode("e30").is_err()); // "{}"
+    }
+
+    #[test]
+    fn list_query_validates_every_parameter() {
+        let q = ListQuery::parse(Some("books"), None, None, None).unwrap();
+        assert_eq!(q.limit, DEFAULT_LIMIT);
+        assert_eq!(q.sort, Sort::Newest);
+        let errors = ListQuery::parse(Some("cars"), None, Some(0), Some("zz")).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["category", "limit", "cursor"]);
+        let newest = Cursor {
+            sort: Sort::Newest,
+            key: 0,
+            id: ProductId::new(),
+        };
+        let errors =
+            ListQuery::parse(None, Some(Sort::PriceDesc), None, Some(&newest.encode()))
+                .unwrap_err();
+        assert_eq!(errors[0].0, "cursor");
+    }
+}

@@ -1,0 +1,74 @@
+//! Thin handlers: extract → domain → store → respond.
+
+use axum::extract::State;
+use axum::http::header::CACHE_CONTROL;
+use axum::response::{IntoResponse, Response};
+use meridian_common::extract::{Path, Query};
+use meridian_common::{ApiError, FieldError, ProductId};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::domain::{ListQuery, Sort};
+use crate::AppState;
+
+/// Public catalog reads may be cached by the edge and browsers briefly.
+const PUBLIC_CACHE: &str = "public, max-age=30";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    category: Option<String>,
+    sort: Option<Sort>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+pub async fn list_products(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ApiError> {
+    let query = ListQuery::parse(
+        params.category.as_deref(),
+        params.sort,
+        params.limit,
+        params.cursor.as_deref(),
+    )
+    .map_err(|errors| {
+        ApiError::validation(
+            errors
+                .into_iter()
+                .map(|(field, message)| FieldError::new(field, message))
+                .collect(),
+        )
+    })?;
+    let page = state.products.list(&query).await?;
+    let body = json!({
+        "items": page.items,
+        "next_cursor": page.next.map(|c| c.encode()),
+    });
+    Ok(([(CACHE_CONTROL, PUBLIC_CACHE)], axum::Json(body)).into_response())
+}
+
+pub async fn get_product(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: ProductId = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "product id must be a UUID"))?;
+    let product = state
+        .products
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such product"))?;
+    Ok(([(CACHE_CONTROL, PUBLIC_CACHE)], axum::Json(product)).into_response())
+}
+
+pub async fn categories(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let categories = state.products.categories().await?;
+    Ok((
+        [(CACHE_CONTROL, PUBLIC_CACHE)],
+        axum::Json(json!({ "items": categories })),
+    )
+        .into_response())
+}

@@ -1,0 +1,277 @@
+//! A region's origin configuration: `regions/<id>.toml`.
+//!
+//! Parsed with `deny_unknown_fields` so a typo is an error rather than a
+//! silently ignored setting, then validated; every error names the file and
+//! the key.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    /// Stable id used in routing, headers and metrics, e.g. `chicago`.
+    pub id: String,
+    /// Human-readable name, e.g. `Chicago`.
+    pub name: String,
+    /// Data-center location in degrees; the edge ranks regions by distance.
+    pub latitude: f64,
+    pub longitude: f64,
+    /// Address the origin listens on.
+    pub listen: SocketAddr,
+    /// Shared secret the edge sends in `x-meridian-internal`. The environment
+    /// variable `MERIDIAN_INTERNAL_SECRET` overrides it, so production never
+    /// keeps it in a file.
+    #[serde(default)]
+    pub internal_secret: String,
+    #[serde(default)]
+    pub stores: StoresConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub catalog: CatalogConfig,
+}
+
+/// Which backend each store role uses. Embedded (`memory`) by default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoresConfig {
+    #[serde(default)]
+    pub sessions: StoreConfig,
+    #[serde(default)]
+    pub users: StoreConfig,
+    #[serde(default)]
+    pub products: StoreConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StoreConfig {
+    #[default]
+    Memory,
+    Redis {
+        url: String,
+        #[serde(default = "default_redis_prefix")]
+        key_prefix: String,
+    },
+    Postgres {
+        url: String,
+        #[serde(default = "default_pool_size")]
+        max_connections: u32,
+        #[serde(default = "default_connect_timeout_ms")]
+        connect_timeout_ms: u64,
+    },
+}
+
+impl StoreConfig {
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            StoreConfig::Memory => "memory",
+            StoreConfig::Redis { .. } => "redis",
+            StoreConfig::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+fn default_redis_prefix() -> String {
+    "meridian:".to_owned()
+}
+fn default_pool_size() -> u32 {
+    16
+}
+fn default_connect_timeout_ms() -> u64 {
+    3_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a login session lives.
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl_secs: u64,
+    /// `Secure` on the session cookie. Only turn off for plain-HTTP debugging.
+    #[serde(default = "default_true")]
+    pub cookie_secure: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_secs: default_session_ttl(),
+            cookie_secure: true,
+        }
+    }
+}
+
+fn default_session_ttl() -> u64 {
+    7 * 24 * 3600
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// Load the deterministic demo catalog into an empty store at start.
+    #[serde(default = "default_true")]
+    pub demo_data: bool,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self { demo_data: true }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("{file}: {key}: {message}")]
+    Invalid {
+        file: String,
+        key: &'static str,
+        message: String,
+    },
+}
+
+impl RegionConfig {
+    /// Read, parse and validate a region file; apply environment overrides.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        let mut config = Self::parse(&text, &file)?;
+        if let Ok(secret) = std::env::var("MERIDIAN_INTERNAL_SECRET") {
+            config.internal_secret = secret;
+        }
+        config.validate(&file)?;
+        Ok(config)
+    }
+
+    /// Parse without environment overrides or validation (tests use this).
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            file: file.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })
+    }
+
+    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                file: file.to_owned(),
+                key,
+                message: message.to_owned(),
+            })
+        };
+        if self.id.is_empty()
+            || !self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return invalid("id", "must be non-empty lowercase letters, digits and '-'");
+        }
+        if self.name.trim().is_empty() {
+            return invalid("name", "must not be empty");
+        }
+        if !(-90.0..=90.0).contains(&self.latitude) {
+            return invalid("latitude", "must be within -90..=90 degrees");
+        }
+        if !(-180.0..=180.0).contains(&self.longitude) {
+            return invalid("longitude", "must be within -180..=180 degrees");
+        }
+        if self.internal_secret.len() < 16 {
+            return invalid(
+                "internal_secret",
+                "must be at least 16 characters (or set MERIDIAN_INTERNAL_SECRET)",
+            );
+        }
+        if self.auth.session_ttl_secs < 60 {
+            return invalid("auth.session_ttl_secs", "must be at least 60 seconds");
+        }
+        for (key, store) in [
+            ("stores.sessions", &self.stores.sessions),
+            ("stores.users", &self.stores.users),
+            ("stores.products", &self.stores.products),
+        ] {
+            if let StoreConfig::Postgres {
+                max_connections, ..
+            } = store
+            {
+                if *max_connections == 0 {
+                    return invalid(key, "max_connections must be at least 1");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        id = "chicago"
+        name = "Chicago"
+        latitude = 41.88
+        longitude = -87.63
+        listen = "127.0.0.1:7103"
+        internal_secret = "0123456789abcdef"
+        [stores.sessions]
+        backend = "redis"
+        url = "redis://127.0.0.1:6379"
+    "#;
+
+    #[test]
+    fn parses_and_validates_a_good_file() {
+        let config = RegionConfig::parse(GOOD, "chicago.toml").unwrap();
+        config.validate("chicago.toml").unwrap();
+        assert_eq!(config.stores.sessions.backend_name(), "redis");
+        assert_eq!(config.stores.users, StoreConfig::Memory);
+        assert!(config.catalog.demo_data);
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_name() {
+        let text = GOOD.replace("name = \"Chicago\"", "name = \"Chicago\"\nlatitud = 1.0");
+        let err = RegionConfig::parse(&text, "chicago.toml").unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("chicago.toml:"), "{message}");
+        assert!(message.contains("latitud"), "{message}");
+    }
+
+    #[test]
+    fn out_of_range_latitude_names_the_key() {
+        let text = GOOD.replace("41.88", "141.88");
+        let config = RegionConfig::parse(&text, "c.toml").unwrap();
+        let err = config.validate("c.toml").unwrap_err().to_string();
+        assert_eq!(err, "c.toml: latitude: must be within -90..=90 degrees");
+    }
+
+    #[test]
+    fn short_secret_and_bad_backend_are_rejected() {
+        let text = GOOD.replace("0123456789abcdef", "short");
+        let config = RegionConfig::parse(&text, "c.toml").unwrap();
+        assert!(config
+            .validate("c.toml")
+            .unwrap_err()
+            .to_string()
+            .contains("internal_secret"));
+        let text = GOOD.replace("backend = \"redis\"", "backend = \"mysql\"");
+        let err = RegionConfig::parse(&text, "c.toml").unwrap_err().to_string();
+        assert!(err.contains("mysql"), "{err}");
+    }
+}

@@ -1,0 +1,24 @@
+//! Shared building blocks of Meridian's origin services.
+//!
+//! Everything here is either a small pure type (ids, money, errors) or plumbing
+//! that every service needs the same way (config, edge trust, telemetry,
+//! metrics). Service crates never depend on each other, only on this crate.
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod ids;
+pub mod internal;
+pub mod metrics;
+pub mod money;
+#[cfg(feature = "postgres")]
+pub mod pg;
+#[cfg(feature = "redis")]
+pub mod redis_conn;
+pub mod readiness;
+pub mod telemetry;
+pub mod testing;
+
+pub use error::{ApiError, FieldError};
+pub use ids::{ProductId, SellerId, UserId};
+pub use money::{Currency, Money};

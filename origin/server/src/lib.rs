@@ -1,0 +1,129 @@
+//! One region's origin: every service of Meridian in one process, plus the
+//! health, readiness and metrics endpoints the edge and Prometheus use.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use meridian_common::config::RegionConfig;
+use meridian_common::internal::{require_edge, InternalSecret};
+use meridian_common::metrics::{self, Metrics};
+use meridian_common::readiness::Readiness;
+use meridian_common::{telemetry, ApiError};
+use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+mod stores;
+
+/// Largest request body an origin accepts; the edge enforces the same bound.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// A built origin, ready to serve.
+pub struct Origin {
+    pub router: Router,
+    pub region: String,
+}
+
+/// Connects the configured stores, seeds demo data where configured and
+/// composes every service's router.
+pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
+    let stores = stores::Stores::connect(config).await?;
+    if config.catalog.demo_data {
+        let seeded = meridian_catalog::demo::seed_if_empty(stores.products.as_ref()).await?;
+        if seeded > 0 {
+            tracing::info!(products = seeded, "seeded demo catalog");
+        }
+    }
+    let auth = meridian_auth::AppState {
+        users: stores.users.clone(),
+        sessions: stores.sessions.clone(),
+        session_ttl: Duration::from_secs(config.auth.session_ttl_secs),
+        cookie_secure: config.auth.cookie_secure,
+    };
+    let catalog = meridian_catalog::AppState {
+        products: stores.products.clone(),
+    };
+
+    let api = Router::new()
+        .nest("/api/auth", meridian_auth::router(auth.clone()))
+        .nest("/api/catalog", meridian_catalog::router(catalog))
+        .nest("/internal/auth", meridian_auth::internal_router(auth))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(
+            InternalSecret::new(&config.internal_secret),
+            require_edge,
+        ));
+
+    let metrics = Metrics::new(&config.id);
+    let readiness = stores.readiness();
+    let region = config.id.clone();
+    let span_region = region.clone();
+    let ops = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(move || readyz(readiness.clone())))
+        .route(
+            "/metrics",
+            get({
+                let metrics = metrics.clone();
+                move || async move { metrics.render() }
+            }),
+        )
+        .with_state(region.clone());
+
+    let router = api
+        .merge(ops)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn_with_state(metrics, metrics::track))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("handler panicked").into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(move |req: &axum::http::Request<_>| {
+                    telemetry::request_span(&span_region, req)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        );
+    Ok(Origin { router, region })
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    origin: Origin,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    tracing::info!(region = %origin.region, addr = %listener.local_addr()?, "origin listening");
+    axum::serve(listener, origin.router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn healthz(axum::extract::State(region): axum::extract::State<String>) -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "region": region }))
+}
+
+async fn readyz(readiness: Readiness) -> Response {
+    readiness.respond().await
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+}

@@ -1,0 +1,79 @@
+//! `origin --region regions/chicago.toml [--check]`
+//!
+//! Loads the region's config, builds every service and serves until SIGINT or
+//! SIGTERM, then drains in-flight requests. `--check` validates the config and
+//! exits.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use meridian_common::config::RegionConfig;
+use meridian_common::telemetry;
+
+const USAGE: &str = "usage: origin --region <regions/NAME.toml> [--check]";
+
+fn parse_args() -> Result<(PathBuf, bool), String> {
+    let mut region = None;
+    let mut check = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--region" => region = args.next().map(PathBuf::from),
+            "--check" => check = true,
+            "-h" | "--help" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    region
+        .map(|r| (r, check))
+        .ok_or_else(|| USAGE.to_owned())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    telemetry::init("origin");
+    let (path, check) = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match RegionConfig::load(&path) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if check {
+        println!("{}: ok", path.display());
+        return ExitCode::SUCCESS;
+    }
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "origin failed");
+            eprintln!("origin failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: RegionConfig) -> anyhow::Result<()> {
+    let origin = meridian_server::build(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    meridian_server::serve(listener, origin, shutdown_signal()).await?;
+    tracing::info!("origin stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}

@@ -1,0 +1,125 @@
+//! Builds each store role from the region's config. A backend whose cargo
+//! feature was compiled out is a start-up error naming the feature.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use meridian_auth::store::memory::{MemorySessionStore, MemoryUserStore};
+use meridian_auth::store::{SessionStore, UserStore};
+use meridian_catalog::store::memory::MemoryProductStore;
+use meridian_catalog::store::ProductStore;
+use meridian_common::config::{RegionConfig, StoreConfig};
+use meridian_common::readiness::{FnProbe, Readiness};
+
+pub struct Stores {
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub products: Arc<dyn ProductStore>,
+    config: Vec<(&'static str, &'static str)>,
+}
+
+fn unsupported(role: &str, store: &StoreConfig) -> anyhow::Error {
+    anyhow::anyhow!(
+        "stores.{role}: backend {:?} is not available for this store role",
+        store.backend_name()
+    )
+}
+
+#[cfg_attr(all(feature = "postgres", feature = "redis"), allow(dead_code))]
+fn compiled_out(role: &str, feature: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "stores.{role}: this origin was built without the `{feature}` cargo feature; \
+         rebuild with `--features {feature}` or choose backend = \"memory\""
+    )
+}
+
+impl Stores {
+    pub async fn connect(config: &RegionConfig) -> anyhow::Result<Self> {
+        let users = users(&config.stores.users).await?;
+        let sessions = sessions(&config.stores.sessions).await?;
+        let products: Arc<dyn ProductStore> = match &config.stores.products {
+            StoreConfig::Memory => Arc::new(MemoryProductStore::default()),
+            other => bail!(unsupported("products", other)),
+        };
+        Ok(Self {
+            users,
+            sessions,
+            products,
+            config: vec![
+                ("users", config.stores.users.backend_name()),
+                ("sessions", config.stores.sessions.backend_name()),
+                ("products", config.stores.products.backend_name()),
+            ],
+        })
+    }
+
+    /// One probe per store role for `/readyz`.
+    pub fn readiness(&self) -> Readiness {
+        let mut readiness = Readiness::default();
+        let name = |role: &str| {
+            let backend = self.config.iter().find(|(r, _)| *r == role).map_or("?", |(_, b)| b);
+            format!("{role}:{backend}")
+        };
+        readiness.add(probe(name("users"), self.users.clone(), |s| async move {
+            s.ping().await.map_err(|e| e.to_string())
+        }));
+        readiness.add(probe(name("sessions"), self.sessions.clone(), |s| async move {
+            s.ping().await.map_err(|e| e.to_string())
+        }));
+        readiness.add(probe(name("products"), self.products.clone(), |s| async move {
+            s.ping().await.map_err(|e| e.to_string())
+        }));
+        readiness
+    }
+}
+
+fn probe<S, F, Fut>(name: String, store: S, ping: F) -> Arc<FnProbe>
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    FnProbe::new(name, move || ping(store.clone()))
+}
+
+async fn users(config: &StoreConfig) -> anyhow::Result<Arc<dyn UserStore>> {
+    match config {
+        StoreConfig::Memory => Ok(Arc::new(MemoryUserStore::default())),
+        #[cfg(feature = "postgres")]
+        StoreConfig::Postgres {
+            url,
+            max_connections,
+            connect_timeout_ms,
+        } => {
+            let settings = meridian_common::pg::PgSettings {
+                url: url.clone(),
+                max_connections: *max_connections,
+                connect_timeout: std::time::Duration::from_millis(*connect_timeout_ms),
+                schema: None,
+            };
+            let store = meridian_auth::store::postgres::PostgresUserStore::connect(&settings)
+                .await
+                .context("stores.users: connecting to PostgreSQL")?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(not(feature = "postgres"))]
+        StoreConfig::Postgres { .. } => Err(compiled_out("users", "postgres")),
+        other => Err(unsupported("users", other)),
+    }
+}
+
+async fn sessions(config: &StoreConfig) -> anyhow::Result<Arc<dyn SessionStore>> {
+    match config {
+        StoreConfig::Memory => Ok(Arc::new(MemorySessionStore::default())),
+        #[cfg(feature = "redis")]
+        StoreConfig::Redis { url, key_prefix } => {
+            let store = meridian_auth::store::redis::RedisSessionStore::connect(url, key_prefix)
+                .await
+                .context("stores.sessions: connecting to Redis")?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(not(feature = "redis"))]
+        StoreConfig::Redis { .. } => Err(compiled_out("sessions", "redis")),
+        other => Err(unsupported("sessions", other)),
+    }
+}
