@@ -1,0 +1,526 @@
+//! The edge's configuration: one TOML file (`deploy/local/edge.toml`).
+//!
+//! Parsed with `deny_unknown_fields` and validated as a whole before anything
+//! uses it, so a bad file is rejected with a message naming the key and a
+//! running edge keeps its previous configuration.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeConfig {
+    pub listen: ListenConfig,
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub edge: EdgeSettings,
+    #[serde(default)]
+    pub geo: GeoConfig,
+    #[serde(default)]
+    pub health: HealthConfig,
+    #[serde(default)]
+    pub upstream: UpstreamConfig,
+    #[serde(default)]
+    pub session: SessionConfig,
+    pub regions: Vec<RegionEntry>,
+    pub routes: Vec<RouteEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// TLS listener (HTTP/1.1 and HTTP/2).
+    pub https: SocketAddr,
+    /// Optional plain-HTTP listener that only redirects to HTTPS.
+    pub http: Option<SocketAddr>,
+    /// Optional Prometheus scrape listener (`/metrics`).
+    pub metrics: Option<SocketAddr>,
+    /// HTTPS port named in redirects, when clients reach the edge through a
+    /// port other than `https`'s (e.g. 443 forwarded to 8443).
+    pub public_https_port: Option<u16>,
+    /// Worker threads of the proxy. One beats two on a 2-core machine that
+    /// also runs the origins; raise it on a dedicated edge host.
+    #[serde(default = "one")]
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificates by SNI name; the first is also the default for clients
+    /// that send no (or an unknown) server name.
+    pub certs: Vec<CertEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertEntry {
+    /// Server names this certificate serves (`*.example.com` allowed).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// PEM chain and key; relative paths are relative to the config file.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeSettings {
+    /// Shared secret proving to origins that a request passed the edge.
+    /// `MERIDIAN_INTERNAL_SECRET` overrides it.
+    #[serde(default)]
+    pub internal_secret: String,
+    /// Largest request body accepted (bytes); larger → 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: u64,
+    /// Where this edge is; clients with no better location are routed from here.
+    #[serde(default = "default_location")]
+    pub location: Location,
+    /// One structured log line per request (request id, region, status, time).
+    #[serde(default = "yes")]
+    pub access_log: bool,
+}
+
+impl Default for EdgeSettings {
+    fn default() -> Self {
+        Self {
+            internal_secret: String::new(),
+            max_body_bytes: default_max_body(),
+            location: default_location(),
+            access_log: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Location {
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoConfig {
+    /// Peers allowed to state a client's location in `x-client-geo`
+    /// (e.g. a CDN or load balancer in front of the edge).
+    #[serde(default)]
+    pub trusted_header_sources: Vec<IpNet>,
+    /// Client networks with a known location.
+    #[serde(default)]
+    pub networks: Vec<NetworkEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkEntry {
+    pub cidr: IpNet,
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    #[serde(default = "default_health_path")]
+    pub path: String,
+    #[serde(default = "default_health_interval")]
+    pub interval_ms: u64,
+    #[serde(default = "default_health_timeout")]
+    pub timeout_ms: u64,
+    /// Consecutive failed checks that mark a region down.
+    #[serde(default = "two")]
+    pub unhealthy_threshold: u32,
+    /// Consecutive passed checks that mark it up again.
+    #[serde(default = "two")]
+    pub healthy_threshold: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            path: default_health_path(),
+            interval_ms: default_health_interval(),
+            timeout_ms: default_health_timeout(),
+            unhealthy_threshold: 2,
+            healthy_threshold: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout_ms: u64,
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: default_connect_timeout(),
+            read_timeout_ms: default_read_timeout(),
+            idle_timeout_ms: default_idle_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// How long a positive session answer is reused without asking again.
+    #[serde(default = "default_session_cache_ttl")]
+    pub cache_ttl_ms: u64,
+    #[serde(default = "default_session_cache_capacity")]
+    pub cache_capacity: u64,
+    /// Validate sessions directly in this Redis (the auth service's session
+    /// store); without it the edge asks the auth service's introspection
+    /// endpoint in the region serving the request.
+    pub redis_url: Option<String>,
+    #[serde(default = "default_redis_prefix")]
+    pub redis_key_prefix: String,
+    #[serde(default = "default_lookup_timeout")]
+    pub lookup_timeout_ms: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            cache_ttl_ms: default_session_cache_ttl(),
+            cache_capacity: default_session_cache_capacity(),
+            redis_url: None,
+            redis_key_prefix: default_redis_prefix(),
+            lookup_timeout_ms: default_lookup_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionEntry {
+    pub id: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    /// The region's origin (`host:port`, plain HTTP on a private network).
+    pub origin: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Public: no session needed (a valid one is still passed on).
+    None,
+    /// A live session is required; otherwise 401 without reaching an origin.
+    Required,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteEntry {
+    /// Path prefix, matched on whole segments (`/api/auth` matches
+    /// `/api/auth/me`, not `/api/authx`). The longest matching prefix wins.
+    pub prefix: String,
+    /// The service behind it; the prefix must start with `/api/<service>`.
+    pub service: String,
+    /// Restrict to these methods (a route with methods beats one without at
+    /// the same prefix). Empty: any method.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    #[serde(default = "auth_none")]
+    pub auth: AuthMode,
+}
+
+fn one() -> usize {
+    1
+}
+fn two() -> u32 {
+    2
+}
+fn yes() -> bool {
+    true
+}
+fn auth_none() -> AuthMode {
+    AuthMode::None
+}
+fn default_max_body() -> u64 {
+    1 << 20
+}
+fn default_location() -> Location {
+    // Geographic center of the contiguous US (Lebanon, Kansas).
+    Location {
+        latitude: 39.8283,
+        longitude: -98.5795,
+    }
+}
+fn default_health_path() -> String {
+    "/readyz".to_owned()
+}
+fn default_health_interval() -> u64 {
+    1_000
+}
+fn default_health_timeout() -> u64 {
+    800
+}
+fn default_connect_timeout() -> u64 {
+    1_000
+}
+fn default_read_timeout() -> u64 {
+    30_000
+}
+fn default_idle_timeout() -> u64 {
+    60_000
+}
+fn default_session_cache_ttl() -> u64 {
+    5_000
+}
+fn default_session_cache_capacity() -> u64 {
+    100_000
+}
+fn default_redis_prefix() -> String {
+    "meridian:".to_owned()
+}
+fn default_lookup_timeout() -> u64 {
+    1_000
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("{file}: {key}: {message}")]
+    Invalid {
+        file: String,
+        key: String,
+        message: String,
+    },
+}
+
+/// Highest number of regions; geo ranking uses fixed-size arrays of this.
+pub const MAX_REGIONS: usize = 16;
+
+impl EdgeConfig {
+    /// Reads, parses, resolves relative paths and validates.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        let mut config = Self::parse(&text, &file)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for cert in &mut config.tls.certs {
+            cert.cert = base.join(&cert.cert);
+            cert.key = base.join(&cert.key);
+        }
+        if let Ok(secret) = std::env::var("MERIDIAN_INTERNAL_SECRET") {
+            config.edge.internal_secret = secret;
+        }
+        config.validate(&file)?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            file: file.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })
+    }
+
+    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: &str| {
+            Err(ConfigError::Invalid {
+                file: file.to_owned(),
+                key,
+                message: message.to_owned(),
+            })
+        };
+        if self.listen.threads == 0 {
+            return invalid("listen.threads".into(), "must be at least 1");
+        }
+        if self.tls.certs.is_empty() {
+            return invalid("tls.certs".into(), "at least one certificate is required");
+        }
+        if self.edge.internal_secret.len() < 16 {
+            return invalid(
+                "edge.internal_secret".into(),
+                "must be at least 16 characters (or set MERIDIAN_INTERNAL_SECRET)",
+            );
+        }
+        if self.edge.max_body_bytes == 0 {
+            return invalid("edge.max_body_bytes".into(), "must be at least 1");
+        }
+        check_location("edge.location", self.edge.location).or_else(|m| invalid(m.0, &m.1))?;
+        for (i, n) in self.geo.networks.iter().enumerate() {
+            let loc = Location {
+                latitude: n.latitude,
+                longitude: n.longitude,
+            };
+            check_location(&format!("geo.networks[{i}]"), loc).or_else(|m| invalid(m.0, &m.1))?;
+        }
+        if !self.health.path.starts_with('/') {
+            return invalid("health.path".into(), "must start with '/'");
+        }
+        if self.health.interval_ms < 50 || self.health.timeout_ms == 0 {
+            return invalid(
+                "health.interval_ms".into(),
+                "interval must be at least 50 ms and timeout above 0",
+            );
+        }
+        if self.health.unhealthy_threshold == 0 || self.health.healthy_threshold == 0 {
+            return invalid("health".into(), "thresholds must be at least 1");
+        }
+        if self.upstream.connect_timeout_ms == 0 || self.upstream.read_timeout_ms == 0 {
+            return invalid("upstream".into(), "timeouts must be above 0");
+        }
+        if self.session.cache_capacity == 0 {
+            return invalid("session.cache_capacity".into(), "must be at least 1");
+        }
+        if self.regions.is_empty() || self.regions.len() > MAX_REGIONS {
+            return invalid(
+                "regions".into(),
+                &format!("between 1 and {MAX_REGIONS} regions are required"),
+            );
+        }
+        let mut ids = HashSet::new();
+        for (i, r) in self.regions.iter().enumerate() {
+            let key = format!("regions[{i}]");
+            if r.id.is_empty() || !r.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                return invalid(format!("{key}.id"), "must be lowercase letters, digits and '-'");
+            }
+            if !ids.insert(r.id.as_str()) {
+                return invalid(format!("{key}.id"), &format!("duplicate region {:?}", r.id));
+            }
+            let loc = Location {
+                latitude: r.latitude,
+                longitude: r.longitude,
+            };
+            check_location(&key, loc).or_else(|m| invalid(m.0, &m.1))?;
+        }
+        if self.routes.is_empty() {
+            return invalid("routes".into(), "at least one route is required");
+        }
+        let mut seen = HashSet::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let key = format!("routes[{i}]");
+            let service_prefix = format!("/api/{}", r.service);
+            if r.service.is_empty() || !crate::routing::segment_prefix(&r.prefix, &service_prefix) {
+                return invalid(
+                    format!("{key}.prefix"),
+                    &format!("must start with /api/<service> (/api/{})", r.service),
+                );
+            }
+            if r.prefix.len() > 1 && r.prefix.ends_with('/') {
+                return invalid(format!("{key}.prefix"), "must not end with '/'");
+            }
+            for m in &r.methods {
+                if http::Method::from_bytes(m.as_bytes()).is_err() || m.to_uppercase() != *m {
+                    return invalid(format!("{key}.methods"), &format!("invalid method {m:?}"));
+                }
+            }
+            let mut methods = r.methods.clone();
+            methods.sort();
+            if !seen.insert((r.prefix.clone(), methods)) {
+                return invalid(format!("{key}.prefix"), "duplicate route (same prefix and methods)");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_location(key: &str, loc: Location) -> Result<(), (String, String)> {
+    if !(-90.0..=90.0).contains(&loc.latitude) {
+        return Err((format!("{key}.latitude"), "must be within -90..=90".into()));
+    }
+    if !(-180.0..=180.0).contains(&loc.longitude) {
+        return Err((format!("{key}.longitude"), "must be within -180..=180".into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const SAMPLE: &str = r#"
+        [listen]
+        https = "127.0.0.1:8443"
+        [tls]
+        certs = [{ cert = "a.crt", key = "a.key" }]
+        [edge]
+        internal_secret = "0123456789abcdef"
+        [[regions]]
+        id = "chicago"
+        latitude = 41.88
+        longitude = -87.63
+        origin = "127.0.0.1:7103"
+        [[routes]]
+        prefix = "/api/auth"
+        service = "auth"
+        [[routes]]
+        prefix = "/api/auth/me"
+        service = "auth"
+        auth = "required"
+    "#;
+
+    fn check(text: &str) -> Result<EdgeConfig, String> {
+        let config = EdgeConfig::parse(text, "edge.toml").map_err(|e| e.to_string())?;
+        config.validate("edge.toml").map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    #[test]
+    fn sample_is_valid_with_defaults() {
+        let config = check(SAMPLE).unwrap();
+        assert_eq!(config.listen.threads, 1);
+        assert_eq!(config.edge.max_body_bytes, 1 << 20);
+        assert_eq!(config.health.path, "/readyz");
+        assert_eq!(config.routes[1].auth, AuthMode::Required);
+    }
+
+    #[test]
+    fn unknown_key_names_the_key() {
+        let err = check(&SAMPLE.replace("[edge]", "[edge]\nmax_body = 5")).unwrap_err();
+        assert!(err.starts_with("edge.toml:"), "{err}");
+        assert!(err.contains("max_body"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let cases = [
+            (SAMPLE.replace("41.88", "91.0"), "regions[0].latitude"),
+            (SAMPLE.replace("0123456789abcdef", "short"), "edge.internal_secret"),
+            (SAMPLE.replace("prefix = \"/api/auth/me\"", "prefix = \"/api/cart\""), "routes[1].prefix"),
+            (SAMPLE.replace("[edge]", "[edge]\nmax_body_bytes = 0"), "edge.max_body_bytes"),
+            (
+                SAMPLE.replace("auth = \"required\"", "auth = \"required\"\nmethods = [\"get\"]"),
+                "routes[1].methods",
+            ),
+            (SAMPLE.replace("auth = \"required\"", "auth = \"maybe\""), "maybe"),
+        ];
+        for (text, key) in cases {
+            let err = check(&text).unwrap_err();
+            assert!(err.contains(key), "expected {key} in {err}");
+        }
+    }
+
+    #[test]
+    fn duplicate_regions_are_rejected() {
+        let extra = "\n[[regions]]\nid = \"chicago\"\nlatitude = 1.0\nlongitude = 1.0\norigin = \"127.0.0.1:1\"\n";
+        let text = SAMPLE.replace("[[routes]]\n        prefix = \"/api/auth\"\n", &format!("{extra}[[routes]]\nprefix = \"/api/auth\"\n"));
+        let err = check(&text).unwrap_err();
+        assert!(err.contains("duplicate region"), "{err}");
+    }
+}
