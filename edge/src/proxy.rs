@@ -219,7 +219,11 @@ impl ProxyHttp for Edge {
                     return Ok(true);
                 };
                 let origin = state.upstreams.region(region).origin;
-                match state.sessions.validate(&token, origin, &self.metrics).await {
+                match state
+                    .sessions
+                    .validate(&token, origin, ctx.request_id.as_ref(), &self.metrics)
+                    .await
+                {
                     Lookup::Valid(info) => ctx.user = Some(info.user),
                     Lookup::Invalid if required => {
                         self.respond_error(session, ctx, 401, "unauthorized", "session is invalid or expired")

@@ -158,7 +158,13 @@ impl Sessions {
 
     /// Validates `token`; `origin` is the auth service to ask when the edge
     /// does not read Redis itself.
-    pub async fn validate(&self, token: &Token, origin: SocketAddr, metrics: &EdgeMetrics) -> Lookup {
+    pub async fn validate(
+        &self,
+        token: &Token,
+        origin: SocketAddr,
+        request_id: Option<&HeaderValue>,
+        metrics: &EdgeMetrics,
+    ) -> Lookup {
         if let Some(info) = self.cache.get(token) {
             if info.expires_at > unix_now() {
                 metrics.record_lookup(LookupSource::Cache, LookupResult::Valid);
@@ -172,7 +178,7 @@ impl Sessions {
             }
             Backend::Introspect { client, secret } => (
                 LookupSource::Introspect,
-                self.from_introspection(token, origin, client, secret).await,
+                self.from_introspection(token, origin, request_id, client, secret).await,
             ),
         };
         let result = match &lookup {
@@ -235,13 +241,18 @@ impl Sessions {
         &self,
         token: &Token,
         origin: SocketAddr,
+        request_id: Option<&HeaderValue>,
         client: &reqwest::Client,
         secret: &str,
     ) -> Lookup {
         let token = std::str::from_utf8(token).expect("tokens are ASCII");
-        let response = client
+        let mut request = client
             .post(format!("http://{origin}/internal/auth/introspect"))
-            .header("x-meridian-internal", secret)
+            .header("x-meridian-internal", secret);
+        if let Some(id) = request_id {
+            request = request.header("x-request-id", id.clone());
+        }
+        let response = request
             .json(&serde_json::json!({ "token": token }))
             .send()
             .await;

@@ -1,1 +1,301 @@
+//! Test harness: six in-process origins (real routers, embedded stores) on
+//! port 0 and the real edge in front of them, with a throwaway CA, driven
+//! over HTTPS with reqwest.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use meridian_common::config::RegionConfig;
+use meridian_edge::config::EdgeConfig;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+pub const SECRET: &str = "e2e-internal-secret-0123456789";
+
+/// (id, latitude, longitude) of the six regions, in config order.
+pub const REGIONS: &[(&str, f64, f64)] = &[
+    ("new-york", 40.7128, -74.0060),
+    ("dallas", 32.7767, -96.7970),
+    ("chicago", 41.8781, -87.6298),
+    ("los-angeles", 34.0522, -118.2437),
+    ("portland", 45.5152, -122.6784),
+    ("virginia", 39.0438, -77.4874),
+];
+
+pub struct RegionHandle {
+    pub id: &'static str,
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Health check interval for the edge (ms).
+    pub health_interval_ms: u64,
+    /// Route `/api/auth/me` without `auth = "required"` (to prove the edge
+    /// strips spoofed identity headers even where it does not check them).
+    pub public_me: bool,
+    pub max_body_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            health_interval_ms: 100,
+            public_me: false,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+pub struct Cluster {
+    pub regions: Vec<RegionHandle>,
+    pub https: SocketAddr,
+    pub http: SocketAddr,
+    pub metrics: SocketAddr,
+    pub ca_pem: Vec<u8>,
+    edge_stop: watch::Sender<bool>,
+    edge_task: JoinHandle<()>,
+    dir: PathBuf,
+}
+
+fn free_port() -> SocketAddr {
+    // Pingora binds its own listeners, so reserve a port by binding and
+    // releasing it; below the ephemeral range collisions are unlikely.
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
+fn write_certs(dir: &std::path::Path) -> Vec<u8> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Meridian e2e CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    std::fs::write(dir.join("leaf.crt"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("leaf.key"), leaf_key.serialize_pem()).unwrap();
+    ca.pem().into_bytes()
+}
+
+async fn start_origin(id: &'static str, lat: f64, lon: f64) -> RegionHandle {
+    let text = format!(
+        "id = \"{id}\"\nname = \"{id}\"\nlatitude = {lat}\nlongitude = {lon}\n\
+         listen = \"127.0.0.1:0\"\ninternal_secret = \"{SECRET}\"\n"
+    );
+    let config = RegionConfig::parse(&text, id).unwrap();
+    config.validate(id).unwrap();
+    let origin = meridian_server::build(&config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        meridian_server::serve(listener, origin, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    RegionHandle {
+        id,
+        addr,
+        stop: Some(stop),
+        task,
+    }
+}
+
+fn edge_config(regions: &[RegionHandle], https: SocketAddr, http: SocketAddr, metrics: SocketAddr, dir: &std::path::Path, o: &Options) -> EdgeConfig {
+    let mut text = format!(
+        r#"
+        [listen]
+        https = "{https}"
+        http = "{http}"
+        metrics = "{metrics}"
+        [tls]
+        certs = [{{ names = ["localhost"], cert = "{crt}", key = "{key}" }}]
+        [edge]
+        internal_secret = "{SECRET}"
+        max_body_bytes = {max_body}
+        access_log = false
+        location = {{ latitude = 41.8781, longitude = -87.6298 }}
+        [geo]
+        trusted_header_sources = ["127.0.0.0/8"]
+        [health]
+        interval_ms = {interval}
+        timeout_ms = {interval}
+        unhealthy_threshold = 2
+        healthy_threshold = 2
+        [upstream]
+        connect_timeout_ms = 500
+        [session]
+        cache_ttl_ms = 60000
+        "#,
+        crt = dir.join("leaf.crt").display(),
+        key = dir.join("leaf.key").display(),
+        max_body = o.max_body_bytes,
+        interval = o.health_interval_ms,
+    );
+    for r in regions {
+        let (_, lat, lon) = REGIONS.iter().find(|(id, _, _)| *id == r.id).unwrap();
+        text.push_str(&format!(
+            "[[regions]]\nid = \"{}\"\nlatitude = {lat}\nlongitude = {lon}\norigin = \"{}\"\n",
+            r.id, r.addr
+        ));
+    }
+    let me_auth = if o.public_me { "none" } else { "required" };
+    text.push_str(&format!(
+        r#"
+        [[routes]]
+        prefix = "/api/auth"
+        service = "auth"
+        [[routes]]
+        prefix = "/api/auth/me"
+        service = "auth"
+        auth = "{me_auth}"
+        [[routes]]
+        prefix = "/api/auth/logout"
+        service = "auth"
+        auth = "required"
+        [[routes]]
+        prefix = "/api/catalog"
+        service = "catalog"
+        "#
+    ));
+    let config = EdgeConfig::parse(&text, "e2e-edge.toml").unwrap();
+    config.validate("e2e-edge.toml").unwrap();
+    config
+}
+
+impl Cluster {
+    pub async fn start(options: Options) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("meridian-e2e-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_pem = write_certs(&dir);
+        let mut regions = Vec::new();
+        for (id, lat, lon) in REGIONS {
+            regions.push(start_origin(id, *lat, *lon).await);
+        }
+        let (https, http, metrics) = (free_port(), free_port(), free_port());
+        let config = edge_config(&regions, https, http, metrics, &dir, &options);
+        let app = meridian_edge::build(&config).unwrap();
+        let (edge_stop, stop_rx) = watch::channel(false);
+        let edge_task = tokio::spawn(app.run(stop_rx));
+        let cluster = Cluster {
+            regions,
+            https,
+            http,
+            metrics,
+            ca_pem,
+            edge_stop,
+            edge_task,
+            dir,
+        };
+        cluster.wait_ready().await;
+        cluster
+    }
+
+    async fn wait_ready(&self) {
+        let client = self.client();
+        for _ in 0..200 {
+            if let Ok(r) = client.get(self.url("/api/catalog/categories")).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("edge did not become ready");
+    }
+
+    /// An HTTPS client trusting the test CA; ALPN picks HTTP/2.
+    pub fn client(&self) -> reqwest::Client {
+        self.client_builder().build().unwrap()
+    }
+
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&self.ca_pem).unwrap())
+            .resolve("localhost", self.https)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.https.port())
+    }
+
+    pub fn region(&self, id: &str) -> &RegionHandle {
+        self.regions.iter().find(|r| r.id == id).unwrap()
+    }
+
+    /// Stops a region's origin (graceful: in-flight requests finish).
+    pub async fn stop_region(&mut self, id: &str) {
+        let region = self.regions.iter_mut().find(|r| r.id == id).unwrap();
+        if let Some(stop) = region.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut region.task).await.unwrap();
+    }
+
+    /// Starts a stopped region again on the same address.
+    pub async fn restart_region(&mut self, id: &'static str) {
+        let region = self.regions.iter_mut().find(|r| r.id == id).unwrap();
+        let (_, lat, lon) = REGIONS.iter().find(|(r, _, _)| *r == id).unwrap();
+        let text = format!(
+            "id = \"{id}\"\nname = \"{id}\"\nlatitude = {lat}\nlongitude = {lon}\n\
+             listen = \"{}\"\ninternal_secret = \"{SECRET}\"\n",
+            region.addr
+        );
+        let config = RegionConfig::parse(&text, id).unwrap();
+        let origin = meridian_server::build(&config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(region.addr).await.unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        region.stop = Some(stop);
+        region.task = tokio::spawn(async move {
+            meridian_server::serve(listener, origin, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+    }
+
+    pub async fn shutdown(mut self) {
+        let _ = self.edge_stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.edge_task).await;
+        for r in &mut self.regions {
+            if let Some(stop) = r.stop.take() {
+                let _ = stop.send(());
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The `x-meridian-region` of a response.
+pub fn region_of(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-meridian-region")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// `{"error":{"code"}}` of an error response.
+pub async fn error_code(response: reqwest::Response) -> String {
+    let body: serde_json::Value = response.json().await.expect("JSON error body");
+    body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_owned()
+}

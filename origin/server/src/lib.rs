@@ -78,13 +78,11 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
         )
         .with_state(region.clone());
 
-    let router = api
-        .merge(ops)
+    // Health, readiness and metrics are polled every second by the edge and
+    // Prometheus: they stay out of the access log and request metrics.
+    let api = api
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn_with_state(metrics, metrics::track))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal("handler panicked").into_response()
-        }))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(move |req: &axum::http::Request<_>| {
@@ -93,6 +91,9 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         );
+    let router = api.merge(ops).layer(CatchPanicLayer::custom(|_| {
+        ApiError::internal("handler panicked").into_response()
+    }));
     Ok(Origin { router, region })
 }
 

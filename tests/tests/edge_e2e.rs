@@ -1,0 +1,385 @@
+//! End-to-end: the edge over TLS in front of six regional origins.
+
+use std::time::{Duration, Instant};
+
+use meridian_e2e::{error_code, region_of, Cluster, Options, REGIONS, SECRET};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn register_and_login(cluster: &Cluster, client: &reqwest::Client, email: &str) -> (String, Value) {
+    let r = client
+        .post(cluster.url("/api/auth/register"))
+        .json(&json!({ "email": email, "password": PASSWORD, "display_name": "Ann Example" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let user: Value = r.json().await.unwrap();
+    let r = client
+        .post(cluster.url("/api/auth/login"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attr in ["meridian_session=", "HttpOnly", "Secure", "SameSite=Lax"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["user"]["id"], user["id"]);
+    (body["token"].as_str().unwrap().to_owned(), user)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_login_me_logout() {
+    let cluster = Cluster::start(Options::default()).await;
+    let client = cluster.client();
+    let (token, user) = register_and_login(&cluster, &client, "ann@example.com").await;
+
+    let me = client
+        .get(cluster.url("/api/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    assert!(!region_of(&me).is_empty());
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["id"], user["id"]);
+    assert_eq!(me["email"], "ann@example.com");
+    assert!(me.get("password_hash").is_none());
+
+    // The cookie works as well as the bearer token.
+    let by_cookie = client
+        .get(cluster.url("/api/auth/me"))
+        .header("cookie", format!("meridian_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_cookie.status(), 200);
+
+    // Profile update.
+    let patched = client
+        .patch(cluster.url("/api/auth/me"))
+        .bearer_auth(&token)
+        .json(&json!({ "display_name": "Ann E.", "bio": "Teapots" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!(patched["display_name"], "Ann E.");
+
+    let logout = client
+        .post(cluster.url("/api/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    // The edge caches sessions for 60 s in this cluster: the 401 proves the
+    // logout dropped the cached entry.
+    let after = client
+        .get(cluster.url("/api/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401);
+    assert_eq!(error_code(after).await, "unauthorized");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_errors_are_json_and_uniform() {
+    let cluster = Cluster::start(Options::default()).await;
+    let client = cluster.client();
+    register_and_login(&cluster, &client, "bob@example.com").await;
+
+    let dup = client
+        .post(cluster.url("/api/auth/register"))
+        .json(&json!({ "email": "BOB@example.com", "password": PASSWORD, "display_name": "Bob" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dup.status(), 409);
+    assert_eq!(error_code(dup).await, "email_taken");
+
+    let bad = client
+        .post(cluster.url("/api/auth/register"))
+        .json(&json!({ "email": "not-an-email", "password": "short", "display_name": "" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let body: Value = bad.json().await.unwrap();
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["email", "password", "display_name"]);
+
+    let missing = client
+        .post(cluster.url("/api/auth/register"))
+        .json(&json!({ "email": "x@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 422);
+
+    let wrong_password = client
+        .post(cluster.url("/api/auth/login"))
+        .json(&json!({ "email": "bob@example.com", "password": "not the password" }))
+        .send()
+        .await
+        .unwrap();
+    let unknown_email = client
+        .post(cluster.url("/api/auth/login"))
+        .json(&json!({ "email": "nobody@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_password.status(), 401);
+    assert_eq!(unknown_email.status(), 401);
+    let a: Value = wrong_password.json().await.unwrap();
+    let b: Value = unknown_email.json().await.unwrap();
+    assert_eq!(a, b, "wrong password and unknown email look the same");
+
+    let no_session = client.get(cluster.url("/api/auth/me")).send().await.unwrap();
+    assert_eq!(no_session.status(), 401);
+    let forged = client
+        .get(cluster.url("/api/auth/me"))
+        .bearer_auth("A".repeat(43))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+
+    let unknown = client.get(cluster.url("/api/nothing/here")).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(error_code(unknown).await, "not_found");
+    let traversal = client
+        .get(cluster.url("/api/catalog/x%2F..%2F..%2Fauth%2Fme"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(traversal.status(), 400);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_sent_identity_headers_never_reach_an_origin() {
+    // `/api/auth/me` is public at this edge, so only header stripping stands
+    // between a spoofed `x-user-id` and the origin.
+    let cluster = Cluster::start(Options {
+        public_me: true,
+        ..Options::default()
+    })
+    .await;
+    let client = cluster.client();
+    let (token, user) = register_and_login(&cluster, &client, "carol@example.com").await;
+    let victim = user["id"].as_str().unwrap();
+
+    let spoofed = client
+        .get(cluster.url("/api/auth/me"))
+        .header("x-user-id", victim)
+        .header("x-meridian-internal", SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spoofed.status(), 401, "spoofed x-user-id was honoured");
+
+    // With a real session, the edge's identity wins over a spoofed one.
+    let other = uuid::Uuid::new_v4().to_string();
+    let mixed = client
+        .get(cluster.url("/api/auth/me"))
+        .bearer_auth(&token)
+        .header("x-user-id", &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mixed.status(), 200);
+    let body: Value = mixed.json().await.unwrap();
+    assert_eq!(body["id"], user["id"]);
+
+    // Origins refuse anything that did not come through the edge.
+    let origin = cluster.region("chicago").addr;
+    let plain = reqwest::Client::new();
+    let direct = plain
+        .get(format!("http://{origin}/api/auth/me"))
+        .header("x-user-id", victim)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 401);
+    let wrong_secret = plain
+        .get(format!("http://{origin}/api/catalog/categories"))
+        .header("x-meridian-internal", "not-the-secret-at-all")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_secret.status(), 401);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_city_lands_in_its_own_region() {
+    let cluster = Cluster::start(Options::default()).await;
+    let client = cluster.client();
+    for (id, lat, lon) in REGIONS {
+        let r = client
+            .get(cluster.url("/api/catalog/products?limit=1"))
+            .header("x-client-geo", format!("{lat},{lon}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(region_of(&r), *id);
+        assert!(r.headers().contains_key("x-request-id"));
+    }
+    // No header: the edge's own location (Chicago).
+    let r = client.get(cluster.url("/api/catalog/categories")).send().await.unwrap();
+    assert_eq!(region_of(&r), "chicago");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_region_fails_over_to_next_nearest_and_back() {
+    let mut cluster = Cluster::start(Options::default()).await;
+    let client = cluster.client();
+    let salem = "44.94,-123.03";
+    let url = cluster.url("/api/catalog/products?limit=2&sort=price_asc");
+    let get = || {
+        client
+            .get(&url)
+            .header("x-client-geo", salem)
+            .send()
+    };
+    let r = get().await.unwrap();
+    assert_eq!(region_of(&r), "portland");
+
+    cluster.stop_region("portland").await;
+    let stopped_at = Instant::now();
+    // Health window: 2 failed checks at 100 ms. Connect failures inside it
+    // are retried on the next region, so not even those GETs may fail.
+    let window = Duration::from_millis(100 * 2 + 300);
+    let mut failures = 0;
+    let mut after_window = 0;
+    while stopped_at.elapsed() < window + Duration::from_millis(700) {
+        let r = get().await.unwrap();
+        if r.status() != 200 {
+            failures += 1;
+        }
+        if stopped_at.elapsed() > window {
+            after_window += 1;
+            assert_eq!(region_of(&r), "los-angeles");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(failures, 0);
+    assert!(after_window > 10);
+    let metrics_url = format!("http://{}/metrics", cluster.metrics);
+    let metrics = reqwest::get(metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("meridian_edge_region_healthy{region=\"portland\"} 0"), "{metrics}");
+
+    // Portland comes back: after two passed checks its clients return.
+    cluster.restart_region("portland").await;
+    let back = Instant::now();
+    loop {
+        let r = get().await.unwrap();
+        assert_eq!(r.status(), 200);
+        if region_of(&r) == "portland" {
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(5), "portland never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_and_http1_both_work_and_plain_http_redirects() {
+    let cluster = Cluster::start(Options::default()).await;
+    let h2 = cluster.client();
+    let r = h2.get(cluster.url("/api/catalog/categories")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+
+    let h1 = cluster.client_builder().http1_only().build().unwrap();
+    let r = h1.get(cluster.url("/api/catalog/categories")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), reqwest::Version::HTTP_11);
+
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = plain
+        .get(format!("http://{}/api/catalog/products?limit=1", cluster.http))
+        .header("host", "localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 301);
+    assert_eq!(
+        r.headers()["location"],
+        format!("https://localhost:{}/api/catalog/products?limit=1", cluster.https.port()).as_str()
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_are_rejected_with_413() {
+    let cluster = Cluster::start(Options {
+        max_body_bytes: 64 * 1024,
+        ..Options::default()
+    })
+    .await;
+    let client = cluster.client();
+    let big = vec![b'x'; 200 * 1024];
+    // Declared length over the limit: refused before anything is proxied.
+    let r = client
+        .post(cluster.url("/api/auth/register"))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(error_code(r).await, "body_too_large");
+
+    // Streamed without a length: cut off once the limit is crossed.
+    let h1 = cluster.client_builder().http1_only().build().unwrap();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big.chunks(8 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let r = h1
+        .post(cluster.url("/api/auth/register"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await;
+    match r {
+        Ok(r) => assert_eq!(r.status(), 413),
+        // The edge may close the connection while the client is still
+        // sending; what matters is that the origin never accepted it.
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
+
+    // A small body still passes.
+    let ok = client
+        .post(cluster.url("/api/auth/register"))
+        .json(&json!({ "email": "dee@example.com", "password": PASSWORD, "display_name": "Dee" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 201);
+    cluster.shutdown().await;
+}
