@@ -62,7 +62,11 @@ impl ServeHttp for Redirect {
                 .header(header::LOCATION, location)
                 .header(header::CONTENT_LENGTH, 0)
                 .body(Vec::new()),
-            None => json_error(StatusCode::BAD_REQUEST, "bad_host", "missing or invalid Host header"),
+            None => json_error(
+                StatusCode::BAD_REQUEST,
+                "bad_host",
+                "missing or invalid Host header",
+            ),
         }
         .expect("static response parts are valid")
     }
@@ -88,8 +92,12 @@ pub struct MetricsApp {
 impl ServeHttp for MetricsApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         if session.req_header().uri.path() != "/metrics" {
-            return json_error(StatusCode::NOT_FOUND, "not_found", "only /metrics is served here")
-                .expect("static response parts are valid");
+            return json_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "only /metrics is served here",
+            )
+            .expect("static response parts are valid");
         }
         let body = self.metrics.render();
         Response::builder()
@@ -111,8 +119,14 @@ mod tests {
             redirect_location("localhost:8080", 8443, "/api/catalog?x=1").unwrap(),
             "https://localhost:8443/api/catalog?x=1"
         );
-        assert_eq!(redirect_location("meridian.test", 443, "/").unwrap(), "https://meridian.test/");
-        assert_eq!(redirect_location("[::1]:80", 8443, "/").unwrap(), "https://[::1]:8443/");
+        assert_eq!(
+            redirect_location("meridian.test", 443, "/").unwrap(),
+            "https://meridian.test/"
+        );
+        assert_eq!(
+            redirect_location("[::1]:80", 8443, "/").unwrap(),
+            "https://[::1]:8443/"
+        );
         assert!(redirect_location("", 443, "/").is_none());
         assert!(redirect_location("evil.com/x", 443, "/").is_none());
         assert!(redirect_location("a b", 443, "/").is_none());

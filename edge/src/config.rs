@@ -397,8 +397,16 @@ impl EdgeConfig {
         let mut ids = HashSet::new();
         for (i, r) in self.regions.iter().enumerate() {
             let key = format!("regions[{i}]");
-            if r.id.is_empty() || !r.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-                return invalid(format!("{key}.id"), "must be lowercase letters, digits and '-'");
+            if r.id.is_empty()
+                || !r
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return invalid(
+                    format!("{key}.id"),
+                    "must be lowercase letters, digits and '-'",
+                );
             }
             if !ids.insert(r.id.as_str()) {
                 return invalid(format!("{key}.id"), &format!("duplicate region {:?}", r.id));
@@ -433,7 +441,10 @@ impl EdgeConfig {
             let mut methods = r.methods.clone();
             methods.sort();
             if !seen.insert((r.prefix.clone(), methods)) {
-                return invalid(format!("{key}.prefix"), "duplicate route (same prefix and methods)");
+                return invalid(
+                    format!("{key}.prefix"),
+                    "duplicate route (same prefix and methods)",
+                );
             }
         }
         Ok(())
@@ -445,7 +456,10 @@ fn check_location(key: &str, loc: Location) -> Result<(), (String, String)> {
         return Err((format!("{key}.latitude"), "must be within -90..=90".into()));
     }
     if !(-180.0..=180.0).contains(&loc.longitude) {
-        return Err((format!("{key}.longitude"), "must be within -180..=180".into()));
+        return Err((
+            format!("{key}.longitude"),
+            "must be within -180..=180".into(),
+        ));
     }
     Ok(())
 }
@@ -501,14 +515,29 @@ mod tests {
     fn invalid_values_name_the_key() {
         let cases = [
             (SAMPLE.replace("41.88", "91.0"), "regions[0].latitude"),
-            (SAMPLE.replace("0123456789abcdef", "short"), "edge.internal_secret"),
-            (SAMPLE.replace("prefix = \"/api/auth/me\"", "prefix = \"/api/cart\""), "routes[1].prefix"),
-            (SAMPLE.replace("[edge]", "[edge]\nmax_body_bytes = 0"), "edge.max_body_bytes"),
             (
-                SAMPLE.replace("auth = \"required\"", "auth = \"required\"\nmethods = [\"get\"]"),
+                SAMPLE.replace("0123456789abcdef", "short"),
+                "edge.internal_secret",
+            ),
+            (
+                SAMPLE.replace("prefix = \"/api/auth/me\"", "prefix = \"/api/cart\""),
+                "routes[1].prefix",
+            ),
+            (
+                SAMPLE.replace("[edge]", "[edge]\nmax_body_bytes = 0"),
+                "edge.max_body_bytes",
+            ),
+            (
+                SAMPLE.replace(
+                    "auth = \"required\"",
+                    "auth = \"required\"\nmethods = [\"get\"]",
+                ),
                 "routes[1].methods",
             ),
-            (SAMPLE.replace("auth = \"required\"", "auth = \"maybe\""), "maybe"),
+            (
+                SAMPLE.replace("auth = \"required\"", "auth = \"maybe\""),
+                "maybe",
+            ),
         ];
         for (text, key) in cases {
             let err = check(&text).unwrap_err();
@@ -519,7 +548,10 @@ mod tests {
     #[test]
     fn duplicate_regions_are_rejected() {
         let extra = "\n[[regions]]\nid = \"chicago\"\nlatitude = 1.0\nlongitude = 1.0\norigin = \"127.0.0.1:1\"\n";
-        let text = SAMPLE.replace("[[routes]]\n        prefix = \"/api/auth\"\n", &format!("{extra}[[routes]]\nprefix = \"/api/auth\"\n"));
+        let text = SAMPLE.replace(
+            "[[routes]]\n        prefix = \"/api/auth\"\n",
+            &format!("{extra}[[routes]]\nprefix = \"/api/auth\"\n"),
+        );
         let err = check(&text).unwrap_err();
         assert!(err.contains("duplicate region"), "{err}");
     }

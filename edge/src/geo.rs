@@ -127,7 +127,7 @@ impl GeoTable {
             .iter()
             .map(|(net, loc)| (*net, rank(*loc, &regions)))
             .collect();
-        networks.sort_by(|a, b| b.0.prefix_len().cmp(&a.0.prefix_len()));
+        networks.sort_by_key(|n| std::cmp::Reverse(n.0.prefix_len()));
         let default = rank(edge, &regions);
         Self {
             regions,
@@ -139,7 +139,11 @@ impl GeoTable {
 
     /// The ranking for a client: trusted header, else its network, else the
     /// edge's own location.
-    pub fn ranking_for(&self, client: Option<IpAddr>, header: Option<&[u8]>) -> (Ranking, GeoSource) {
+    pub fn ranking_for(
+        &self,
+        client: Option<IpAddr>,
+        header: Option<&[u8]>,
+    ) -> (Ranking, GeoSource) {
         let client = client.map(canonical);
         if let (Some(ip), Some(value)) = (client, header) {
             if self.trusted.iter().any(|net| net.contains(&ip)) {

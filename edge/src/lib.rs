@@ -62,7 +62,10 @@ pub fn build(config: &EdgeConfig) -> anyhow::Result<EdgeApp> {
     let conf = Arc::new(server_conf(config));
     let upstreams = Arc::new(Upstreams::new(&config.regions, &config.upstream));
     let metrics = Arc::new(EdgeMetrics::new(&upstreams.ids()));
-    let state = Arc::new(ArcSwap::from_pointee(EdgeState::new(config, upstreams.clone())?));
+    let state = Arc::new(ArcSwap::from_pointee(EdgeState::new(
+        config,
+        upstreams.clone(),
+    )?));
     let certs = Arc::new(CertStore::load(&config.tls.certs).map_err(anyhow::Error::msg)?);
 
     let edge = Edge::new(state.clone(), metrics.clone());
@@ -73,8 +76,14 @@ pub fn build(config: &EdgeConfig) -> anyhow::Result<EdgeApp> {
     proxy.add_tls_with_settings(&config.listen.https.to_string(), None, tls);
 
     let redirect = config.listen.http.map(|addr| {
-        let port = config.listen.public_https_port.unwrap_or(config.listen.https.port());
-        let mut service = Service::new("http-redirect".to_owned(), apps::Redirect { https_port: port });
+        let port = config
+            .listen
+            .public_https_port
+            .unwrap_or(config.listen.https.port());
+        let mut service = Service::new(
+            "http-redirect".to_owned(),
+            apps::Redirect { https_port: port },
+        );
         service.add_tcp(&addr.to_string());
         service
     });

@@ -37,13 +37,19 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     let config = config.ok_or_else(|| USAGE.to_owned())?;
-    Ok(Args { config, check, upgrade })
+    Ok(Args {
+        config,
+        check,
+        upgrade,
+    })
 }
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("MERIDIAN_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {
@@ -96,4 +102,3 @@ fn main() -> ExitCode {
     tracing::info!(https = %config.listen.https, "edge starting");
     server.run_forever()
 }
-

@@ -6,8 +6,8 @@
 
 use prometheus::core::Collector;
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -52,7 +52,10 @@ impl EdgeMetrics {
         let requests_vec = register(
             &registry,
             IntCounterVec::new(
-                Opts::new("meridian_edge_requests_total", "Requests answered by the edge"),
+                Opts::new(
+                    "meridian_edge_requests_total",
+                    "Requests answered by the edge",
+                ),
                 &["region", "status_class"],
             )
             .expect("valid metric"),
@@ -75,7 +78,10 @@ impl EdgeMetrics {
         let healthy_vec = register(
             &registry,
             IntGaugeVec::new(
-                Opts::new("meridian_edge_region_healthy", "1 when the region passes health checks"),
+                Opts::new(
+                    "meridian_edge_region_healthy",
+                    "1 when the region passes health checks",
+                ),
                 &["region"],
             )
             .expect("valid metric"),
@@ -83,7 +89,10 @@ impl EdgeMetrics {
         let checks_vec = register(
             &registry,
             IntCounterVec::new(
-                Opts::new("meridian_edge_health_checks_total", "Active health checks by outcome"),
+                Opts::new(
+                    "meridian_edge_health_checks_total",
+                    "Active health checks by outcome",
+                ),
                 &["region", "result"],
             )
             .expect("valid metric"),
@@ -109,7 +118,9 @@ impl EdgeMetrics {
             .clone()
             .map(|r| STATUS_CLASSES.map(|c| requests_vec.with_label_values(&[r, c])))
             .collect();
-        let duration = labels.map(|r| duration_vec.with_label_values(&[r])).collect();
+        let duration = labels
+            .map(|r| duration_vec.with_label_values(&[r]))
+            .collect();
         let region_healthy = regions
             .iter()
             .map(|r| {
@@ -137,7 +148,9 @@ impl EdgeMetrics {
 
     /// `region` is `None` for answers given before a region was chosen.
     pub fn record_request(&self, region: Option<usize>, status: u16, seconds: f64) {
-        let row = region.unwrap_or(self.requests.len() - 1).min(self.requests.len() - 1);
+        let row = region
+            .unwrap_or(self.requests.len() - 1)
+            .min(self.requests.len() - 1);
         let class = (status / 100).clamp(1, 5) as usize - 1;
         self.requests[row][class].inc();
         self.duration[row].observe(seconds);
@@ -177,9 +190,16 @@ mod tests {
         m.record_request(Some(0), 503, 0.01);
         m.set_region_healthy(0, false);
         let text = String::from_utf8(m.render()).unwrap();
-        assert!(text.contains(r#"meridian_edge_requests_total{region="dallas",status_class="2xx"} 1"#), "{text}");
-        assert!(text.contains(r#"meridian_edge_requests_total{region="none",status_class="4xx"} 1"#));
-        assert!(text.contains(r#"meridian_edge_requests_total{region="chicago",status_class="5xx"} 1"#));
+        assert!(
+            text.contains(r#"meridian_edge_requests_total{region="dallas",status_class="2xx"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"meridian_edge_requests_total{region="none",status_class="4xx"} 1"#)
+        );
+        assert!(
+            text.contains(r#"meridian_edge_requests_total{region="chicago",status_class="5xx"} 1"#)
+        );
         assert!(text.contains(r#"meridian_edge_region_healthy{region="chicago"} 0"#));
     }
 }

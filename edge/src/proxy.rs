@@ -70,7 +70,13 @@ impl RequestIds {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let mut buf = [0u8; 32];
-        for (i, byte) in self.prefix.to_be_bytes().iter().chain(n.to_be_bytes().iter()).enumerate() {
+        for (i, byte) in self
+            .prefix
+            .to_be_bytes()
+            .iter()
+            .chain(n.to_be_bytes().iter())
+            .enumerate()
+        {
             buf[2 * i] = HEX[(byte >> 4) as usize];
             buf[2 * i + 1] = HEX[(byte & 0xf) as usize];
         }
@@ -96,12 +102,17 @@ pub struct Ctx {
 }
 
 fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
-    session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip())
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
 }
 
 impl Edge {
     fn state<'a>(&self, ctx: &'a Ctx) -> &'a EdgeState {
-        ctx.state.as_deref().expect("state is set first thing in request_filter")
+        ctx.state
+            .as_deref()
+            .expect("state is set first thing in request_filter")
     }
 
     /// Writes an edge-generated JSON error (`{"error":{"code","message"}}`).
@@ -174,7 +185,11 @@ impl ProxyHttp for Edge {
 
         let (ranking, source) = state.geo.ranking_for(
             client_ip(session),
-            session.req_header().headers.get(GEO_HEADER).map(HeaderValue::as_bytes),
+            session
+                .req_header()
+                .headers
+                .get(GEO_HEADER)
+                .map(HeaderValue::as_bytes),
         );
         ctx.ranking = Some(ranking);
         ctx.geo = source;
@@ -185,12 +200,19 @@ impl ProxyHttp for Edge {
         let req = session.req_header();
         let path = req.uri.path();
         if !routing::is_clean_path(path) {
-            self.respond_error(session, ctx, 400, "bad_path", "path contains dot segments, empty segments or encoded separators")
-                .await?;
+            self.respond_error(
+                session,
+                ctx,
+                400,
+                "bad_path",
+                "path contains dot segments, empty segments or encoded separators",
+            )
+            .await?;
             return Ok(true);
         }
         let Some(route) = state.routes.find(&req.method, path) else {
-            self.respond_error(session, ctx, 404, "not_found", "no such route").await?;
+            self.respond_error(session, ctx, 404, "not_found", "no such route")
+                .await?;
             return Ok(true);
         };
         ctx.service = route.service_label;
@@ -200,8 +222,14 @@ impl ProxyHttp for Edge {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > state.max_body_bytes) {
-            self.respond_error(session, ctx, 413, "body_too_large", "request body exceeds the edge's limit")
-                .await?;
+            self.respond_error(
+                session,
+                ctx,
+                413,
+                "body_too_large",
+                "request body exceeds the edge's limit",
+            )
+            .await?;
             return Ok(true);
         }
         let is_logout = req.method == Method::POST && path == LOGOUT_PATH;
@@ -209,13 +237,15 @@ impl ProxyHttp for Edge {
 
         match session::token_from(session.req_header()) {
             None | Some(None) if required => {
-                self.respond_error(session, ctx, 401, "unauthorized", "sign in required").await?;
+                self.respond_error(session, ctx, 401, "unauthorized", "sign in required")
+                    .await?;
                 return Ok(true);
             }
             None | Some(None) => {}
             Some(Some(token)) => {
                 let Some(region) = ctx.region else {
-                    self.respond_error(session, ctx, 503, "unavailable", "no region available").await?;
+                    self.respond_error(session, ctx, 503, "unavailable", "no region available")
+                        .await?;
                     return Ok(true);
                 };
                 let origin = state.upstreams.region(region).origin;
@@ -226,13 +256,25 @@ impl ProxyHttp for Edge {
                 {
                     Lookup::Valid(info) => ctx.user = Some(info.user),
                     Lookup::Invalid if required => {
-                        self.respond_error(session, ctx, 401, "unauthorized", "session is invalid or expired")
-                            .await?;
+                        self.respond_error(
+                            session,
+                            ctx,
+                            401,
+                            "unauthorized",
+                            "session is invalid or expired",
+                        )
+                        .await?;
                         return Ok(true);
                     }
                     Lookup::Unavailable if required => {
-                        self.respond_error(session, ctx, 503, "unavailable", "sessions cannot be checked right now")
-                            .await?;
+                        self.respond_error(
+                            session,
+                            ctx,
+                            503,
+                            "unavailable",
+                            "sessions cannot be checked right now",
+                        )
+                        .await?;
                         return Ok(true);
                     }
                     // Public route: an unusable session just means anonymous.
@@ -256,7 +298,13 @@ impl ProxyHttp for Edge {
         Ok(self.state(ctx).upstreams.peer(i))
     }
 
-    fn fail_to_connect(&self, session: &mut Session, _peer: &HttpPeer, ctx: &mut Ctx, mut e: Box<Error>) -> Box<Error> {
+    fn fail_to_connect(
+        &self,
+        session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
         // Nothing reached the origin, but only idempotent requests are
         // replayed, and only once, so a dead region costs one extra connect.
         if !ctx.retried && session.req_header().method.is_idempotent() {
@@ -277,7 +325,10 @@ impl ProxyHttp for Edge {
         if let Some(chunk) = body {
             ctx.body_bytes += chunk.len() as u64;
             if ctx.body_bytes > self.state(ctx).max_body_bytes {
-                return Error::e_explain(ErrorType::HTTPStatus(413), "request body exceeds the edge's limit");
+                return Error::e_explain(
+                    ErrorType::HTTPStatus(413),
+                    "request body exceeds the edge's limit",
+                );
             }
         }
         Ok(())
@@ -296,7 +347,10 @@ impl ProxyHttp for Edge {
             .keys()
             .filter(|k| {
                 let k = k.as_str();
-                k.starts_with("x-meridian-") || k == USER_HEADER || k == "x-seller-id" || k == REQUEST_ID_HEADER
+                k.starts_with("x-meridian-")
+                    || k == USER_HEADER
+                    || k == "x-seller-id"
+                    || k == REQUEST_ID_HEADER
                     || k.starts_with("x-forwarded-")
             })
             .cloned()
@@ -319,7 +373,12 @@ impl ProxyHttp for Edge {
         Ok(())
     }
 
-    async fn response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
         self.stamp(resp, ctx)?;
         if let Some(token) = &ctx.logout {
             if resp.status.is_success() {
@@ -333,20 +392,31 @@ impl ProxyHttp for Edge {
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let (status, code, message) = match e.etype() {
-            ErrorType::HTTPStatus(413) => (413, "body_too_large", "request body exceeds the edge's limit"),
+            ErrorType::HTTPStatus(413) => (
+                413,
+                "body_too_large",
+                "request body exceeds the edge's limit",
+            ),
             ErrorType::HTTPStatus(503) => (503, "unavailable", "no region is available"),
-            ErrorType::HTTPStatus(s) => (*s, "upstream_error", "the request could not be completed"),
+            ErrorType::HTTPStatus(s) => {
+                (*s, "upstream_error", "the request could not be completed")
+            }
             _ => match e.esource() {
                 ErrorSource::Upstream => (502, "bad_gateway", "the region did not answer"),
                 ErrorSource::Downstream => match e.etype() {
-                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => (0, "", ""),
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
+                        (0, "", "")
+                    }
                     _ => (400, "bad_request", "malformed request"),
                 },
                 ErrorSource::Internal | ErrorSource::Unset => (500, "internal", "internal error"),
             },
         };
         if status > 0 && session.response_written().is_none() {
-            if let Err(write_error) = self.respond_error(session, ctx, status, code, message).await {
+            if let Err(write_error) = self
+                .respond_error(session, ctx, status, code, message)
+                .await
+            {
                 tracing::debug!(error = %write_error, "could not send error response");
             }
         }
@@ -359,7 +429,8 @@ impl ProxyHttp for Edge {
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let elapsed = ctx.start.elapsed();
-        self.metrics.record_request(ctx.region, status, elapsed.as_secs_f64());
+        self.metrics
+            .record_request(ctx.region, status, elapsed.as_secs_f64());
         let access_log = ctx.state.as_deref().is_some_and(|s| s.access_log);
         if access_log {
             let region = match (ctx.state.as_deref(), ctx.region) {

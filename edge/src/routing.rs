@@ -42,7 +42,11 @@ pub fn is_clean_path(path: &str) -> bool {
         return false;
     }
     let encoded_separator = path.as_bytes().windows(3).any(|w| {
-        w[0] == b'%' && matches!((w[1], w[2].to_ascii_lowercase()), (b'2', b'f' | b'e') | (b'5', b'c'))
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2].to_ascii_lowercase()),
+                (b'2', b'f' | b'e') | (b'5', b'c')
+            )
     });
     if encoded_separator {
         return false;
@@ -60,10 +64,22 @@ pub fn is_clean_path(path: &str) -> bool {
 /// A metrics label for a service name from the bounded, known set.
 pub fn service_label(service: &str) -> &'static str {
     const KNOWN: &[&str] = &[
-        "auth", "catalog", "cart", "orders", "payments", "reviews", "logistics", "sellers",
-        "search", "analytics",
+        "auth",
+        "catalog",
+        "cart",
+        "orders",
+        "payments",
+        "reviews",
+        "logistics",
+        "sellers",
+        "search",
+        "analytics",
     ];
-    KNOWN.iter().copied().find(|k| *k == service).unwrap_or("other")
+    KNOWN
+        .iter()
+        .copied()
+        .find(|k| *k == service)
+        .unwrap_or("other")
 }
 
 impl RouteTable {
@@ -124,9 +140,18 @@ mod tests {
     fn longest_prefix_wins_on_segment_boundaries() {
         let t = table();
         let get = Method::GET;
-        assert_eq!(t.find(&get, "/api/auth/me").unwrap().auth, AuthMode::Required);
-        assert_eq!(t.find(&get, "/api/auth/me/").unwrap().auth, AuthMode::Required);
-        assert_eq!(t.find(&get, "/api/auth/login").unwrap().auth, AuthMode::None);
+        assert_eq!(
+            t.find(&get, "/api/auth/me").unwrap().auth,
+            AuthMode::Required
+        );
+        assert_eq!(
+            t.find(&get, "/api/auth/me/").unwrap().auth,
+            AuthMode::Required
+        );
+        assert_eq!(
+            t.find(&get, "/api/auth/login").unwrap().auth,
+            AuthMode::None
+        );
         assert_eq!(t.find(&get, "/api/auth/meow").unwrap().prefix, "/api/auth");
         assert_eq!(t.find(&get, "/api/auth").unwrap().prefix, "/api/auth");
         assert!(t.find(&get, "/api/authx").is_none());

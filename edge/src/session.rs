@@ -56,7 +56,10 @@ fn parse_token(raw: &[u8]) -> Option<Token> {
 pub fn token_from(req: &RequestHeader) -> Option<Option<Token>> {
     if let Some(value) = req.headers.get(http::header::AUTHORIZATION) {
         let raw = value.as_bytes();
-        return Some(raw.strip_prefix(b"Bearer ").and_then(|t| parse_token(t.trim_ascii())));
+        return Some(
+            raw.strip_prefix(b"Bearer ")
+                .and_then(|t| parse_token(t.trim_ascii())),
+        );
     }
     for value in req.headers.get_all(http::header::COOKIE) {
         for pair in value.as_bytes().split(|b| *b == b';') {
@@ -92,9 +95,13 @@ fn unix_now() -> i64 {
 
 fn is_uuid(s: &str) -> bool {
     s.len() == 36
-        && s.bytes()
-            .enumerate()
-            .all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
+        && s.bytes().enumerate().all(|(i, b)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        })
 }
 
 impl Stored {
@@ -173,12 +180,14 @@ impl Sessions {
             self.cache.invalidate(token);
         }
         let (source, lookup) = match &self.backend {
-            Backend::Redis { url, prefix, conn } => {
-                (LookupSource::Redis, self.from_redis(token, url, prefix, conn).await)
-            }
+            Backend::Redis { url, prefix, conn } => (
+                LookupSource::Redis,
+                self.ask_redis(token, url, prefix, conn).await,
+            ),
             Backend::Introspect { client, secret } => (
                 LookupSource::Introspect,
-                self.from_introspection(token, origin, request_id, client, secret).await,
+                self.ask_auth_service(token, origin, request_id, client, secret)
+                    .await,
             ),
         };
         let result = match &lookup {
@@ -198,7 +207,7 @@ impl Sessions {
         self.cache.invalidate(token);
     }
 
-    async fn from_redis(
+    async fn ask_redis(
         &self,
         token: &Token,
         url: &str,
@@ -227,7 +236,9 @@ impl Sessions {
         cmd.arg(key);
         let get = cmd.query_async::<Option<String>>(&mut conn);
         match tokio::time::timeout(self.timeout, get).await {
-            Ok(Ok(Some(json))) => serde_json::from_str::<Stored>(&json).map_or(Lookup::Invalid, Stored::into_lookup),
+            Ok(Ok(Some(json))) => {
+                serde_json::from_str::<Stored>(&json).map_or(Lookup::Invalid, Stored::into_lookup)
+            }
             Ok(Ok(None)) => Lookup::Invalid,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "session redis lookup failed");
@@ -237,7 +248,7 @@ impl Sessions {
         }
     }
 
-    async fn from_introspection(
+    async fn ask_auth_service(
         &self,
         token: &Token,
         origin: SocketAddr,
@@ -291,25 +302,56 @@ mod tests {
     fn token_from_bearer_or_cookie() {
         assert_eq!(TOKEN.len(), TOKEN_LEN);
         let bearer = format!("Bearer {TOKEN}");
-        assert_eq!(token_from(&req(&[("authorization", &bearer)])), Some(parse_token(TOKEN.as_bytes())));
+        assert_eq!(
+            token_from(&req(&[("authorization", &bearer)])),
+            Some(parse_token(TOKEN.as_bytes()))
+        );
         let cookie = format!("a=b; {COOKIE_NAME}={TOKEN}; c=d");
-        assert_eq!(token_from(&req(&[("cookie", &cookie)])).flatten().unwrap(), *TOKEN.as_bytes());
+        assert_eq!(
+            token_from(&req(&[("cookie", &cookie)])).flatten().unwrap(),
+            *TOKEN.as_bytes()
+        );
         assert_eq!(token_from(&req(&[])), None);
-        assert_eq!(token_from(&req(&[("authorization", "Basic abc")])), Some(None));
-        assert_eq!(token_from(&req(&[("cookie", "meridian_session=short")])), Some(None));
-        assert_eq!(token_from(&req(&[("cookie", "meridian_sessionx=abc")])), None);
+        assert_eq!(
+            token_from(&req(&[("authorization", "Basic abc")])),
+            Some(None)
+        );
+        assert_eq!(
+            token_from(&req(&[("cookie", "meridian_session=short")])),
+            Some(None)
+        );
+        assert_eq!(
+            token_from(&req(&[("cookie", "meridian_sessionx=abc")])),
+            None
+        );
     }
 
     #[test]
     fn stored_sessions_must_be_active_live_and_well_formed() {
         let user = "0190a8d0-0000-7000-8000-000000000001";
-        let live = Stored { active: true, user_id: Some(user.into()), expires_at: Some(unix_now() + 60) };
+        let live = Stored {
+            active: true,
+            user_id: Some(user.into()),
+            expires_at: Some(unix_now() + 60),
+        };
         assert!(matches!(live.into_lookup(), Lookup::Valid(i) if i.user == user));
-        let expired = Stored { active: true, user_id: Some(user.into()), expires_at: Some(unix_now() - 1) };
+        let expired = Stored {
+            active: true,
+            user_id: Some(user.into()),
+            expires_at: Some(unix_now() - 1),
+        };
         assert!(matches!(expired.into_lookup(), Lookup::Invalid));
-        let inactive = Stored { active: false, user_id: None, expires_at: None };
+        let inactive = Stored {
+            active: false,
+            user_id: None,
+            expires_at: None,
+        };
         assert!(matches!(inactive.into_lookup(), Lookup::Invalid));
-        let injected = Stored { active: true, user_id: Some("x\r\nx-admin: 1".into()), expires_at: Some(unix_now() + 60) };
+        let injected = Stored {
+            active: true,
+            user_id: Some("x\r\nx-admin: 1".into()),
+            expires_at: Some(unix_now() + 60),
+        };
         assert!(matches!(injected.into_lookup(), Lookup::Invalid));
     }
 }

@@ -38,7 +38,8 @@ fn load_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, String> {
     if chain.is_empty() {
         return Err(format!("{}: no certificate found", cert.display()));
     }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let key_der =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
     let signing = rustls::crypto::ring::sign::any_supported_type(&key_der)
         .map_err(|e| format!("{}: {e}", key.display()))?;
     let certified = CertifiedKey::new(chain, signing);

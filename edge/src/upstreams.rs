@@ -38,7 +38,8 @@ impl Upstreams {
             .iter()
             .map(|r| {
                 let mut peer = HttpPeer::new(r.origin, false, String::new());
-                peer.options.connection_timeout = Some(Duration::from_millis(upstream.connect_timeout_ms));
+                peer.options.connection_timeout =
+                    Some(Duration::from_millis(upstream.connect_timeout_ms));
                 peer.options.read_timeout = Some(Duration::from_millis(upstream.read_timeout_ms));
                 peer.options.write_timeout = Some(Duration::from_millis(upstream.read_timeout_ms));
                 peer.options.idle_timeout = Some(Duration::from_millis(upstream.idle_timeout_ms));
@@ -111,7 +112,11 @@ impl HealthChecker {
     }
 
     async fn probe(&self, i: usize) -> bool {
-        let url = format!("http://{}{}", self.upstreams.region(i).origin, self.config.path);
+        let url = format!(
+            "http://{}{}",
+            self.upstreams.region(i).origin,
+            self.config.path
+        );
         matches!(self.client.get(url).send().await, Ok(r) if r.status().is_success())
     }
 
@@ -138,11 +143,14 @@ impl HealthChecker {
                     passes[i] = 0;
                 }
                 let region = &self.upstreams.region(i).id;
-                if passes[i] >= self.config.healthy_threshold && self.upstreams.set_healthy(i, true) {
+                if passes[i] >= self.config.healthy_threshold && self.upstreams.set_healthy(i, true)
+                {
                     tracing::warn!(region = %region, "region is healthy again");
                     self.metrics.set_region_healthy(i, true);
                 }
-                if failures[i] >= self.config.unhealthy_threshold && self.upstreams.set_healthy(i, false) {
+                if failures[i] >= self.config.unhealthy_threshold
+                    && self.upstreams.set_healthy(i, false)
+                {
                     tracing::warn!(region = %region, "region marked down by health checks");
                     self.metrics.set_region_healthy(i, false);
                 }

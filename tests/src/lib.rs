@@ -38,6 +38,9 @@ pub struct Options {
     /// strips spoofed identity headers even where it does not check them).
     pub public_me: bool,
     pub max_body_bytes: u64,
+    /// Sessions in this Redis (origins' session store, read directly by the
+    /// edge) instead of memory + introspection.
+    pub redis_url: Option<String>,
 }
 
 impl Default for Options {
@@ -46,12 +49,19 @@ impl Default for Options {
             health_interval_ms: 100,
             public_me: false,
             max_body_bytes: 1 << 20,
+            redis_url: None,
         }
     }
 }
 
+/// Redis key prefix of one cluster, so parallel clusters never share keys.
+fn prefix_of(dir: &std::path::Path) -> String {
+    format!("{}:", dir.file_name().unwrap().to_string_lossy())
+}
+
 pub struct Cluster {
     pub regions: Vec<RegionHandle>,
+    options: Options,
     pub https: SocketAddr,
     pub http: SocketAddr,
     pub metrics: SocketAddr,
@@ -87,13 +97,25 @@ fn write_certs(dir: &std::path::Path) -> Vec<u8> {
     ca.pem().into_bytes()
 }
 
-async fn start_origin(id: &'static str, lat: f64, lon: f64) -> RegionHandle {
-    let text = format!(
+/// A region's config; sessions in Redis under `prefix` when given.
+fn region_config(id: &str, listen: &str, redis: Option<(&str, &str)>) -> RegionConfig {
+    let (_, lat, lon) = REGIONS.iter().find(|(r, _, _)| *r == id).unwrap();
+    let mut text = format!(
         "id = \"{id}\"\nname = \"{id}\"\nlatitude = {lat}\nlongitude = {lon}\n\
-         listen = \"127.0.0.1:0\"\ninternal_secret = \"{SECRET}\"\n"
+         listen = \"{listen}\"\ninternal_secret = \"{SECRET}\"\n"
     );
+    if let Some((url, prefix)) = redis {
+        text.push_str(&format!(
+            "[stores.sessions]\nbackend = \"redis\"\nurl = \"{url}\"\nkey_prefix = \"{prefix}\"\n"
+        ));
+    }
     let config = RegionConfig::parse(&text, id).unwrap();
     config.validate(id).unwrap();
+    config
+}
+
+async fn start_origin(id: &'static str, redis: Option<(&str, &str)>) -> RegionHandle {
+    let config = region_config(id, "127.0.0.1:0", redis);
     let origin = meridian_server::build(&config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -113,7 +135,14 @@ async fn start_origin(id: &'static str, lat: f64, lon: f64) -> RegionHandle {
     }
 }
 
-fn edge_config(regions: &[RegionHandle], https: SocketAddr, http: SocketAddr, metrics: SocketAddr, dir: &std::path::Path, o: &Options) -> EdgeConfig {
+fn edge_config(
+    regions: &[RegionHandle],
+    https: SocketAddr,
+    http: SocketAddr,
+    metrics: SocketAddr,
+    dir: &std::path::Path,
+    o: &Options,
+) -> EdgeConfig {
     let mut text = format!(
         r#"
         [listen]
@@ -138,7 +167,16 @@ fn edge_config(regions: &[RegionHandle], https: SocketAddr, http: SocketAddr, me
         connect_timeout_ms = 500
         [session]
         cache_ttl_ms = 60000
+        {redis}
         "#,
+        redis = o
+            .redis_url
+            .as_ref()
+            .map(|url| format!(
+                "redis_url = \"{url}\"\nredis_key_prefix = \"{}\"",
+                prefix_of(dir)
+            ))
+            .unwrap_or_default(),
         crt = dir.join("leaf.crt").display(),
         key = dir.join("leaf.key").display(),
         max_body = o.max_body_bytes,
@@ -177,12 +215,18 @@ fn edge_config(regions: &[RegionHandle], https: SocketAddr, http: SocketAddr, me
 
 impl Cluster {
     pub async fn start(options: Options) -> Cluster {
-        let dir = std::env::temp_dir().join(format!("meridian-e2e-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("meridian-e2e-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let ca_pem = write_certs(&dir);
+        let prefix = prefix_of(&dir);
+        let redis = options
+            .redis_url
+            .as_deref()
+            .map(|url| (url, prefix.as_str()));
         let mut regions = Vec::new();
-        for (id, lat, lon) in REGIONS {
-            regions.push(start_origin(id, *lat, *lon).await);
+        for (id, _, _) in REGIONS {
+            regions.push(start_origin(id, redis).await);
         }
         let (https, http, metrics) = (free_port(), free_port(), free_port());
         let config = edge_config(&regions, https, http, metrics, &dir, &options);
@@ -191,6 +235,7 @@ impl Cluster {
         let edge_task = tokio::spawn(app.run(stop_rx));
         let cluster = Cluster {
             regions,
+            options,
             https,
             http,
             metrics,
@@ -248,14 +293,14 @@ impl Cluster {
 
     /// Starts a stopped region again on the same address.
     pub async fn restart_region(&mut self, id: &'static str) {
+        let prefix = prefix_of(&self.dir);
+        let redis = self
+            .options
+            .redis_url
+            .as_deref()
+            .map(|url| (url, prefix.as_str()));
         let region = self.regions.iter_mut().find(|r| r.id == id).unwrap();
-        let (_, lat, lon) = REGIONS.iter().find(|(r, _, _)| *r == id).unwrap();
-        let text = format!(
-            "id = \"{id}\"\nname = \"{id}\"\nlatitude = {lat}\nlongitude = {lon}\n\
-             listen = \"{}\"\ninternal_secret = \"{SECRET}\"\n",
-            region.addr
-        );
-        let config = RegionConfig::parse(&text, id).unwrap();
+        let config = region_config(id, &region.addr.to_string(), redis);
         let origin = meridian_server::build(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind(region.addr).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

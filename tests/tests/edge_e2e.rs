@@ -7,7 +7,11 @@ use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse battery";
 
-async fn register_and_login(cluster: &Cluster, client: &reqwest::Client, email: &str) -> (String, Value) {
+async fn register_and_login(
+    cluster: &Cluster,
+    client: &reqwest::Client,
+    email: &str,
+) -> (String, Value) {
     let r = client
         .post(cluster.url("/api/auth/register"))
         .json(&json!({ "email": email, "password": PASSWORD, "display_name": "Ann Example" }))
@@ -149,7 +153,11 @@ async fn auth_errors_are_json_and_uniform() {
     let b: Value = unknown_email.json().await.unwrap();
     assert_eq!(a, b, "wrong password and unknown email look the same");
 
-    let no_session = client.get(cluster.url("/api/auth/me")).send().await.unwrap();
+    let no_session = client
+        .get(cluster.url("/api/auth/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_session.status(), 401);
     let forged = client
         .get(cluster.url("/api/auth/me"))
@@ -159,7 +167,11 @@ async fn auth_errors_are_json_and_uniform() {
         .unwrap();
     assert_eq!(forged.status(), 401);
 
-    let unknown = client.get(cluster.url("/api/nothing/here")).send().await.unwrap();
+    let unknown = client
+        .get(cluster.url("/api/nothing/here"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), 404);
     assert_eq!(error_code(unknown).await, "not_found");
     let traversal = client
@@ -242,7 +254,11 @@ async fn each_city_lands_in_its_own_region() {
         assert!(r.headers().contains_key("x-request-id"));
     }
     // No header: the edge's own location (Chicago).
-    let r = client.get(cluster.url("/api/catalog/categories")).send().await.unwrap();
+    let r = client
+        .get(cluster.url("/api/catalog/categories"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(region_of(&r), "chicago");
     cluster.shutdown().await;
 }
@@ -253,12 +269,7 @@ async fn stopped_region_fails_over_to_next_nearest_and_back() {
     let client = cluster.client();
     let salem = "44.94,-123.03";
     let url = cluster.url("/api/catalog/products?limit=2&sort=price_asc");
-    let get = || {
-        client
-            .get(&url)
-            .header("x-client-geo", salem)
-            .send()
-    };
+    let get = || client.get(&url).header("x-client-geo", salem).send();
     let r = get().await.unwrap();
     assert_eq!(region_of(&r), "portland");
 
@@ -289,7 +300,10 @@ async fn stopped_region_fails_over_to_next_nearest_and_back() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("meridian_edge_region_healthy{region=\"portland\"} 0"), "{metrics}");
+    assert!(
+        metrics.contains("meridian_edge_region_healthy{region=\"portland\"} 0"),
+        "{metrics}"
+    );
 
     // Portland comes back: after two passed checks its clients return.
     cluster.restart_region("portland").await;
@@ -300,7 +314,10 @@ async fn stopped_region_fails_over_to_next_nearest_and_back() {
         if region_of(&r) == "portland" {
             break;
         }
-        assert!(back.elapsed() < Duration::from_secs(5), "portland never came back");
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "portland never came back"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     cluster.shutdown().await;
@@ -310,12 +327,20 @@ async fn stopped_region_fails_over_to_next_nearest_and_back() {
 async fn http2_and_http1_both_work_and_plain_http_redirects() {
     let cluster = Cluster::start(Options::default()).await;
     let h2 = cluster.client();
-    let r = h2.get(cluster.url("/api/catalog/categories")).send().await.unwrap();
+    let r = h2
+        .get(cluster.url("/api/catalog/categories"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
 
     let h1 = cluster.client_builder().http1_only().build().unwrap();
-    let r = h1.get(cluster.url("/api/catalog/categories")).send().await.unwrap();
+    let r = h1
+        .get(cluster.url("/api/catalog/categories"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.version(), reqwest::Version::HTTP_11);
 
@@ -324,7 +349,10 @@ async fn http2_and_http1_both_work_and_plain_http_redirects() {
         .build()
         .unwrap();
     let r = plain
-        .get(format!("http://{}/api/catalog/products?limit=1", cluster.http))
+        .get(format!(
+            "http://{}/api/catalog/products?limit=1",
+            cluster.http
+        ))
         .header("host", "localhost")
         .send()
         .await
@@ -332,7 +360,11 @@ async fn http2_and_http1_both_work_and_plain_http_redirects() {
     assert_eq!(r.status(), 301);
     assert_eq!(
         r.headers()["location"],
-        format!("https://localhost:{}/api/catalog/products?limit=1", cluster.https.port()).as_str()
+        format!(
+            "https://localhost:{}/api/catalog/products?limit=1",
+            cluster.https.port()
+        )
+        .as_str()
     );
     cluster.shutdown().await;
 }
@@ -359,7 +391,8 @@ async fn oversized_bodies_are_rejected_with_413() {
 
     // Streamed without a length: cut off once the limit is crossed.
     let h1 = cluster.client_builder().http1_only().build().unwrap();
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big.chunks(8 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.chunks(8 * 1024).map(|c| Ok(c.to_vec())).collect();
     let r = h1
         .post(cluster.url("/api/auth/register"))
         .header("content-type", "application/json")
@@ -381,5 +414,66 @@ async fn oversized_bodies_are_rejected_with_413() {
         .await
         .unwrap();
     assert_eq!(ok.status(), 201);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_checks_sessions_directly_in_redis() {
+    let Some(redis_url) = meridian_common::testing::backend_endpoint("MERIDIAN_TEST_REDIS") else {
+        return;
+    };
+    let cluster = Cluster::start(Options {
+        redis_url: Some(redis_url),
+        ..Options::default()
+    })
+    .await;
+    let client = cluster.client();
+    let (token, user) = register_and_login(&cluster, &client, "erin@example.com").await;
+    let me = client
+        .get(cluster.url("/api/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["id"], user["id"]);
+
+    let metrics_url = format!("http://{}/metrics", cluster.metrics);
+    let metrics = reqwest::get(&metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"meridian_edge_session_lookups_total{result="valid",source="redis"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics
+        .contains(r#"meridian_edge_session_lookups_total{result="valid",source="introspect"} 0"#));
+
+    let logout = client
+        .post(cluster.url("/api/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    let after = client
+        .get(cluster.url("/api/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401);
+    let metrics = reqwest::get(&metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics
+        .contains(r#"meridian_edge_session_lookups_total{result="invalid",source="redis"} 1"#));
     cluster.shutdown().await;
 }

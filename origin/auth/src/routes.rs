@@ -11,7 +11,9 @@ use meridian_common::{ApiError, UserId};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::domain::{self, Bio, DisplayName, Email, Password, ProfileUpdate, Session, User, UserView};
+use crate::domain::{
+    self, Bio, DisplayName, Email, Password, ProfileUpdate, Session, User, UserView,
+};
 use crate::store::unix_now;
 use crate::token::{self, SessionToken};
 use crate::{password, AppState};
@@ -140,10 +142,9 @@ pub async fn update_me(
     Json(body): Json<UpdateProfileRequest>,
 ) -> Result<axum::Json<UserView>, ApiError> {
     if body.display_name.is_none() && body.bio.is_none() {
-        return Err(ApiError::validation(vec![meridian_common::FieldError::new(
-            "body",
-            "give at least one of display_name, bio",
-        )]));
+        return Err(ApiError::validation(vec![
+            meridian_common::FieldError::new("body", "give at least one of display_name, bio"),
+        ]));
     }
     let mut v = Validator::default();
     let update = ProfileUpdate {
@@ -151,7 +152,10 @@ pub async fn update_me(
             .display_name
             .as_deref()
             .and_then(|n| v.check("display_name", DisplayName::parse(n))),
-        bio: body.bio.as_deref().and_then(|b| v.check("bio", Bio::parse(b))),
+        bio: body
+            .bio
+            .as_deref()
+            .and_then(|b| v.check("bio", Bio::parse(b))),
     };
     v.finish()?;
     let user = state

@@ -32,7 +32,10 @@ async fn user_store_contract(store: Arc<dyn UserStore>) {
     let ann = user("ann@example.com");
     store.insert(&ann).await.unwrap();
     assert_eq!(store.by_id(ann.id).await.unwrap().as_ref(), Some(&ann));
-    assert_eq!(store.by_email(&ann.email).await.unwrap().as_ref(), Some(&ann));
+    assert_eq!(
+        store.by_email(&ann.email).await.unwrap().as_ref(),
+        Some(&ann)
+    );
     assert_eq!(store.by_id(UserId::new()).await.unwrap(), None);
     let nobody = Email::parse("nobody@example.com").unwrap();
     assert_eq!(store.by_email(&nobody).await.unwrap(), None);
@@ -45,7 +48,10 @@ async fn user_store_contract(store: Arc<dyn UserStore>) {
         Err(StoreError::Conflict("email"))
     ));
     assert_eq!(store.by_id(dup.id).await.unwrap(), None);
-    assert_eq!(store.by_email(&ann.email).await.unwrap().unwrap().id, ann.id);
+    assert_eq!(
+        store.by_email(&ann.email).await.unwrap().unwrap().id,
+        ann.id
+    );
 
     // Partial update keeps the untouched field.
     let later = ann.updated_at + chrono::Duration::seconds(5);

@@ -50,31 +50,121 @@ pub const SELLERS: &[&str] = &[
 ];
 
 pub fn seller_ids() -> Vec<SellerId> {
-    let mut rng = Rng(0x5E11_E25);
+    let mut rng = Rng(0x05E1_1E25);
     SELLERS.iter().map(|_| SellerId(rng.uuid())).collect()
 }
 
 fn nouns(category: &str) -> &'static [&'static str] {
     match category {
-        "electronics" => &["Headphones", "Speaker", "Charger", "Keyboard", "Webcam", "Smartwatch"],
-        "home-kitchen" => &["Chef Knife", "Cutting Board", "Teapot", "Dutch Oven", "Mug Set", "Lamp"],
-        "fashion" => &["Wool Scarf", "Denim Jacket", "Leather Belt", "Sneakers", "Beanie", "Tote Bag"],
-        "books" => &["Cookbook", "Field Guide", "Novel", "Atlas", "Poetry Collection", "Sketchbook"],
-        "toys-games" => &["Puzzle", "Board Game", "Kite", "Building Blocks", "Plush Bear", "Yo-yo"],
-        "sports-outdoors" => &["Tent", "Water Bottle", "Yoga Mat", "Trail Backpack", "Headlamp", "Hammock"],
-        "beauty" => &["Face Serum", "Soap Bar", "Lip Balm", "Hair Oil", "Bath Salts", "Candle"],
-        "garden" => &["Planter", "Pruning Shears", "Seed Kit", "Watering Can", "Bird Feeder", "Trowel"],
-        "jewelry" => &["Silver Ring", "Beaded Necklace", "Hoop Earrings", "Cuff Bracelet", "Pendant", "Anklet"],
-        _ => &["Print", "Ceramic Vase", "Watercolor", "Sculpture", "Poster", "Postcard Set"],
+        "electronics" => &[
+            "Headphones",
+            "Speaker",
+            "Charger",
+            "Keyboard",
+            "Webcam",
+            "Smartwatch",
+        ],
+        "home-kitchen" => &[
+            "Chef Knife",
+            "Cutting Board",
+            "Teapot",
+            "Dutch Oven",
+            "Mug Set",
+            "Lamp",
+        ],
+        "fashion" => &[
+            "Wool Scarf",
+            "Denim Jacket",
+            "Leather Belt",
+            "Sneakers",
+            "Beanie",
+            "Tote Bag",
+        ],
+        "books" => &[
+            "Cookbook",
+            "Field Guide",
+            "Novel",
+            "Atlas",
+            "Poetry Collection",
+            "Sketchbook",
+        ],
+        "toys-games" => &[
+            "Puzzle",
+            "Board Game",
+            "Kite",
+            "Building Blocks",
+            "Plush Bear",
+            "Yo-yo",
+        ],
+        "sports-outdoors" => &[
+            "Tent",
+            "Water Bottle",
+            "Yoga Mat",
+            "Trail Backpack",
+            "Headlamp",
+            "Hammock",
+        ],
+        "beauty" => &[
+            "Face Serum",
+            "Soap Bar",
+            "Lip Balm",
+            "Hair Oil",
+            "Bath Salts",
+            "Candle",
+        ],
+        "garden" => &[
+            "Planter",
+            "Pruning Shears",
+            "Seed Kit",
+            "Watering Can",
+            "Bird Feeder",
+            "Trowel",
+        ],
+        "jewelry" => &[
+            "Silver Ring",
+            "Beaded Necklace",
+            "Hoop Earrings",
+            "Cuff Bracelet",
+            "Pendant",
+            "Anklet",
+        ],
+        _ => &[
+            "Print",
+            "Ceramic Vase",
+            "Watercolor",
+            "Sculpture",
+            "Poster",
+            "Postcard Set",
+        ],
     }
 }
 
 const ADJECTIVES: &[&str] = &[
-    "Handcrafted", "Classic", "Compact", "Vintage", "Premium", "Everyday", "Rustic", "Modern",
-    "Wireless", "Organic", "Recycled", "Deluxe",
+    "Handcrafted",
+    "Classic",
+    "Compact",
+    "Vintage",
+    "Premium",
+    "Everyday",
+    "Rustic",
+    "Modern",
+    "Wireless",
+    "Organic",
+    "Recycled",
+    "Deluxe",
 ];
-const COLORS: &[&str] = &["black", "white", "walnut", "sage", "navy", "terracotta", "silver"];
-const MATERIALS: &[&str] = &["cotton", "steel", "oak", "ceramic", "leather", "glass", "bamboo"];
+const COLORS: &[&str] = &[
+    "black",
+    "white",
+    "walnut",
+    "sage",
+    "navy",
+    "terracotta",
+    "silver",
+];
+const MATERIALS: &[&str] = &[
+    "cotton", "steel", "oak", "ceramic", "leather", "glass", "bamboo",
+];
 
 /// Price band per category in cents: (min, spread).
 fn price_band(category: &str) -> (u64, u64) {
@@ -106,8 +196,13 @@ pub fn products() -> Vec<Product> {
             let material = rng.pick(MATERIALS);
             let (min, spread) = price_band(slug);
             // Prices end in 99 or 49 like a real shop's.
-            let cents = (min + rng.below(spread)) / 100 * 100 + if rng.below(2) == 0 { 99 } else { 49 };
-            let stock = if rng.below(10) == 0 { 0 } else { 1 + rng.below(200) } as u32;
+            let cents =
+                (min + rng.below(spread)) / 100 * 100 + if rng.below(2) == 0 { 99 } else { 49 };
+            let stock = if rng.below(10) == 0 {
+                0
+            } else {
+                1 + rng.below(200)
+            } as u32;
             let seller = sellers[(c + i) % sellers.len()];
             let created_at = epoch + chrono::Duration::minutes((c * 997 + i * 131) as i64);
             let mut attributes = BTreeMap::new();

@@ -216,9 +216,8 @@ mod tests {
             key: 0,
             id: ProductId::new(),
         };
-        let errors =
-            ListQuery::parse(None, Some(Sort::PriceDesc), None, Some(&newest.encode()))
-                .unwrap_err();
+        let errors = ListQuery::parse(None, Some(Sort::PriceDesc), None, Some(&newest.encode()))
+            .unwrap_err();
         assert_eq!(errors[0].0, "cursor");
     }
 }

@@ -10,7 +10,12 @@ use meridian_catalog::store::memory::MemoryProductStore;
 use meridian_catalog::store::ProductStore;
 use meridian_common::ProductId;
 
-async fn walk(store: &dyn ProductStore, category: Option<&str>, sort: Sort, limit: u32) -> Vec<ProductId> {
+async fn walk(
+    store: &dyn ProductStore,
+    category: Option<&str>,
+    sort: Sort,
+    limit: u32,
+) -> Vec<ProductId> {
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -31,7 +36,11 @@ async fn product_store_contract(store: Arc<dyn ProductStore>) {
     assert_eq!(store.count().await.unwrap(), 0);
     let seeded = demo::seed_if_empty(store.as_ref()).await.unwrap();
     assert_eq!(seeded, 240);
-    assert_eq!(demo::seed_if_empty(store.as_ref()).await.unwrap(), 0, "seeding is idempotent");
+    assert_eq!(
+        demo::seed_if_empty(store.as_ref()).await.unwrap(),
+        0,
+        "seeding is idempotent"
+    );
     let all = demo::products();
 
     // get
@@ -48,7 +57,10 @@ async fn product_store_contract(store: Arc<dyn ProductStore>) {
             .iter()
             .map(|id| sort.key(all.iter().find(|p| p.id == *id).unwrap()))
             .collect();
-        assert!(keys.windows(2).all(|w| w[0] <= w[1]), "{sort:?} out of order");
+        assert!(
+            keys.windows(2).all(|w| w[0] <= w[1]),
+            "{sort:?} out of order"
+        );
     }
 
     // Category filter.

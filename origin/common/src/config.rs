@@ -271,7 +271,9 @@ mod tests {
             .to_string()
             .contains("internal_secret"));
         let text = GOOD.replace("backend = \"redis\"", "backend = \"mysql\"");
-        let err = RegionConfig::parse(&text, "c.toml").unwrap_err().to_string();
+        let err = RegionConfig::parse(&text, "c.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mysql"), "{err}");
     }
 }

@@ -13,9 +13,9 @@ pub mod metrics;
 pub mod money;
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod readiness;
 #[cfg(feature = "redis")]
 pub mod redis_conn;
-pub mod readiness;
 pub mod telemetry;
 pub mod testing;
 

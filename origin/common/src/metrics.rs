@@ -81,9 +81,7 @@ impl Metrics {
         self.requests
             .with_label_values(&[service, status_class(status)])
             .inc();
-        self.duration
-            .with_label_values(&[service])
-            .observe(seconds);
+        self.duration.with_label_values(&[service]).observe(seconds);
     }
 
     /// Prometheus text exposition of everything registered.

@@ -109,7 +109,9 @@ pub async fn serve(
         .await
 }
 
-async fn healthz(axum::extract::State(region): axum::extract::State<String>) -> Json<serde_json::Value> {
+async fn healthz(
+    axum::extract::State(region): axum::extract::State<String>,
+) -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "region": region }))
 }
 

@@ -24,9 +24,7 @@ fn parse_args() -> Result<(PathBuf, bool), String> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    region
-        .map(|r| (r, check))
-        .ok_or_else(|| USAGE.to_owned())
+    region.map(|r| (r, check)).ok_or_else(|| USAGE.to_owned())
 }
 
 #[tokio::main]

@@ -57,18 +57,26 @@ impl Stores {
     pub fn readiness(&self) -> Readiness {
         let mut readiness = Readiness::default();
         let name = |role: &str| {
-            let backend = self.config.iter().find(|(r, _)| *r == role).map_or("?", |(_, b)| b);
+            let backend = self
+                .config
+                .iter()
+                .find(|(r, _)| *r == role)
+                .map_or("?", |(_, b)| b);
             format!("{role}:{backend}")
         };
         readiness.add(probe(name("users"), self.users.clone(), |s| async move {
             s.ping().await.map_err(|e| e.to_string())
         }));
-        readiness.add(probe(name("sessions"), self.sessions.clone(), |s| async move {
-            s.ping().await.map_err(|e| e.to_string())
-        }));
-        readiness.add(probe(name("products"), self.products.clone(), |s| async move {
-            s.ping().await.map_err(|e| e.to_string())
-        }));
+        readiness.add(probe(
+            name("sessions"),
+            self.sessions.clone(),
+            |s| async move { s.ping().await.map_err(|e| e.to_string()) },
+        ));
+        readiness.add(probe(
+            name("products"),
+            self.products.clone(),
+            |s| async move { s.ping().await.map_err(|e| e.to_string()) },
+        ));
         readiness
     }
 }

@@ -43,7 +43,10 @@ fn row_to_user(row: &sqlx::postgres::PgRow) -> Result<User, StoreError> {
             .map_err(|e| corrupt(name, e.to_string()))
     };
     Ok(User {
-        id: UserId(row.try_get("id").map_err(|e| corrupt("id", e.to_string()))?),
+        id: UserId(
+            row.try_get("id")
+                .map_err(|e| corrupt("id", e.to_string()))?,
+        ),
         email: Email::parse(&get("email")?).map_err(|e| corrupt("email", e))?,
         display_name: DisplayName::parse(&get("display_name")?)
             .map_err(|e| corrupt("display_name", e))?,

@@ -17,15 +17,22 @@ pub struct MemoryProductStore {
     inner: RwLock<State>,
 }
 
+/// Which index: one per sort, for all products (`None`) and per category.
+type IndexKey = (Sort, Option<Category>);
+/// An index: `(sort key, id)` in ascending order.
+type Index = BTreeSet<(i64, ProductId)>;
+
 #[derive(Default)]
 struct State {
     by_id: HashMap<ProductId, Product>,
     /// `(sort, category or None for all)` → ordered `(key, id)`.
-    indexes: HashMap<(Sort, Option<Category>), BTreeSet<(i64, ProductId)>>,
+    indexes: HashMap<IndexKey, Index>,
 }
 
 impl State {
-    fn index_entries(p: &Product) -> impl Iterator<Item = ((Sort, Option<Category>), (i64, ProductId))> + '_ {
+    fn index_entries(
+        p: &Product,
+    ) -> impl Iterator<Item = ((Sort, Option<Category>), (i64, ProductId))> + '_ {
         SORTS.into_iter().flat_map(move |sort| {
             let entry = (sort.key(p), p.id);
             [((sort, None), entry), ((sort, Some(p.category)), entry)]
