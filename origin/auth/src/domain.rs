@@ -5,46 +5,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use meridian_common::UserId;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Email(String);
-
-impl Email {
-    /// Trimmed and lower-cased, so `Ann@Example.com ` and `ann@example.com`
-    /// are one account.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let email = raw.trim().to_lowercase();
-        if email.len() > 254 {
-            return Err("must be at most 254 characters".into());
-        }
-        let Some((local, domain)) = email.split_once('@') else {
-            return Err("must be an email address like name@example.com".into());
-        };
-        let local_ok = !local.is_empty()
-            && local.len() <= 64
-            && local
-                .chars()
-                .all(|c| c.is_ascii_graphic() && !"@()<>[]:;,\\\"".contains(c));
-        let domain_ok = domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains("..")
-            && domain.split('.').all(|l| {
-                !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-')
-            })
-            && domain
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
-        if !local_ok || !domain_ok {
-            return Err("must be an email address like name@example.com".into());
-        }
-        Ok(Self(email))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub use meridian_common::email::Email;
 
 /// A plaintext password on its way to being hashed. Not `Debug`-printable so it
 /// cannot end up in a log line.
@@ -196,29 +157,6 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn email_is_normalised_and_checked() {
-        assert_eq!(
-            Email::parse("  Ann@Example.COM ").unwrap().as_str(),
-            "ann@example.com"
-        );
-        for bad in [
-            "",
-            "ann",
-            "ann@",
-            "@example.com",
-            "ann@example",
-            "ann@@example.com",
-            "a n@example.com",
-            "ann@exa_mple.com",
-            "ann@.example.com",
-            "ann@example..com",
-        ] {
-            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
-        }
-        assert!(Email::parse(&format!("{}@example.com", "a".repeat(65))).is_err());
-    }
 
     #[test]
     fn password_length_is_counted_in_characters() {

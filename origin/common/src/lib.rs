@@ -4,8 +4,11 @@
 //! that every service needs the same way (config, edge trust, telemetry,
 //! metrics). Service crates never depend on each other, only on this crate.
 
+pub mod client;
 pub mod config;
+pub mod email;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod ids;
 pub mod internal;

@@ -1,0 +1,203 @@
+//! Versioned event envelopes and the outbox.
+//!
+//! A service writes its state change and the events describing it in one
+//! step (the store appends them to its outbox under the same lock or
+//! transaction as the change), and a relay later delivers them: in process
+//! for the embedded default, to Kafka in production. Consumers deduplicate by
+//! event id, so delivery is at-least-once end to end.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, Notify};
+use uuid::Uuid;
+
+/// The envelope every event travels in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventEnvelope {
+    pub id: Uuid,
+    /// `<service>.<aggregate>.<what happened>`, e.g. `orders.order.placed`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Schema version of `payload` for this type.
+    pub version: u16,
+    pub occurred_at: DateTime<Utc>,
+    pub region: String,
+    /// The aggregate the event belongs to (ordering key).
+    pub aggregate_id: String,
+    pub payload: serde_json::Value,
+}
+
+impl EventEnvelope {
+    pub fn new(
+        region: &str,
+        event_type: &str,
+        version: u16,
+        aggregate_id: impl ToString,
+        payload: impl Serialize,
+    ) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            event_type: event_type.to_owned(),
+            version,
+            occurred_at: Utc::now(),
+            region: region.to_owned(),
+            aggregate_id: aggregate_id.to_string(),
+            payload: serde_json::to_value(payload).unwrap_or(serde_json::Value::Null),
+        }
+    }
+
+    /// The service that emitted it (prefix of the type).
+    pub fn service(&self) -> &str {
+        self.event_type.split('.').next().unwrap_or("")
+    }
+}
+
+/// The reading side of an outbox, used by relays.
+#[async_trait]
+pub trait OutboxReader: Send + Sync {
+    /// Oldest unpublished events, up to `limit`, in commit order.
+    async fn pending(&self, limit: usize) -> Result<Vec<EventEnvelope>, String>;
+    /// Marks events published (after the sink acknowledged them).
+    async fn mark_published(&self, ids: &[Uuid]) -> Result<(), String>;
+    async fn backlog(&self) -> Result<u64, String>;
+}
+
+/// Embedded outbox: a queue in memory. Stores push into it while holding
+/// their own lock, so the change and its events become visible together.
+#[derive(Default)]
+pub struct MemoryOutbox {
+    queue: Mutex<VecDeque<EventEnvelope>>,
+    notify: Notify,
+}
+
+impl MemoryOutbox {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn push(&self, events: impl IntoIterator<Item = EventEnvelope>) {
+        let mut queue = self.queue.lock().expect("outbox lock");
+        queue.extend(events);
+        drop(queue);
+        self.notify.notify_one();
+    }
+
+    pub async fn wait(&self) {
+        self.notify.notified().await;
+    }
+}
+
+#[async_trait]
+impl OutboxReader for MemoryOutbox {
+    async fn pending(&self, limit: usize) -> Result<Vec<EventEnvelope>, String> {
+        let queue = self.queue.lock().map_err(|e| e.to_string())?;
+        Ok(queue.iter().take(limit).cloned().collect())
+    }
+
+    async fn mark_published(&self, ids: &[Uuid]) -> Result<(), String> {
+        let mut queue = self.queue.lock().map_err(|e| e.to_string())?;
+        // Relays publish in order, so published events are at the front.
+        while queue.front().is_some_and(|e| ids.contains(&e.id)) {
+            queue.pop_front();
+        }
+        queue.retain(|e| !ids.contains(&e.id));
+        Ok(())
+    }
+
+    async fn backlog(&self) -> Result<u64, String> {
+        Ok(self.queue.lock().map_err(|e| e.to_string())?.len() as u64)
+    }
+}
+
+/// In-process event bus: the embedded sink of every outbox relay.
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<EventEnvelope>,
+    log: Arc<Mutex<Vec<EventEnvelope>>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventBus {
+    pub fn new() -> Self {
+        let (sender, _) = broadcast::channel(4096);
+        Self {
+            sender,
+            log: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<EventEnvelope> {
+        self.sender.subscribe()
+    }
+
+    pub fn publish(&self, event: EventEnvelope) {
+        if let Ok(mut log) = self.log.lock() {
+            log.push(event.clone());
+        }
+        // No subscriber is fine: the event is in the log.
+        let _ = self.sender.send(event);
+    }
+
+    /// Everything published so far (embedded mode keeps it for inspection).
+    pub fn published(&self) -> Vec<EventEnvelope> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+/// Drains `outbox` into `bus` until the process ends.
+pub async fn relay_in_process(outbox: Arc<MemoryOutbox>, bus: EventBus) {
+    loop {
+        let batch = outbox.pending(256).await.unwrap_or_default();
+        if batch.is_empty() {
+            outbox.wait().await;
+            continue;
+        }
+        let ids: Vec<Uuid> = batch.iter().map(|e| e.id).collect();
+        for event in batch {
+            bus.publish(event);
+        }
+        let _ = outbox.mark_published(&ids).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn relay_delivers_in_order_and_empties_outbox() {
+        let outbox = MemoryOutbox::new();
+        let bus = EventBus::new();
+        let mut rx = bus.subscribe();
+        tokio::spawn(relay_in_process(outbox.clone(), bus.clone()));
+        let events: Vec<_> = (0..3)
+            .map(|i| {
+                EventEnvelope::new(
+                    "chicago",
+                    "orders.order.placed",
+                    1,
+                    i,
+                    serde_json::json!({ "n": i }),
+                )
+            })
+            .collect();
+        outbox.push(events.clone());
+        for expected in &events {
+            let got = rx.recv().await.unwrap();
+            assert_eq!(&got, expected);
+        }
+        assert_eq!(events[0].service(), "orders");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        assert_eq!(outbox.backlog().await.unwrap(), 0);
+        assert_eq!(bus.published().len(), 3);
+    }
+}
