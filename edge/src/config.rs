@@ -216,9 +216,11 @@ pub struct RegionEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
-    /// Public: no session needed (a valid one is still passed on).
+    /// Public: no credential needed (a valid one is still passed on).
     None,
-    /// A live session is required; otherwise 401 without reaching an origin.
+    /// A live session or seller API key is required; otherwise 401 without
+    /// reaching an origin. Which of the two an operation accepts is the
+    /// origin's decision.
     Required,
 }
 
@@ -236,6 +238,9 @@ pub struct RouteEntry {
     pub methods: Vec<String>,
     #[serde(default = "auth_none")]
     pub auth: AuthMode,
+    /// Body limit for this route (e.g. image uploads), overriding
+    /// `edge.max_body_bytes`.
+    pub max_body_bytes: Option<u64>,
 }
 
 fn one() -> usize {

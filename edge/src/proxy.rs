@@ -25,7 +25,7 @@ use crate::config::AuthMode;
 use crate::geo::{self, GeoSource, Ranking};
 use crate::metrics::EdgeMetrics;
 use crate::routing;
-use crate::session::{self, Lookup, Token};
+use crate::session::{self, Credential, KeyInfo, Lookup, Principal, Token};
 use crate::state::EdgeState;
 
 pub const REGION_HEADER: &str = "x-meridian-region";
@@ -34,6 +34,9 @@ pub const USER_HEADER: &str = "x-user-id";
 pub const INTERNAL_HEADER: &str = "x-meridian-internal";
 const GEO_HEADER: &str = "x-client-geo";
 const LOGOUT_PATH: &str = "/api/auth/logout";
+/// `DELETE` of a key under this prefix revokes it; cached answers for it
+/// are dropped when the origin confirms.
+const KEYS_PATH: &str = "/api/sellers/me/keys/";
 
 pub struct Edge {
     pub state: Arc<ArcSwap<EdgeState>>,
@@ -96,9 +99,12 @@ pub struct Ctx {
     tried: u32,
     retried: bool,
     user: Option<HeaderValue>,
+    seller: Option<KeyInfo>,
     service: &'static str,
+    max_body_bytes: u64,
     body_bytes: u64,
     logout: Option<Token>,
+    revoked_key: Option<String>,
 }
 
 fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
@@ -173,9 +179,12 @@ impl ProxyHttp for Edge {
             tried: 0,
             retried: false,
             user: None,
+            seller: None,
             service: "none",
+            max_body_bytes: 0,
             body_bytes: 0,
             logout: None,
+            revoked_key: None,
         }
     }
 
@@ -216,12 +225,13 @@ impl ProxyHttp for Edge {
             return Ok(true);
         };
         ctx.service = route.service_label;
+        ctx.max_body_bytes = route.max_body_bytes.unwrap_or(state.max_body_bytes);
         let declared = req
             .headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > state.max_body_bytes) {
+        if declared.is_some_and(|n| n > ctx.max_body_bytes) {
             self.respond_error(
                 session,
                 ctx,
@@ -233,16 +243,19 @@ impl ProxyHttp for Edge {
             return Ok(true);
         }
         let is_logout = req.method == Method::POST && path == LOGOUT_PATH;
+        if req.method == Method::DELETE {
+            ctx.revoked_key = path.strip_prefix(KEYS_PATH).map(str::to_owned);
+        }
         let required = route.auth == AuthMode::Required;
 
-        match session::token_from(session.req_header()) {
+        match session::credential_from(session.req_header()) {
             None | Some(None) if required => {
                 self.respond_error(session, ctx, 401, "unauthorized", "sign in required")
                     .await?;
                 return Ok(true);
             }
             None | Some(None) => {}
-            Some(Some(token)) => {
+            Some(Some(credential)) => {
                 let Some(region) = ctx.region else {
                     self.respond_error(session, ctx, 503, "unavailable", "no region available")
                         .await?;
@@ -251,17 +264,18 @@ impl ProxyHttp for Edge {
                 let origin = state.upstreams.region(region).origin;
                 match state
                     .sessions
-                    .validate(&token, origin, ctx.request_id.as_ref(), &self.metrics)
+                    .validate(&credential, origin, ctx.request_id.as_ref(), &self.metrics)
                     .await
                 {
-                    Lookup::Valid(info) => ctx.user = Some(info.user),
+                    Lookup::Valid(Principal::User(user)) => ctx.user = Some(user),
+                    Lookup::Valid(Principal::Seller(key)) => ctx.seller = Some(key),
                     Lookup::Invalid if required => {
                         self.respond_error(
                             session,
                             ctx,
                             401,
                             "unauthorized",
-                            "session is invalid or expired",
+                            "credential is invalid, revoked or expired",
                         )
                         .await?;
                         return Ok(true);
@@ -272,7 +286,7 @@ impl ProxyHttp for Edge {
                             ctx,
                             503,
                             "unavailable",
-                            "sessions cannot be checked right now",
+                            "credentials cannot be checked right now",
                         )
                         .await?;
                         return Ok(true);
@@ -280,9 +294,9 @@ impl ProxyHttp for Edge {
                     // Public route: an unusable session just means anonymous.
                     Lookup::Invalid | Lookup::Unavailable => {}
                 }
-                if is_logout {
-                    state.sessions.forget(&token);
-                    ctx.logout = Some(token);
+                if let (true, Credential::Session(token)) = (is_logout, &credential) {
+                    state.sessions.forget(token);
+                    ctx.logout = Some(*token);
                 }
             }
         }
@@ -324,7 +338,7 @@ impl ProxyHttp for Edge {
     ) -> Result<()> {
         if let Some(chunk) = body {
             ctx.body_bytes += chunk.len() as u64;
-            if ctx.body_bytes > self.state(ctx).max_body_bytes {
+            if ctx.body_bytes > ctx.max_body_bytes {
                 return Error::e_explain(
                     ErrorType::HTTPStatus(413),
                     "request body exceeds the edge's limit",
@@ -348,8 +362,8 @@ impl ProxyHttp for Edge {
             .filter(|k| {
                 let k = k.as_str();
                 k.starts_with("x-meridian-")
+                    || k.starts_with("x-seller-")
                     || k == USER_HEADER
-                    || k == "x-seller-id"
                     || k == REQUEST_ID_HEADER
                     || k.starts_with("x-forwarded-")
             })
@@ -362,6 +376,10 @@ impl ProxyHttp for Edge {
         upstream.insert_header(INTERNAL_HEADER, state.internal_secret.clone())?;
         if let Some(user) = &ctx.user {
             upstream.insert_header(USER_HEADER, user.clone())?;
+        }
+        if let Some(key) = &ctx.seller {
+            upstream.insert_header("x-seller-id", key.seller.clone())?;
+            upstream.insert_header("x-seller-scopes", key.scopes.clone())?;
         }
         if let Some(id) = &ctx.request_id {
             upstream.insert_header(REQUEST_ID_HEADER, id.clone())?;
@@ -380,11 +398,14 @@ impl ProxyHttp for Edge {
         ctx: &mut Ctx,
     ) -> Result<()> {
         self.stamp(resp, ctx)?;
-        if let Some(token) = &ctx.logout {
-            if resp.status.is_success() {
+        if resp.status.is_success() {
+            if let Some(token) = &ctx.logout {
                 // Again after the origin revoked it, in case a concurrent
                 // request re-cached it in between.
                 self.state(ctx).sessions.forget(token);
+            }
+            if let Some(key_id) = &ctx.revoked_key {
+                self.state(ctx).sessions.forget_key_id(key_id);
             }
         }
         Ok(())

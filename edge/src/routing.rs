@@ -14,6 +14,8 @@ pub struct Route {
     pub service: String,
     pub methods: Vec<Method>,
     pub auth: AuthMode,
+    /// Body limit of this route, overriding `edge.max_body_bytes`.
+    pub max_body_bytes: Option<u64>,
     /// Bounded metrics label for the service.
     pub service_label: &'static str,
 }
@@ -95,6 +97,7 @@ impl RouteTable {
                     .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
                     .collect(),
                 auth: e.auth,
+                max_body_bytes: e.max_body_bytes,
                 service_label: service_label(&e.service),
             })
             .collect();
@@ -124,6 +127,7 @@ mod tests {
             service: prefix.split('/').nth(2).unwrap().into(),
             methods: methods.iter().map(|m| m.to_string()).collect(),
             auth,
+            max_body_bytes: None,
         }
     }
 

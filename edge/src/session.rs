@@ -1,10 +1,12 @@
-//! Session checks at the edge.
+//! Credential checks at the edge: shopper sessions and seller API keys.
 //!
-//! A token (bearer or `meridian_session` cookie) is validated against the
-//! auth service's session store: directly in Redis when configured, else via
-//! the auth service's introspection endpoint in the region serving the
-//! request. Positive answers are cached briefly in moka; a logout passing
-//! through drops the entry at once.
+//! A session token (bearer or `meridian_session` cookie) is validated
+//! against the auth service's session store: directly in Redis when
+//! configured, else via the auth service's introspection endpoint in the
+//! region serving the request. A seller API key (`Bearer mk_…`) is validated
+//! by the sellers service's introspection endpoint. Positive answers are
+//! cached briefly in moka; a logout or key revocation passing through drops
+//! the entry at once.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -24,6 +26,16 @@ pub const COOKIE_NAME: &str = "meridian_session";
 pub const TOKEN_LEN: usize = 43;
 
 pub type Token = [u8; TOKEN_LEN];
+/// Seller API keys: `mk_` + 43 base64url characters.
+pub const KEY_PREFIX: &[u8] = b"mk_";
+pub const KEY_LEN: usize = 46;
+pub type KeyToken = [u8; KEY_LEN];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Session(Token),
+    Key(KeyToken),
+}
 
 #[derive(Clone)]
 pub struct SessionInfo {
@@ -32,10 +44,24 @@ pub struct SessionInfo {
     pub expires_at: i64,
 }
 
+#[derive(Clone)]
+pub struct KeyInfo {
+    /// Pre-built `x-seller-id` and `x-seller-scopes` values.
+    pub seller: HeaderValue,
+    pub scopes: HeaderValue,
+    pub key_id: String,
+}
+
+/// Who a valid credential speaks for.
+pub enum Principal {
+    User(HeaderValue),
+    Seller(KeyInfo),
+}
+
 pub enum Lookup {
-    Valid(SessionInfo),
+    Valid(Principal),
     Invalid,
-    /// The session store could not be asked; the caller answers 503.
+    /// The credential store could not be asked; the caller answers 503.
     Unavailable,
 }
 
@@ -51,22 +77,40 @@ fn parse_token(raw: &[u8]) -> Option<Token> {
     }
 }
 
-/// The presented token, if any: `Authorization: Bearer` first, then the
-/// cookie. `Some(None)` means a credential was presented but is malformed.
-pub fn token_from(req: &RequestHeader) -> Option<Option<Token>> {
+fn parse_key(raw: &[u8]) -> Option<KeyToken> {
+    let rest = raw.strip_prefix(KEY_PREFIX)?;
+    let ok = raw.len() == KEY_LEN
+        && rest
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_');
+    if ok {
+        raw.try_into().ok()
+    } else {
+        None
+    }
+}
+
+/// The presented credential, if any: `Authorization: Bearer` first (a
+/// session token or an `mk_` seller key), then the session cookie.
+/// `Some(None)` means a credential was presented but is malformed.
+pub fn credential_from(req: &RequestHeader) -> Option<Option<Credential>> {
     if let Some(value) = req.headers.get(http::header::AUTHORIZATION) {
-        let raw = value.as_bytes();
-        return Some(
-            raw.strip_prefix(b"Bearer ")
-                .and_then(|t| parse_token(t.trim_ascii())),
-        );
+        let Some(raw) = value.as_bytes().strip_prefix(b"Bearer ") else {
+            return Some(None);
+        };
+        let raw = raw.trim_ascii();
+        return Some(if raw.starts_with(KEY_PREFIX) {
+            parse_key(raw).map(Credential::Key)
+        } else {
+            parse_token(raw).map(Credential::Session)
+        });
     }
     for value in req.headers.get_all(http::header::COOKIE) {
         for pair in value.as_bytes().split(|b| *b == b';') {
             let pair = pair.trim_ascii();
             if let Some(rest) = pair.strip_prefix(COOKIE_NAME.as_bytes()) {
                 if let Some(token) = rest.strip_prefix(b"=") {
-                    return Some(parse_token(token));
+                    return Some(parse_token(token).map(Credential::Session));
                 }
             }
         }
@@ -105,16 +149,50 @@ fn is_uuid(s: &str) -> bool {
 }
 
 impl Stored {
-    fn into_lookup(self) -> Lookup {
+    const INACTIVE: Stored = Stored {
+        active: false,
+        user_id: None,
+        expires_at: None,
+    };
+
+    fn into_session(self) -> Option<SessionInfo> {
         match (self.active, self.user_id, self.expires_at) {
             (true, Some(user), Some(expires_at)) if is_uuid(&user) && expires_at > unix_now() => {
-                match HeaderValue::from_str(&user) {
-                    Ok(user) => Lookup::Valid(SessionInfo { user, expires_at }),
-                    Err(_) => Lookup::Invalid,
-                }
+                let user = HeaderValue::from_str(&user).ok()?;
+                Some(SessionInfo { user, expires_at })
             }
-            _ => Lookup::Invalid,
+            _ => None,
         }
+    }
+}
+
+/// The sellers service's answer about an API key.
+#[derive(Deserialize)]
+struct StoredKey {
+    active: bool,
+    seller_id: Option<String>,
+    key_id: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+impl StoredKey {
+    fn into_key(self) -> Option<KeyInfo> {
+        let (true, Some(seller), Some(key_id)) = (self.active, self.seller_id, self.key_id) else {
+            return None;
+        };
+        let scopes_ok = self
+            .scopes
+            .iter()
+            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b':'));
+        if !is_uuid(&seller) || !scopes_ok {
+            return None;
+        }
+        Some(KeyInfo {
+            seller: HeaderValue::from_str(&seller).ok()?,
+            scopes: HeaderValue::from_str(&self.scopes.join(" ")).ok()?,
+            key_id,
+        })
     }
 }
 
@@ -124,16 +202,24 @@ enum Backend {
         prefix: String,
         conn: OnceCell<redis::aio::ConnectionManager>,
     },
-    Introspect {
-        client: reqwest::Client,
-        secret: String,
-    },
+    /// Ask the auth service of the region serving the request.
+    Introspect,
 }
 
 pub struct Sessions {
     cache: Cache<Token, SessionInfo>,
+    keys: Cache<KeyToken, KeyInfo>,
     backend: Backend,
+    /// For seller keys (and sessions without Redis).
+    introspection: reqwest::Client,
+    secret: String,
     timeout: Duration,
+}
+
+/// The answer of an introspection call.
+enum Answer<T> {
+    Known(T),
+    Unavailable,
 }
 
 impl Sessions {
@@ -145,27 +231,85 @@ impl Sessions {
                 prefix: config.redis_key_prefix.clone(),
                 conn: OnceCell::new(),
             },
-            None => Backend::Introspect {
-                client: reqwest::Client::builder()
-                    .timeout(timeout)
-                    .build()
-                    .expect("a plain HTTP client builds"),
-                secret: internal_secret.to_owned(),
-            },
+            None => Backend::Introspect,
         };
+        let ttl = Duration::from_millis(config.cache_ttl_ms);
         Self {
             cache: Cache::builder()
                 .max_capacity(config.cache_capacity)
-                .time_to_live(Duration::from_millis(config.cache_ttl_ms))
+                .time_to_live(ttl)
+                .build(),
+            keys: Cache::builder()
+                .max_capacity(config.cache_capacity)
+                .time_to_live(ttl)
+                .support_invalidation_closures()
                 .build(),
             backend,
+            introspection: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .expect("a plain HTTP client builds"),
+            secret: internal_secret.to_owned(),
             timeout,
         }
     }
 
-    /// Validates `token`; `origin` is the auth service to ask when the edge
-    /// does not read Redis itself.
+    /// Validates any credential; `origin` is the region whose services to
+    /// ask when the answer is not cached.
     pub async fn validate(
+        &self,
+        credential: &Credential,
+        origin: SocketAddr,
+        request_id: Option<&HeaderValue>,
+        metrics: &EdgeMetrics,
+    ) -> Lookup {
+        match credential {
+            Credential::Session(token) => {
+                self.validate_session(token, origin, request_id, metrics)
+                    .await
+            }
+            Credential::Key(key) => self.validate_key(key, origin, request_id, metrics).await,
+        }
+    }
+
+    async fn validate_key(
+        &self,
+        key: &KeyToken,
+        origin: SocketAddr,
+        request_id: Option<&HeaderValue>,
+        metrics: &EdgeMetrics,
+    ) -> Lookup {
+        if let Some(info) = self.keys.get(key) {
+            metrics.record_lookup(LookupSource::Cache, LookupResult::Valid);
+            return Lookup::Valid(Principal::Seller(info));
+        }
+        let answer = self
+            .introspect::<StoredKey>(origin, "/internal/sellers/keys/introspect", key, request_id)
+            .await;
+        let (lookup, result) = match answer {
+            Answer::Known(stored) => match stored.into_key() {
+                Some(info) => {
+                    self.keys.insert(*key, info.clone());
+                    (Lookup::Valid(Principal::Seller(info)), LookupResult::Valid)
+                }
+                None => (Lookup::Invalid, LookupResult::Invalid),
+            },
+            Answer::Unavailable => (Lookup::Unavailable, LookupResult::Error),
+        };
+        metrics.record_lookup(LookupSource::Introspect, result);
+        lookup
+    }
+
+    /// Drops cached answers for a revoked key (a revocation passed through).
+    pub fn forget_key_id(&self, key_id: &str) {
+        let key_id = key_id.to_owned();
+        // Only fails when closures are unsupported, which the builder enables.
+        let _ = self
+            .keys
+            .invalidate_entries_if(move |_, info| info.key_id == key_id);
+    }
+
+    async fn validate_session(
         &self,
         token: &Token,
         origin: SocketAddr,
@@ -175,28 +319,33 @@ impl Sessions {
         if let Some(info) = self.cache.get(token) {
             if info.expires_at > unix_now() {
                 metrics.record_lookup(LookupSource::Cache, LookupResult::Valid);
-                return Lookup::Valid(info);
+                return Lookup::Valid(Principal::User(info.user));
             }
             self.cache.invalidate(token);
         }
-        let (source, lookup) = match &self.backend {
+        let (source, answer) = match &self.backend {
             Backend::Redis { url, prefix, conn } => (
                 LookupSource::Redis,
                 self.ask_redis(token, url, prefix, conn).await,
             ),
-            Backend::Introspect { client, secret } => (
+            Backend::Introspect => (
                 LookupSource::Introspect,
-                self.ask_auth_service(token, origin, request_id, client, secret)
+                self.introspect::<Stored>(origin, "/internal/auth/introspect", token, request_id)
                     .await,
             ),
         };
-        let result = match &lookup {
-            Lookup::Valid(info) => {
-                self.cache.insert(*token, info.clone());
-                LookupResult::Valid
-            }
-            Lookup::Invalid => LookupResult::Invalid,
-            Lookup::Unavailable => LookupResult::Error,
+        let (lookup, result) = match answer {
+            Answer::Known(stored) => match stored.into_session() {
+                Some(info) => {
+                    self.cache.insert(*token, info.clone());
+                    (
+                        Lookup::Valid(Principal::User(info.user)),
+                        LookupResult::Valid,
+                    )
+                }
+                None => (Lookup::Invalid, LookupResult::Invalid),
+            },
+            Answer::Unavailable => (Lookup::Unavailable, LookupResult::Error),
         };
         metrics.record_lookup(source, result);
         lookup
@@ -213,7 +362,7 @@ impl Sessions {
         url: &str,
         prefix: &str,
         conn: &OnceCell<redis::aio::ConnectionManager>,
-    ) -> Lookup {
+    ) -> Answer<Stored> {
         let connect = || async {
             let client = redis::Client::open(url)?;
             let config = redis::aio::ConnectionManagerConfig::new()
@@ -226,7 +375,7 @@ impl Sessions {
             Ok(c) => c.clone(),
             Err(e) => {
                 tracing::warn!(error = %e, "session redis unavailable");
-                return Lookup::Unavailable;
+                return Answer::Unavailable;
             }
         };
         // The auth service keys sessions by the token's SHA-256, never the
@@ -236,49 +385,55 @@ impl Sessions {
         cmd.arg(key);
         let get = cmd.query_async::<Option<String>>(&mut conn);
         match tokio::time::timeout(self.timeout, get).await {
-            Ok(Ok(Some(json))) => {
-                serde_json::from_str::<Stored>(&json).map_or(Lookup::Invalid, Stored::into_lookup)
-            }
-            Ok(Ok(None)) => Lookup::Invalid,
+            Ok(Ok(json)) => Answer::Known(
+                json.and_then(|j| serde_json::from_str(&j).ok())
+                    .unwrap_or(Stored::INACTIVE),
+            ),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "session redis lookup failed");
-                Lookup::Unavailable
+                Answer::Unavailable
             }
-            Err(_) => Lookup::Unavailable,
+            Err(_) => Answer::Unavailable,
         }
     }
 
-    async fn ask_auth_service(
+    /// POSTs `{"token": …}` to an introspection endpoint of `origin`.
+    async fn introspect<T: serde::de::DeserializeOwned>(
         &self,
-        token: &Token,
         origin: SocketAddr,
+        path: &str,
+        credential: &[u8],
         request_id: Option<&HeaderValue>,
-        client: &reqwest::Client,
-        secret: &str,
-    ) -> Lookup {
-        let token = std::str::from_utf8(token).expect("tokens are ASCII");
-        let mut request = client
-            .post(format!("http://{origin}/internal/auth/introspect"))
-            .header("x-meridian-internal", secret);
+    ) -> Answer<T> {
+        let credential = std::str::from_utf8(credential).expect("credentials are ASCII");
+        let body_field = if path.contains("/keys/") {
+            "key"
+        } else {
+            "token"
+        };
+        let mut request = self
+            .introspection
+            .post(format!("http://{origin}{path}"))
+            .header("x-meridian-internal", &self.secret);
         if let Some(id) = request_id {
             request = request.header("x-request-id", id.clone());
         }
         let response = request
-            .json(&serde_json::json!({ "token": token }))
+            .json(&serde_json::json!({ body_field: credential }))
             .send()
             .await;
         match response {
-            Ok(r) if r.status().is_success() => match r.json::<Stored>().await {
-                Ok(stored) => stored.into_lookup(),
-                Err(_) => Lookup::Unavailable,
+            Ok(r) if r.status().is_success() => match r.json::<T>().await {
+                Ok(answer) => Answer::Known(answer),
+                Err(_) => Answer::Unavailable,
             },
             Ok(r) => {
-                tracing::warn!(status = %r.status(), "session introspection failed");
-                Lookup::Unavailable
+                tracing::warn!(status = %r.status(), path, "introspection failed");
+                Answer::Unavailable
             }
             Err(e) => {
-                tracing::warn!(error = %e, "session introspection unreachable");
-                Lookup::Unavailable
+                tracing::warn!(error = %e, path, "introspection unreachable");
+                Answer::Unavailable
             }
         }
     }
@@ -299,59 +454,54 @@ mod tests {
     }
 
     #[test]
-    fn token_from_bearer_or_cookie() {
+    fn credential_from_bearer_or_cookie() {
         assert_eq!(TOKEN.len(), TOKEN_LEN);
         let bearer = format!("Bearer {TOKEN}");
+        let session = Credential::Session(TOKEN.as_bytes().try_into().unwrap());
+        let got = |h: &[(&str, &str)]| credential_from(&req(h));
         assert_eq!(
-            token_from(&req(&[("authorization", &bearer)])),
-            Some(parse_token(TOKEN.as_bytes()))
+            got(&[("authorization", &bearer)]),
+            Some(Some(session.clone()))
         );
         let cookie = format!("a=b; {COOKIE_NAME}={TOKEN}; c=d");
+        assert_eq!(got(&[("cookie", &cookie)]), Some(Some(session)));
+        assert_eq!(got(&[]), None);
+        assert_eq!(got(&[("authorization", "Basic abc")]), Some(None));
+        assert_eq!(got(&[("cookie", "meridian_session=short")]), Some(None));
+        assert_eq!(got(&[("cookie", "meridian_sessionx=abc")]), None);
+        let key = format!("mk_{TOKEN}");
+        let expected = Credential::Key(key.as_bytes().try_into().unwrap());
         assert_eq!(
-            token_from(&req(&[("cookie", &cookie)])).flatten().unwrap(),
-            *TOKEN.as_bytes()
+            got(&[("authorization", &format!("Bearer {key}"))]),
+            Some(Some(expected))
         );
-        assert_eq!(token_from(&req(&[])), None);
-        assert_eq!(
-            token_from(&req(&[("authorization", "Basic abc")])),
-            Some(None)
-        );
-        assert_eq!(
-            token_from(&req(&[("cookie", "meridian_session=short")])),
-            Some(None)
-        );
-        assert_eq!(
-            token_from(&req(&[("cookie", "meridian_sessionx=abc")])),
-            None
-        );
+        assert_eq!(got(&[("authorization", "Bearer mk_short")]), Some(None));
     }
 
     #[test]
-    fn stored_sessions_must_be_active_live_and_well_formed() {
+    fn stored_answers_must_be_active_live_and_well_formed() {
         let user = "0190a8d0-0000-7000-8000-000000000001";
-        let live = Stored {
+        let stored = |user: &str, expires_at: i64| Stored {
             active: true,
             user_id: Some(user.into()),
-            expires_at: Some(unix_now() + 60),
+            expires_at: Some(expires_at),
         };
-        assert!(matches!(live.into_lookup(), Lookup::Valid(i) if i.user == user));
-        let expired = Stored {
+        assert!(matches!(stored(user, unix_now() + 60).into_session(), Some(i) if i.user == user));
+        assert!(stored(user, unix_now() - 1).into_session().is_none());
+        assert!(Stored::INACTIVE.into_session().is_none());
+        assert!(stored("x\r\nx-admin: 1", unix_now() + 60)
+            .into_session()
+            .is_none());
+        let key = |scopes: Vec<&str>| StoredKey {
             active: true,
-            user_id: Some(user.into()),
-            expires_at: Some(unix_now() - 1),
+            seller_id: Some(user.into()),
+            key_id: Some("k1".into()),
+            scopes: scopes.into_iter().map(String::from).collect(),
         };
-        assert!(matches!(expired.into_lookup(), Lookup::Invalid));
-        let inactive = Stored {
-            active: false,
-            user_id: None,
-            expires_at: None,
-        };
-        assert!(matches!(inactive.into_lookup(), Lookup::Invalid));
-        let injected = Stored {
-            active: true,
-            user_id: Some("x\r\nx-admin: 1".into()),
-            expires_at: Some(unix_now() + 60),
-        };
-        assert!(matches!(injected.into_lookup(), Lookup::Invalid));
+        let info = key(vec!["catalog:write", "orders:read"])
+            .into_key()
+            .unwrap();
+        assert_eq!(info.scopes, "catalog:write orders:read");
+        assert!(key(vec!["evil\r\nx: 1"]).into_key().is_none());
     }
 }

@@ -109,8 +109,10 @@ fn region_config(id: &str, listen: &str, redis: Option<(&str, &str)>) -> RegionC
             "[stores.sessions]\nbackend = \"redis\"\nurl = \"{url}\"\nkey_prefix = \"{prefix}\"\n"
         ));
     }
-    let config = RegionConfig::parse(&text, id).unwrap();
+    let mut config = RegionConfig::parse(&text, id).unwrap();
     config.validate(id).unwrap();
+    config.sellers.images_dir =
+        Some(std::env::temp_dir().join(format!("meridian-e2e-images-{id}")));
     config
 }
 
@@ -206,6 +208,23 @@ fn edge_config(
         [[routes]]
         prefix = "/api/catalog"
         service = "catalog"
+        [[routes]]
+        prefix = "/api/sellers"
+        service = "sellers"
+        [[routes]]
+        prefix = "/api/sellers/shops"
+        service = "sellers"
+        methods = ["POST"]
+        auth = "required"
+        [[routes]]
+        prefix = "/api/sellers/me"
+        service = "sellers"
+        auth = "required"
+        [[routes]]
+        prefix = "/api/sellers/me/images"
+        service = "sellers"
+        auth = "required"
+        max_body_bytes = 6291456
         "#
     ));
     let config = EdgeConfig::parse(&text, "e2e-edge.toml").unwrap();

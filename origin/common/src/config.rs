@@ -32,6 +32,16 @@ pub struct RegionConfig {
     pub auth: AuthConfig,
     #[serde(default)]
     pub catalog: CatalogConfig,
+    #[serde(default)]
+    pub sellers: SellersConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SellersConfig {
+    /// Directory of the embedded image store; default
+    /// `<temp dir>/meridian-images/<region id>`.
+    pub images_dir: Option<std::path::PathBuf>,
 }
 
 /// Which backend each store role uses. Embedded (`memory`) by default.
@@ -44,6 +54,8 @@ pub struct StoresConfig {
     pub users: StoreConfig,
     #[serde(default)]
     pub products: StoreConfig,
+    #[serde(default)]
+    pub sellers: StoreConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -205,6 +217,7 @@ impl RegionConfig {
             ("stores.sessions", &self.stores.sessions),
             ("stores.users", &self.stores.users),
             ("stores.products", &self.stores.products),
+            ("stores.sellers", &self.stores.sellers),
         ] {
             if let StoreConfig::Postgres {
                 max_connections, ..

@@ -113,6 +113,9 @@ impl OutboxReader for MemoryOutbox {
     }
 }
 
+/// Most recent events the embedded bus keeps for inspection.
+const LOG_CAPACITY: usize = 10_000;
+
 /// In-process event bus: the embedded sink of every outbox relay.
 #[derive(Clone)]
 pub struct EventBus {
@@ -141,13 +144,17 @@ impl EventBus {
 
     pub fn publish(&self, event: EventEnvelope) {
         if let Ok(mut log) = self.log.lock() {
+            // Bounded: the bus is a delivery path, not an archive.
+            if log.len() >= LOG_CAPACITY {
+                log.drain(..LOG_CAPACITY / 2);
+            }
             log.push(event.clone());
         }
         // No subscriber is fine: the event is in the log.
         let _ = self.sender.send(event);
     }
 
-    /// Everything published so far (embedded mode keeps it for inspection).
+    /// The most recent published events (up to `LOG_CAPACITY`).
     pub fn published(&self) -> Vec<EventEnvelope> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }

@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
-use crate::{ApiError, UserId};
+use crate::{ApiError, SellerId, UserId};
 
 /// The header carrying the edge's credential.
 pub const INTERNAL_HEADER: &str = "x-meridian-internal";
@@ -21,6 +21,10 @@ pub const INTERNAL_HEADER: &str = "x-meridian-internal";
 pub const USER_HEADER: &str = "x-user-id";
 /// Request id, created at the edge and logged by both sides.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The seller whose API key authenticated the request (set by the edge).
+pub const SELLER_HEADER: &str = "x-seller-id";
+/// Space-separated scopes of that API key.
+pub const SCOPES_HEADER: &str = "x-seller-scopes";
 
 #[derive(Clone)]
 pub struct InternalSecret(Arc<[u8]>);
@@ -73,6 +77,100 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
             .and_then(|s| s.parse().ok())
             .map(CurrentUser)
             .ok_or_else(|| ApiError::unauthorized("invalid user identity"))
+    }
+}
+
+/// What a seller API key may do.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum Scope {
+    #[serde(rename = "catalog:write")]
+    CatalogWrite,
+    #[serde(rename = "orders:read")]
+    OrdersRead,
+    #[serde(rename = "orders:write")]
+    OrdersWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::CatalogWrite, Scope::OrdersRead, Scope::OrdersWrite];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::CatalogWrite => "catalog:write",
+            Scope::OrdersRead => "orders:read",
+            Scope::OrdersWrite => "orders:write",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// Everyone a request may speak for, as established by the edge: a signed-in
+/// user, a seller API key, both or neither. Never rejects; handlers decide.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub user: Option<UserId>,
+    /// Seller and scopes of the API key used, if any.
+    pub key: Option<(SellerId, Vec<Scope>)>,
+    pub request_id: Option<axum::http::HeaderValue>,
+}
+
+impl Caller {
+    pub fn require_user(&self) -> Result<UserId, ApiError> {
+        self.user
+            .ok_or_else(|| ApiError::unauthorized("sign in required"))
+    }
+
+    /// Headers that carry this identity on to another service.
+    pub fn forward(&self) -> Vec<(axum::http::HeaderName, axum::http::HeaderValue)> {
+        use axum::http::{HeaderName, HeaderValue};
+        let mut out = Vec::new();
+        if let Some(user) = self.user {
+            if let Ok(v) = HeaderValue::from_str(&user.to_string()) {
+                out.push((HeaderName::from_static(USER_HEADER), v));
+            }
+        }
+        if let Some((seller, scopes)) = &self.key {
+            if let Ok(v) = HeaderValue::from_str(&seller.to_string()) {
+                out.push((HeaderName::from_static(SELLER_HEADER), v));
+            }
+            let joined: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+            if let Ok(v) = HeaderValue::from_str(&joined.join(" ")) {
+                out.push((HeaderName::from_static(SCOPES_HEADER), v));
+            }
+        }
+        if let Some(id) = &self.request_id {
+            out.push((HeaderName::from_static(REQUEST_ID_HEADER), id.clone()));
+        }
+        out
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let user = header(USER_HEADER).and_then(|v| v.parse().ok());
+        let key = header(SELLER_HEADER)
+            .and_then(|v| v.parse().ok())
+            .map(|seller| {
+                let scopes = header(SCOPES_HEADER)
+                    .unwrap_or("")
+                    .split_ascii_whitespace()
+                    .filter_map(Scope::parse)
+                    .collect();
+                (seller, scopes)
+            });
+        Ok(Caller {
+            user,
+            key,
+            request_id: parts.headers.get(REQUEST_ID_HEADER).cloned(),
+        })
     }
 }
 

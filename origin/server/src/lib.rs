@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use meridian_common::config::RegionConfig;
+use meridian_common::events::{relay_in_process, EventBus};
 use meridian_common::internal::{require_edge, InternalSecret};
 use meridian_common::metrics::{self, Metrics};
 use meridian_common::readiness::Readiness;
@@ -29,6 +30,8 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 pub struct Origin {
     pub router: Router,
     pub region: String,
+    /// Everything the region's services published (embedded event path).
+    pub events: EventBus,
 }
 
 /// Connects the configured stores, seeds demo data where configured and
@@ -50,11 +53,27 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     let catalog = meridian_catalog::AppState {
         products: stores.products.clone(),
     };
+    let sellers = meridian_sellers::AppState {
+        store: stores.sellers.clone(),
+        images: stores.images.clone(),
+        region: config.id.clone(),
+    };
+    // Embedded event path: each service's outbox drains into the in-process
+    // bus (Kafka replaces the bus in production).
+    let bus = EventBus::new();
+    for (_, outbox) in &stores.outboxes {
+        tokio::spawn(relay_in_process(outbox.clone(), bus.clone()));
+    }
 
     let api = Router::new()
         .nest("/api/auth", meridian_auth::router(auth.clone()))
         .nest("/api/catalog", meridian_catalog::router(catalog))
+        .nest("/api/sellers", meridian_sellers::router(sellers.clone()))
         .nest("/internal/auth", meridian_auth::internal_router(auth))
+        .nest(
+            "/internal/sellers",
+            meridian_sellers::internal_router(sellers),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(
@@ -94,7 +113,11 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     let router = api.merge(ops).layer(CatchPanicLayer::custom(|_| {
         ApiError::internal("handler panicked").into_response()
     }));
-    Ok(Origin { router, region })
+    Ok(Origin {
+        router,
+        region,
+        events: bus,
+    })
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

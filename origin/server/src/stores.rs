@@ -9,12 +9,20 @@ use meridian_auth::store::{SessionStore, UserStore};
 use meridian_catalog::store::memory::MemoryProductStore;
 use meridian_catalog::store::ProductStore;
 use meridian_common::config::{RegionConfig, StoreConfig};
+use meridian_common::events::MemoryOutbox;
 use meridian_common::readiness::{FnProbe, Readiness};
+use meridian_sellers::images::{ImageStore, LocalDirImageStore};
+use meridian_sellers::store::memory::MemorySellerStore;
+use meridian_sellers::store::SellerStore;
 
 pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub products: Arc<dyn ProductStore>,
+    pub sellers: Arc<dyn SellerStore>,
+    pub images: Arc<dyn ImageStore>,
+    /// One outbox per event-emitting service, drained by the relays.
+    pub outboxes: Vec<(&'static str, Arc<MemoryOutbox>)>,
     config: Vec<(&'static str, &'static str)>,
 }
 
@@ -41,14 +49,32 @@ impl Stores {
             StoreConfig::Memory => Arc::new(MemoryProductStore::default()),
             other => bail!(unsupported("products", other)),
         };
+        let sellers_outbox = MemoryOutbox::new();
+        let sellers: Arc<dyn SellerStore> = match &config.stores.sellers {
+            StoreConfig::Memory => Arc::new(MemorySellerStore::new(sellers_outbox.clone())),
+            other => bail!(unsupported("sellers", other)),
+        };
+        let images_dir = config.sellers.images_dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir()
+                .join("meridian-images")
+                .join(&config.id)
+        });
+        let images: Arc<dyn ImageStore> =
+            Arc::new(LocalDirImageStore::new(&images_dir).with_context(|| {
+                format!("sellers.images_dir: cannot create {}", images_dir.display())
+            })?);
         Ok(Self {
             users,
             sessions,
             products,
+            sellers,
+            images,
+            outboxes: vec![("sellers", sellers_outbox)],
             config: vec![
                 ("users", config.stores.users.backend_name()),
                 ("sessions", config.stores.sessions.backend_name()),
                 ("products", config.stores.products.backend_name()),
+                ("sellers", config.stores.sellers.backend_name()),
             ],
         })
     }

@@ -1,0 +1,423 @@
+//! Thin handlers: extract → domain → store → respond.
+
+use axum::extract::{Multipart, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use meridian_common::email::Email;
+use meridian_common::error::Validator;
+use meridian_common::events::EventEnvelope;
+use meridian_common::extract::{Json, Path};
+use meridian_common::internal::{Caller, Scope};
+use meridian_common::{ApiError, FieldError, SellerId, UserId};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::{self, ApiKey, ApiKeyId, Shop, ShopUpdate, Slug};
+use crate::images::{self, MAX_IMAGE_BYTES};
+use crate::{keys, AppState};
+
+fn event(
+    state: &AppState,
+    kind: &str,
+    aggregate: impl ToString,
+    payload: serde_json::Value,
+) -> EventEnvelope {
+    EventEnvelope::new(&state.region, kind, 1, aggregate, payload)
+}
+
+/// The shop the caller acts for: the API key's seller (which must hold
+/// `scope`), else the signed-in user's own shop.
+pub async fn acting_shop(
+    state: &AppState,
+    caller: &Caller,
+    scope: Option<Scope>,
+) -> Result<Shop, ApiError> {
+    if let Some((seller, scopes)) = &caller.key {
+        if let Some(needed) = scope {
+            if !scopes.contains(&needed) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    format!("this API key lacks the {} scope", needed.as_str()),
+                ));
+            }
+        }
+        return state
+            .store
+            .shop(*seller)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("the API key's shop no longer exists"));
+    }
+    let user = caller.require_user()?;
+    state.store.shop_by_owner(user).await?.ok_or_else(|| {
+        ApiError::not_found("you have no shop yet; open one with POST /api/sellers/shops")
+    })
+}
+
+/// Key management needs the owner's session: a key cannot mint keys.
+async fn owner_shop(state: &AppState, caller: &Caller) -> Result<Shop, ApiError> {
+    if caller.key.is_some() {
+        return Err(ApiError::forbidden(
+            "API keys are managed with a signed-in session, not a key",
+        ));
+    }
+    acting_shop(state, caller, None).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenShop {
+    name: String,
+    slug: String,
+    #[serde(default)]
+    description: String,
+    contact_email: String,
+}
+
+pub async fn open_shop(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<OpenShop>,
+) -> Result<Response, ApiError> {
+    if caller.key.is_some() {
+        return Err(ApiError::forbidden(
+            "shops are opened with a signed-in session",
+        ));
+    }
+    let owner = caller.require_user()?;
+    let mut v = Validator::default();
+    let name = v.check("name", domain::text(&body.name, 1, 80));
+    let slug = v.check("slug", Slug::parse(&body.slug));
+    let description = v.check("description", domain::text(&body.description, 0, 2000));
+    let email = v.check("contact_email", Email::parse(&body.contact_email));
+    v.finish()?;
+    let (Some(name), Some(slug), Some(description), Some(contact_email)) =
+        (name, slug, description, email)
+    else {
+        unreachable!("validated above");
+    };
+    let now = Utc::now();
+    let shop = Shop {
+        id: SellerId::new(),
+        owner_id: owner,
+        name,
+        slug,
+        description,
+        contact_email,
+        created_at: now,
+        updated_at: now,
+    };
+    let opened = event(
+        &state,
+        "sellers.shop.opened",
+        shop.id,
+        json!({ "seller_id": shop.id, "owner_id": owner, "name": shop.name, "slug": shop.slug }),
+    );
+    state.store.create_shop(&shop, vec![opened]).await?;
+    Ok((StatusCode::CREATED, axum::Json(shop)).into_response())
+}
+
+fn public_view(shop: &Shop) -> serde_json::Value {
+    json!({
+        "id": shop.id,
+        "name": shop.name,
+        "slug": shop.slug,
+        "description": shop.description,
+        "created_at": shop.created_at,
+    })
+}
+
+/// Public shop page, by slug or id.
+pub async fn public_shop(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
+    let shop = match key.parse::<SellerId>() {
+        Ok(id) => state.store.shop(id).await?,
+        Err(_) => match Slug::parse(&key) {
+            Ok(slug) => state.store.shop_by_slug(&slug).await?,
+            Err(_) => None,
+        },
+    };
+    let shop = shop.ok_or_else(|| ApiError::not_found("no such shop"))?;
+    Ok((
+        [(CACHE_CONTROL, "public, max-age=60")],
+        axum::Json(public_view(&shop)),
+    )
+        .into_response())
+}
+
+pub async fn my_shop(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<Shop>, ApiError> {
+    Ok(axum::Json(acting_shop(&state, &caller, None).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateShop {
+    name: Option<String>,
+    description: Option<String>,
+    contact_email: Option<String>,
+}
+
+pub async fn update_shop(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<UpdateShop>,
+) -> Result<axum::Json<Shop>, ApiError> {
+    let shop = owner_shop(&state, &caller).await?;
+    if body.name.is_none() && body.description.is_none() && body.contact_email.is_none() {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "body",
+            "give at least one of name, description, contact_email",
+        )]));
+    }
+    let mut v = Validator::default();
+    let update = ShopUpdate {
+        name: body
+            .name
+            .as_deref()
+            .and_then(|n| v.check("name", domain::text(n, 1, 80))),
+        description: body
+            .description
+            .as_deref()
+            .and_then(|d| v.check("description", domain::text(d, 0, 2000))),
+        contact_email: body
+            .contact_email
+            .as_deref()
+            .and_then(|e| v.check("contact_email", Email::parse(e))),
+    };
+    v.finish()?;
+    let updated = event(
+        &state,
+        "sellers.shop.updated",
+        shop.id,
+        json!({ "seller_id": shop.id }),
+    );
+    let shop = state
+        .store
+        .update_shop(shop.id, &update, Utc::now(), vec![updated])
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such shop"))?;
+    Ok(axum::Json(shop))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    name: String,
+    scopes: Vec<String>,
+}
+
+pub async fn create_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<CreateKey>,
+) -> Result<Response, ApiError> {
+    let shop = owner_shop(&state, &caller).await?;
+    let mut v = Validator::default();
+    let name = v.check("name", domain::text(&body.name, 1, 80));
+    let scopes = v.check("scopes", domain::parse_scopes(&body.scopes));
+    v.finish()?;
+    let (Some(name), Some(scopes)) = (name, scopes) else {
+        unreachable!("validated above");
+    };
+    let secret = keys::generate();
+    let key = ApiKey {
+        id: ApiKeyId(Uuid::now_v7()),
+        seller_id: shop.id,
+        name,
+        prefix: keys::display_prefix(&secret),
+        hash: keys::hash(&secret),
+        scopes,
+        created_at: Utc::now(),
+        revoked_at: None,
+    };
+    let created = event(
+        &state,
+        "sellers.key.created",
+        shop.id,
+        json!({ "seller_id": shop.id, "key_id": key.id, "scopes": key.scopes }),
+    );
+    state.store.create_key(&key, vec![created]).await?;
+    let mut body = serde_json::to_value(&key).map_err(ApiError::internal)?;
+    // The only time the secret is ever shown.
+    body["key"] = json!(secret);
+    Ok((
+        StatusCode::CREATED,
+        [(CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response())
+}
+
+pub async fn list_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let shop = owner_shop(&state, &caller).await?;
+    let keys = state.store.keys(shop.id).await?;
+    Ok(axum::Json(json!({ "items": keys })))
+}
+
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let shop = owner_shop(&state, &caller).await?;
+    let id = id
+        .parse::<Uuid>()
+        .map(ApiKeyId)
+        .map_err(|_| ApiError::bad_request("invalid_id", "key id must be a UUID"))?;
+    let revoked = event(
+        &state,
+        "sellers.key.revoked",
+        shop.id,
+        json!({ "seller_id": shop.id, "key_id": id }),
+    );
+    if state
+        .store
+        .revoke_key(shop.id, id, Utc::now(), vec![revoked])
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        // Someone else's key and an unknown key look the same.
+        Err(ApiError::not_found("no such active key"))
+    }
+}
+
+pub async fn upload_image(
+    State(state): State<AppState>,
+    caller: Caller,
+    mut multipart: Multipart,
+) -> Result<Response, ApiError> {
+    let shop = acting_shop(&state, &caller, Some(Scope::CatalogWrite)).await?;
+    let mut file = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?
+    {
+        if field.name() == Some("file") {
+            let bytes = field.bytes().await.map_err(|e| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "image_too_large",
+                    e.body_text(),
+                )
+            })?;
+            file = Some(bytes);
+            break;
+        }
+    }
+    let bytes = file.ok_or_else(|| {
+        ApiError::validation(vec![FieldError::new(
+            "file",
+            "a multipart field named `file` is required",
+        )])
+    })?;
+    if bytes.len() > MAX_IMAGE_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "image_too_large",
+            "images are limited to 5 MiB",
+        ));
+    }
+    let kind = images::sniff(&bytes).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_image",
+            "only JPEG, PNG and WebP images are accepted",
+        )
+    })?;
+    let id = Uuid::now_v7();
+    state
+        .images
+        .put(id, kind, &bytes)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    tracing::info!(seller_id = %shop.id, image_id = %id, size = bytes.len(), "image uploaded");
+    let body = json!({
+        "id": id,
+        "url": format!("/api/sellers/images/{id}"),
+        "content_type": kind.content_type(),
+        "size": bytes.len(),
+    });
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+pub async fn get_image(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "image id must be a UUID"))?;
+    let (kind, bytes) = state
+        .images
+        .get(id)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found("no such image"))?;
+    Ok((
+        [
+            (CONTENT_TYPE, kind.content_type().to_owned()),
+            (
+                CACHE_CONTROL,
+                "public, max-age=31536000, immutable".to_owned(),
+            ),
+            (ETAG, format!("\"{id}\"")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectKey {
+    key: String,
+}
+
+/// For the edge: is this a live API key, and whose?
+pub async fn introspect_key(
+    State(state): State<AppState>,
+    Json(body): Json<IntrospectKey>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    if !keys::is_well_formed(&body.key) {
+        return Ok(axum::Json(json!({ "active": false })));
+    }
+    let answer = match state.store.key_by_hash(&keys::hash(&body.key)).await? {
+        Some(k) if k.revoked_at.is_none() => {
+            let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
+            json!({ "active": true, "seller_id": k.seller_id, "key_id": k.id, "scopes": scopes })
+        }
+        _ => json!({ "active": false }),
+    };
+    Ok(axum::Json(answer))
+}
+
+/// For other services: which shop does this user own?
+pub async fn shop_of_owner(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let user: UserId = user
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "user id must be a UUID"))?;
+    let shop = state
+        .store
+        .shop_by_owner(user)
+        .await?
+        .ok_or_else(|| ApiError::not_found("this user has no shop"))?;
+    Ok(axum::Json(
+        json!({ "seller_id": shop.id, "name": shop.name, "slug": shop.slug }),
+    ))
+}

@@ -1,0 +1,221 @@
+//! End-to-end: shops, seller API keys checked at the edge, image uploads.
+
+use meridian_e2e::{error_code, Cluster, Options};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn session(cluster: &Cluster, client: &reqwest::Client, email: &str) -> String {
+    let r = client
+        .post(cluster.url("/api/auth/register"))
+        .json(&json!({ "email": email, "password": PASSWORD, "display_name": "Seller" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = client
+        .post(cluster.url("/api/auth/login"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+async fn open_shop(cluster: &Cluster, client: &reqwest::Client, token: &str, slug: &str) -> Value {
+    let r = client
+        .post(cluster.url("/api/sellers/shops"))
+        .bearer_auth(token)
+        .json(&json!({ "name": "Hudson Workshop", "slug": slug, "contact_email": "shop@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}
+
+fn png() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend(std::iter::repeat_n(7u8, 2048));
+    bytes
+}
+
+fn upload(bytes: Vec<u8>, name: &str) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seller_keys_are_checked_at_the_edge_and_revoked_at_once() {
+    let cluster = Cluster::start(Options::default()).await;
+    let client = cluster.client();
+    let owner = session(&cluster, &client, "owner@example.com").await;
+    let shop = open_shop(&cluster, &client, &owner, "hudson").await;
+
+    // Public shop page, by slug.
+    let public = client
+        .get(cluster.url("/api/sellers/shops/hudson"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 200);
+    let public: Value = public.json().await.unwrap();
+    assert_eq!(public["id"], shop["id"]);
+    assert!(
+        public.get("contact_email").is_none(),
+        "contact stays private"
+    );
+
+    // A second shop for the same account, or a taken slug, is refused.
+    let other = session(&cluster, &client, "other@example.com").await;
+    let r = client
+        .post(cluster.url("/api/sellers/shops"))
+        .bearer_auth(&other)
+        .json(&json!({ "name": "Copy", "slug": "hudson", "contact_email": "x@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(error_code(r).await, "slug_taken");
+
+    // Create a key: shown once, listed without the secret.
+    let r = client
+        .post(cluster.url("/api/sellers/me/keys"))
+        .bearer_auth(&owner)
+        .json(&json!({ "name": "inventory sync", "scopes": ["catalog:write"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("mk_") && key.len() == 46);
+    let list: Value = client
+        .get(cluster.url("/api/sellers/me/keys"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert!(!list.to_string().contains(&key), "secret never listed");
+
+    // The key authenticates as the shop (x-seller-id injected by the edge).
+    let me = client
+        .get(cluster.url("/api/sellers/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["id"], shop["id"]);
+
+    // A spoofed x-seller-id without a key does not make anyone a seller.
+    let spoof = client
+        .get(cluster.url("/api/sellers/me"))
+        .bearer_auth(&other)
+        .header("x-seller-id", shop["id"].as_str().unwrap())
+        .header("x-seller-scopes", "catalog:write orders:write")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        spoof.status(),
+        404,
+        "other user has no shop; spoofed seller ignored"
+    );
+
+    // Keys cannot mint keys.
+    let r = client
+        .post(cluster.url("/api/sellers/me/keys"))
+        .bearer_auth(&key)
+        .json(&json!({ "name": "escalate", "scopes": ["orders:write"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // Image upload with the key (catalog:write), sniffed and served back.
+    let r = client
+        .post(cluster.url("/api/sellers/me/images"))
+        .bearer_auth(&key)
+        .multipart(upload(png(), "photo.jpg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let image: Value = r.json().await.unwrap();
+    assert_eq!(
+        image["content_type"], "image/png",
+        "type from bytes, not the name"
+    );
+    let fetched = client
+        .get(cluster.url(image["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.headers()["content-type"], "image/png");
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), png());
+
+    // Not an image, or too large.
+    let r = client
+        .post(cluster.url("/api/sellers/me/images"))
+        .bearer_auth(&key)
+        .multipart(upload(b"GIF89a........".to_vec(), "x.gif"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let mut huge = png();
+    huge.resize(5 * 1024 * 1024 + 1, 0);
+    let r = client
+        .post(cluster.url("/api/sellers/me/images"))
+        .bearer_auth(&key)
+        .multipart(upload(huge, "big.png"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+
+    // Another seller cannot revoke this key.
+    let key_id = created["id"].as_str().unwrap();
+    open_shop(&cluster, &client, &other, "other-shop").await;
+    let r = client
+        .delete(cluster.url(&format!("/api/sellers/me/keys/{key_id}")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let still = client
+        .get(cluster.url("/api/sellers/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.status(), 200);
+
+    // Revocation by the owner takes effect at once despite the edge cache.
+    let r = client
+        .delete(cluster.url(&format!("/api/sellers/me/keys/{key_id}")))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let after = client
+        .get(cluster.url("/api/sellers/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401);
+    cluster.shutdown().await;
+}
