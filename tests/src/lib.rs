@@ -209,6 +209,11 @@ fn edge_config(
         prefix = "/api/catalog"
         service = "catalog"
         [[routes]]
+        prefix = "/api/catalog/products"
+        service = "catalog"
+        methods = ["POST", "PATCH", "PUT", "DELETE"]
+        auth = "required"
+        [[routes]]
         prefix = "/api/sellers"
         service = "sellers"
         [[routes]]

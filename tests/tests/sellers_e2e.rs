@@ -219,3 +219,205 @@ async fn seller_keys_are_checked_at_the_edge_and_revoked_at_once() {
     assert_eq!(after.status(), 401);
     cluster.shutdown().await;
 }
+
+async fn create_key(
+    cluster: &Cluster,
+    client: &reqwest::Client,
+    owner: &str,
+    scopes: &[&str],
+) -> String {
+    let r = client
+        .post(cluster.url("/api/sellers/me/keys"))
+        .bearer_auth(owner)
+        .json(&json!({ "name": "k", "scopes": scopes }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    body["key"].as_str().unwrap().to_owned()
+}
+
+async fn count_in(cluster: &Cluster, client: &reqwest::Client, category: &str) -> usize {
+    let url = cluster.url(&format!(
+        "/api/catalog/products?category={category}&limit=100"
+    ));
+    let body: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+    body["items"].as_array().unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sellers_manage_only_their_own_products() {
+    let cluster = Cluster::start(Options::default()).await;
+    let client = cluster.client();
+    let owner = session(&cluster, &client, "maker@example.com").await;
+    let shop = open_shop(&cluster, &client, &owner, "maker-shop").await;
+    let writer = create_key(&cluster, &client, &owner, &["catalog:write"]).await;
+    let reader = create_key(&cluster, &client, &owner, &["orders:read"]).await;
+    let rival = session(&cluster, &client, "rival@example.com").await;
+    open_shop(&cluster, &client, &rival, "rival-shop").await;
+    let shopper = session(&cluster, &client, "shopper@example.com").await;
+
+    let books_before = count_in(&cluster, &client, "books").await;
+    let new_product = json!({
+        "title": "Field Notes Vol. 1",
+        "description": "Pocket notebook",
+        "price": { "amount": 1299, "currency": "USD" },
+        "category": "books",
+        "attributes": { "Color": "kraft" },
+        "stock": 5,
+    });
+
+    // Unauthenticated → 401 at the edge; a shopper → 403; a key without the
+    // scope → 403; nothing stored by any of them.
+    let r = client
+        .post(cluster.url("/api/catalog/products"))
+        .json(&new_product)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client
+        .post(cluster.url("/api/catalog/products"))
+        .bearer_auth(&shopper)
+        .json(&new_product)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client
+        .post(cluster.url("/api/catalog/products"))
+        .bearer_auth(&reader)
+        .json(&new_product)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(error_code(r).await, "insufficient_scope");
+
+    // Bad input: every field reported, nothing stored.
+    let bad = json!({
+        "title": "",
+        "price": { "amount": -5, "currency": "USD" },
+        "category": "cars",
+        "stock": 5,
+        "image_urls": ["javascript:alert(1)"],
+    });
+    let r = client
+        .post(cluster.url("/api/catalog/products"))
+        .bearer_auth(&writer)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["title", "price", "category", "image_urls"]);
+    let r = client
+        .post(cluster.url("/api/catalog/products"))
+        .bearer_auth(&writer)
+        .json(&json!({ "title": "x", "price": { "amount": 1, "currency": "XYZ" }, "category": "books", "stock": -1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        422,
+        "unknown currency / negative stock are type errors"
+    );
+    assert_eq!(count_in(&cluster, &client, "books").await, books_before);
+
+    // Created with the key, by the owner's session too.
+    let r = client
+        .post(cluster.url("/api/catalog/products"))
+        .bearer_auth(&writer)
+        .json(&new_product)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let product: Value = r.json().await.unwrap();
+    assert_eq!(product["seller_id"], shop["id"]);
+    assert_eq!(product["seller_name"], "Hudson Workshop");
+    assert_eq!(product["attributes"]["color"], "kraft");
+    let id = product["id"].as_str().unwrap();
+    assert_eq!(count_in(&cluster, &client, "books").await, books_before + 1);
+
+    // Public detail.
+    let detail: Value = client
+        .get(cluster.url(&format!("/api/catalog/products/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["title"], "Field Notes Vol. 1");
+    assert_eq!(detail["rating"]["count"], 0);
+
+    // The rival cannot touch it.
+    let path = format!("/api/catalog/products/{id}");
+    let r = client
+        .patch(cluster.url(&path))
+        .bearer_auth(&rival)
+        .json(&json!({ "price": { "amount": 1, "currency": "USD" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client
+        .put(cluster.url(&format!("{path}/stock")))
+        .bearer_auth(&rival)
+        .json(&json!({ "stock": 0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client
+        .post(cluster.url(&format!("{path}/archive")))
+        .bearer_auth(&rival)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // The owner edits price and stock, then archives.
+    let r = client
+        .patch(cluster.url(&path))
+        .bearer_auth(&owner)
+        .json(&json!({ "price": { "amount": 999, "currency": "USD" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let edited: Value = r.json().await.unwrap();
+    assert_eq!(edited["price"]["amount"], 999);
+    assert_eq!(edited["stock"], 5);
+    let r = client
+        .put(cluster.url(&format!("{path}/stock")))
+        .bearer_auth(&writer)
+        .json(&json!({ "stock": 42 }))
+        .send()
+        .await
+        .unwrap();
+    let restocked: Value = r.json().await.unwrap();
+    assert_eq!(restocked["stock"], 42);
+    let r = client
+        .post(cluster.url(&format!("{path}/archive")))
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(count_in(&cluster, &client, "books").await, books_before);
+    let r = client.get(cluster.url(&path)).send().await.unwrap();
+    let archived: Value = r.json().await.unwrap();
+    assert_eq!(archived["status"], "archived");
+    cluster.shutdown().await;
+}

@@ -5,54 +5,15 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
-use meridian_common::{Currency, Money, ProductId, SellerId};
-use uuid::Uuid;
+use meridian_common::demo::{seller_ids, SELLERS};
+use meridian_common::{Currency, Money, ProductId};
 
-use crate::domain::{Category, Product, CATEGORIES};
+use crate::domain::{Category, Product, ProductStatus, RatingSummary, CATEGORIES};
 use crate::store::{ProductStore, StoreError};
 
 pub const PRODUCTS_PER_CATEGORY: usize = 24;
 
-/// SplitMix64: tiny, fast and fully determined by its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-
-    fn uuid(&mut self) -> Uuid {
-        let bytes = [self.next().to_le_bytes(), self.next().to_le_bytes()].concat();
-        uuid::Builder::from_random_bytes(bytes.try_into().expect("16 bytes")).into_uuid()
-    }
-}
-
-/// The six demo sellers: (shop name, fixed id seed).
-pub const SELLERS: &[&str] = &[
-    "Hudson Workshop",
-    "Lone Star Goods",
-    "Lakeshore Supply",
-    "Pacific Atelier",
-    "Rose City Makers",
-    "Blue Ridge Trading",
-];
-
-pub fn seller_ids() -> Vec<SellerId> {
-    let mut rng = Rng(0x05E1_1E25);
-    SELLERS.iter().map(|_| SellerId(rng.uuid())).collect()
-}
+use meridian_common::demo::Rng;
 
 fn nouns(category: &str) -> &'static [&'static str] {
     match category {
@@ -223,6 +184,9 @@ pub fn products() -> Vec<Product> {
                 attributes,
                 stock,
                 image_urls: vec![format!("/media/products/{id}/main.webp")],
+                status: ProductStatus::Active,
+                seller_name: SELLERS[(c + i) % SELLERS.len()].to_owned(),
+                rating: RatingSummary::default(),
                 created_at,
                 updated_at: created_at,
             });
@@ -238,7 +202,7 @@ pub async fn seed_if_empty(store: &dyn ProductStore) -> Result<u64, StoreError> 
     }
     let products = products();
     for p in &products {
-        store.put(p).await?;
+        store.put(p, Vec::new()).await?;
     }
     Ok(products.len() as u64)
 }

@@ -70,8 +70,106 @@ pub struct Product {
     pub attributes: BTreeMap<String, String>,
     pub stock: u32,
     pub image_urls: Vec<String>,
+    #[serde(default)]
+    pub status: ProductStatus,
+    /// The shop's name at listing time (denormalised for product pages).
+    #[serde(default)]
+    pub seller_name: String,
+    #[serde(default)]
+    pub rating: RatingSummary,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductStatus {
+    #[default]
+    Active,
+    /// Withdrawn by the seller: not listed, not purchasable, page still works.
+    Archived,
+}
+
+/// Review ratings of a product, kept current by review events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RatingSummary {
+    pub count: u32,
+    /// Counts of 1..=5 star ratings.
+    pub histogram: [u32; 5],
+}
+
+impl RatingSummary {
+    /// Average in hundredths of a star (e.g. 425 = 4.25), 0 without ratings.
+    pub fn average_centi(&self) -> u32 {
+        if self.count == 0 {
+            return 0;
+        }
+        let sum: u32 = self
+            .histogram
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i as u32 + 1) * n)
+            .sum();
+        (sum * 100 + self.count / 2) / self.count
+    }
+}
+
+/// Seller edits of a product; `None` keeps a field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductPatch {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub price: Option<Money>,
+    pub category: Option<Category>,
+    pub attributes: Option<BTreeMap<String, String>>,
+    pub image_urls: Option<Vec<String>>,
+    pub status: Option<ProductStatus>,
+}
+
+impl Product {
+    pub fn is_active(&self) -> bool {
+        self.status == ProductStatus::Active
+    }
+
+    pub fn apply(&mut self, patch: &ProductPatch, now: DateTime<Utc>) {
+        if let Some(v) = &patch.title {
+            self.title = v.clone();
+        }
+        if let Some(v) = &patch.description {
+            self.description = v.clone();
+        }
+        if let Some(v) = patch.price {
+            self.price = v;
+        }
+        if let Some(v) = patch.category {
+            self.category = v;
+        }
+        if let Some(v) = &patch.attributes {
+            self.attributes = v.clone();
+        }
+        if let Some(v) = &patch.image_urls {
+            self.image_urls = v.clone();
+        }
+        if let Some(v) = patch.status {
+            self.status = v;
+        }
+        self.updated_at = now;
+    }
+}
+
+/// One line of a stock reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReserveLine {
+    pub product_id: ProductId,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReserveError {
+    /// Not enough stock for these products; nothing was reserved.
+    OutOfStock(Vec<ProductId>),
+    /// Unknown or archived products; nothing was reserved.
+    Unavailable(Vec<ProductId>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use meridian_catalog::demo;
-use meridian_catalog::domain::{Category, ListQuery, Sort};
+use meridian_catalog::domain::{
+    Category, ListQuery, ProductPatch, ProductStatus, ReserveError, ReserveLine, Sort,
+};
 use meridian_catalog::store::memory::MemoryProductStore;
 use meridian_catalog::store::ProductStore;
 use meridian_common::ProductId;
@@ -75,7 +77,7 @@ async fn product_store_contract(store: Arc<dyn ProductStore>) {
     let mut changed = first.clone();
     changed.price.amount = 1;
     changed.category = Category::parse("garden").unwrap();
-    store.put(&changed).await.unwrap();
+    store.put(&changed, Vec::new()).await.unwrap();
     assert_eq!(store.get(first.id).await.unwrap(), Some(changed.clone()));
     let cheapest = store
         .list(&ListQuery::parse(None, Some(Sort::PriceAsc), Some(1), None).unwrap())
@@ -87,7 +89,172 @@ async fn product_store_contract(store: Arc<dyn ProductStore>) {
     assert_eq!(garden.len(), 25);
 }
 
+fn line(product_id: ProductId, quantity: u32) -> ReserveLine {
+    ReserveLine {
+        product_id,
+        quantity,
+    }
+}
+
+async fn stock_of(store: &dyn ProductStore, id: ProductId) -> u32 {
+    store.get(id).await.unwrap().unwrap().stock
+}
+
+/// Writes, reservations and ratings on a seeded store.
+async fn write_contract(store: Arc<dyn ProductStore>) {
+    demo::seed_if_empty(store.as_ref()).await.unwrap();
+    let all = demo::products();
+    let a = all.iter().find(|p| p.stock >= 10).unwrap().id;
+    let b = all.iter().filter(|p| p.stock >= 10).nth(1).unwrap().id;
+    let sold_out = all.iter().find(|p| p.stock == 0).unwrap().id;
+
+    let got = store.get_many(&[a, b, a, ProductId::new()]).await.unwrap();
+    assert_eq!(got.len(), 2);
+
+    // Edits never touch stock; set_stock sets it outright.
+    let before = stock_of(store.as_ref(), a).await;
+    let patch = ProductPatch {
+        title: Some("Renamed".into()),
+        ..ProductPatch::default()
+    };
+    let edited = store
+        .update(a, &patch, chrono::Utc::now(), Vec::new())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((edited.title.as_str(), edited.stock), ("Renamed", before));
+    assert!(store
+        .update(ProductId::new(), &patch, chrono::Utc::now(), Vec::new())
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .set_stock(a, 10, chrono::Utc::now(), Vec::new())
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .set_stock(b, 10, chrono::Utc::now(), Vec::new())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // All or nothing: one short line reserves nothing.
+    let r1 = uuid::Uuid::new_v4();
+    let outcome = store
+        .reserve(r1, &[line(a, 3), line(sold_out, 1)], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Err(ReserveError::OutOfStock(vec![sold_out])));
+    assert_eq!(stock_of(store.as_ref(), a).await, 10);
+    // Duplicate lines count together.
+    let outcome = store
+        .reserve(r1, &[line(a, 6), line(a, 6)], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Err(ReserveError::OutOfStock(vec![a])));
+    let unknown = ProductId::new();
+    let outcome = store
+        .reserve(r1, &[line(unknown, 1)], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Err(ReserveError::Unavailable(vec![unknown])));
+
+    store
+        .reserve(r1, &[line(a, 3), line(b, 4)], Vec::new())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            stock_of(store.as_ref(), a).await,
+            stock_of(store.as_ref(), b).await
+        ),
+        (7, 6)
+    );
+    // Idempotent by reservation id.
+    store
+        .reserve(r1, &[line(a, 3), line(b, 4)], Vec::new())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stock_of(store.as_ref(), a).await, 7);
+
+    // Partial release, then full; each line restocked once.
+    assert!(store.release(r1, Some(&[b]), Vec::new()).await.unwrap());
+    assert_eq!(stock_of(store.as_ref(), b).await, 10);
+    assert!(!store.release(r1, Some(&[b]), Vec::new()).await.unwrap());
+    assert!(store.release(r1, None, Vec::new()).await.unwrap());
+    assert_eq!(
+        (
+            stock_of(store.as_ref(), a).await,
+            stock_of(store.as_ref(), b).await
+        ),
+        (10, 10)
+    );
+    assert!(!store.release(r1, None, Vec::new()).await.unwrap());
+    assert!(!store
+        .release(uuid::Uuid::new_v4(), None, Vec::new())
+        .await
+        .unwrap());
+
+    // Concurrent reservations never oversell.
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .reserve(uuid::Uuid::new_v4(), &[line(a, 1)], Vec::new())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        if t.await.unwrap().is_ok() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 10);
+    assert_eq!(stock_of(store.as_ref(), a).await, 0);
+
+    // Archived: not listed, not reservable, still readable.
+    let archive = ProductPatch {
+        status: Some(ProductStatus::Archived),
+        ..ProductPatch::default()
+    };
+    store
+        .update(b, &archive, chrono::Utc::now(), Vec::new())
+        .await
+        .unwrap()
+        .unwrap();
+    let outcome = store
+        .reserve(uuid::Uuid::new_v4(), &[line(b, 1)], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Err(ReserveError::Unavailable(vec![b])));
+    let ids = walk(store.as_ref(), None, Sort::Newest, 100).await;
+    assert!(!ids.contains(&b));
+    assert_eq!(ids.len(), all.len() - 1);
+    assert_eq!(
+        store.get(b).await.unwrap().unwrap().status,
+        ProductStatus::Archived
+    );
+
+    // Ratings: add, change, remove.
+    store.apply_rating(a, None, Some(5)).await.unwrap();
+    store.apply_rating(a, None, Some(4)).await.unwrap();
+    store.apply_rating(a, Some(4), Some(2)).await.unwrap();
+    let rating = store.get(a).await.unwrap().unwrap().rating;
+    assert_eq!((rating.count, rating.histogram), (2, [0, 1, 0, 0, 1]));
+    assert_eq!(rating.average_centi(), 350);
+    store.apply_rating(a, Some(5), None).await.unwrap();
+    assert_eq!(store.get(a).await.unwrap().unwrap().rating.count, 1);
+}
+
 #[tokio::test]
 async fn memory_product_store() {
     product_store_contract(Arc::new(MemoryProductStore::default())).await;
+    write_contract(Arc::new(MemoryProductStore::default())).await;
 }

@@ -161,9 +161,37 @@ impl Validator {
     }
 }
 
+/// Free text with a length bound and no control characters (newlines ok).
+pub fn text(raw: &str, min: usize, max: usize) -> Result<String, String> {
+    let t = raw.trim();
+    let n = t.chars().count();
+    if n < min {
+        return Err(if min == 1 {
+            "must not be empty".into()
+        } else {
+            format!("must be at least {min} characters")
+        });
+    }
+    if n > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if t.chars().any(|c| c.is_control() && c != '\n') {
+        return Err("must not contain control characters".into());
+    }
+    Ok(t.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_bounds() {
+        assert_eq!(text("  hi ", 1, 5).unwrap(), "hi");
+        assert!(text("", 1, 5).is_err());
+        assert!(text("toolong", 1, 5).is_err());
+        assert!(text("a\u{0}b", 1, 5).is_err());
+    }
 
     #[tokio::test]
     async fn renders_json_body_with_code_and_message() {

@@ -5,7 +5,9 @@
 //! metrics). Service crates never depend on each other, only on this crate.
 
 pub mod client;
+pub mod clients;
 pub mod config;
+pub mod demo;
 pub mod email;
 pub mod error;
 pub mod events;

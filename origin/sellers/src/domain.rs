@@ -34,25 +34,7 @@ impl Slug {
     }
 }
 
-/// Free text with a length bound and no control characters (newlines ok).
-pub fn text(raw: &str, min: usize, max: usize) -> Result<String, String> {
-    let t = raw.trim();
-    let n = t.chars().count();
-    if n < min {
-        return Err(if min == 1 {
-            "must not be empty".into()
-        } else {
-            format!("must be at least {min} characters")
-        });
-    }
-    if n > max {
-        return Err(format!("must be at most {max} characters"));
-    }
-    if t.chars().any(|c| c.is_control() && c != '\n') {
-        return Err("must not contain control characters".into());
-    }
-    Ok(t.to_owned())
-}
+pub use meridian_common::error::text;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Shop {
@@ -141,13 +123,5 @@ mod tests {
         assert_eq!(s, [Scope::CatalogWrite, Scope::OrdersRead]);
         assert!(parse_scopes(&[]).is_err());
         assert!(parse_scopes(&["admin".into()]).is_err());
-    }
-
-    #[test]
-    fn text_bounds() {
-        assert_eq!(text("  hi ", 1, 5).unwrap(), "hi");
-        assert!(text("", 1, 5).is_err());
-        assert!(text("toolong", 1, 5).is_err());
-        assert!(text("a\u{0}b", 1, 5).is_err());
     }
 }

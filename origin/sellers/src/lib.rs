@@ -11,6 +11,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
+pub mod demo;
 pub mod domain;
 pub mod images;
 pub mod keys;
@@ -49,5 +50,6 @@ pub fn internal_router(state: AppState) -> Router {
     Router::new()
         .route("/keys/introspect", post(routes::introspect_key))
         .route("/by-owner/{user}", get(routes::shop_of_owner))
+        .route("/shops/{id}", get(routes::shop_ref))
         .with_state(state)
 }

@@ -404,6 +404,24 @@ pub async fn introspect_key(
     Ok(axum::Json(answer))
 }
 
+/// For other services: a shop by id.
+pub async fn shop_ref(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let id: SellerId = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "seller id must be a UUID"))?;
+    let shop = state
+        .store
+        .shop(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such shop"))?;
+    Ok(axum::Json(
+        json!({ "seller_id": shop.id, "name": shop.name, "slug": shop.slug }),
+    ))
+}
+
 /// For other services: which shop does this user own?
 pub async fn shop_of_owner(
     State(state): State<AppState>,

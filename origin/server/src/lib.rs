@@ -2,6 +2,7 @@
 //! health, readiness and metrics endpoints the edge and Prometheus use.
 
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -10,6 +11,8 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use meridian_common::client::{InternalClient, LateRouter};
+use meridian_common::clients::SellersClient;
 use meridian_common::config::RegionConfig;
 use meridian_common::events::{relay_in_process, EventBus};
 use meridian_common::internal::{require_edge, InternalSecret};
@@ -50,8 +53,19 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
         session_ttl: Duration::from_secs(config.auth.session_ttl_secs),
         cookie_secure: config.auth.cookie_secure,
     };
+    if config.catalog.demo_data {
+        meridian_sellers::demo::seed_if_empty(stores.sellers.as_ref()).await?;
+    }
+    // Services call each other through their internal routes; in one origin
+    // the call goes straight into this router (wired once it is built).
+    let internal: LateRouter = Arc::new(OnceLock::new());
+    let client =
+        |service| InternalClient::in_process(service, internal.clone(), &config.internal_secret);
+    let sellers_client = SellersClient(client("sellers"));
     let catalog = meridian_catalog::AppState {
         products: stores.products.clone(),
+        sellers: sellers_client.clone(),
+        region: config.id.clone(),
     };
     let sellers = meridian_sellers::AppState {
         store: stores.sellers.clone(),
@@ -67,7 +81,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
 
     let api = Router::new()
         .nest("/api/auth", meridian_auth::router(auth.clone()))
-        .nest("/api/catalog", meridian_catalog::router(catalog))
+        .nest("/api/catalog", meridian_catalog::router(catalog.clone()))
         .nest("/api/sellers", meridian_sellers::router(sellers.clone()))
         .nest("/internal/auth", meridian_auth::internal_router(auth))
         .nest(
@@ -80,6 +94,9 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
             InternalSecret::new(&config.internal_secret),
             require_edge,
         ));
+
+    // `set` fails only if already set, which cannot happen for a new router.
+    let _ = internal.set(api.clone());
 
     let metrics = Metrics::new(&config.id);
     let readiness = stores.readiness();

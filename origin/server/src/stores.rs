@@ -45,8 +45,9 @@ impl Stores {
     pub async fn connect(config: &RegionConfig) -> anyhow::Result<Self> {
         let users = users(&config.stores.users).await?;
         let sessions = sessions(&config.stores.sessions).await?;
+        let catalog_outbox = MemoryOutbox::new();
         let products: Arc<dyn ProductStore> = match &config.stores.products {
-            StoreConfig::Memory => Arc::new(MemoryProductStore::default()),
+            StoreConfig::Memory => Arc::new(MemoryProductStore::new(catalog_outbox.clone())),
             other => bail!(unsupported("products", other)),
         };
         let sellers_outbox = MemoryOutbox::new();
@@ -69,7 +70,7 @@ impl Stores {
             products,
             sellers,
             images,
-            outboxes: vec![("sellers", sellers_outbox)],
+            outboxes: vec![("catalog", catalog_outbox), ("sellers", sellers_outbox)],
             config: vec![
                 ("users", config.stores.users.backend_name()),
                 ("sessions", config.stores.sessions.backend_name()),

@@ -1,59 +1,101 @@
 //! Embedded catalog store: products in memory with ordered indexes per sort
 //! and per category, so a page is a range walk, not a scan and sort.
+//! Reservations take stock for every line under one lock (all or nothing).
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::RwLock;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use meridian_common::events::{EventEnvelope, MemoryOutbox};
 use meridian_common::ProductId;
+use uuid::Uuid;
 
 use super::{ProductStore, StoreError};
-use crate::domain::{Category, CategoryCount, Cursor, ListQuery, Page, Product, Sort, CATEGORIES};
+use crate::domain::{
+    Category, CategoryCount, Cursor, ListQuery, Page, Product, ProductPatch, ReserveError,
+    ReserveLine, Sort, CATEGORIES,
+};
 
 const SORTS: [Sort; 3] = [Sort::Newest, Sort::PriceAsc, Sort::PriceDesc];
-
-#[derive(Default)]
-pub struct MemoryProductStore {
-    inner: RwLock<State>,
-}
 
 /// Which index: one per sort, for all products (`None`) and per category.
 type IndexKey = (Sort, Option<Category>);
 /// An index: `(sort key, id)` in ascending order.
 type Index = BTreeSet<(i64, ProductId)>;
 
+pub struct MemoryProductStore {
+    inner: RwLock<State>,
+    outbox: Arc<MemoryOutbox>,
+}
+
+impl Default for MemoryProductStore {
+    fn default() -> Self {
+        Self::new(MemoryOutbox::new())
+    }
+}
+
+impl MemoryProductStore {
+    pub fn new(outbox: Arc<MemoryOutbox>) -> Self {
+        Self {
+            inner: RwLock::default(),
+            outbox,
+        }
+    }
+}
+
+struct Reservation {
+    lines: Vec<ReserveLine>,
+    released: HashSet<ProductId>,
+}
+
 #[derive(Default)]
 struct State {
     by_id: HashMap<ProductId, Product>,
-    /// `(sort, category or None for all)` → ordered `(key, id)`.
+    /// Only active products are indexed (listed).
     indexes: HashMap<IndexKey, Index>,
+    reservations: HashMap<Uuid, Reservation>,
 }
 
 impl State {
-    fn index_entries(
-        p: &Product,
-    ) -> impl Iterator<Item = ((Sort, Option<Category>), (i64, ProductId))> + '_ {
+    fn index_entries(p: &Product) -> impl Iterator<Item = (IndexKey, (i64, ProductId))> + '_ {
         SORTS.into_iter().flat_map(move |sort| {
             let entry = (sort.key(p), p.id);
             [((sort, None), entry), ((sort, Some(p.category)), entry)]
         })
     }
 
-    fn remove(&mut self, id: ProductId) {
-        if let Some(old) = self.by_id.remove(&id) {
-            for (index, entry) in Self::index_entries(&old) {
-                if let Some(set) = self.indexes.get_mut(&index) {
-                    set.remove(&entry);
-                }
+    fn unindex(&mut self, p: &Product) {
+        for (index, entry) in Self::index_entries(p) {
+            if let Some(set) = self.indexes.get_mut(&index) {
+                set.remove(&entry);
             }
         }
     }
 
-    fn insert(&mut self, p: Product) {
-        for (index, entry) in Self::index_entries(&p) {
-            self.indexes.entry(index).or_default().insert(entry);
+    fn index(&mut self, p: &Product) {
+        if p.is_active() {
+            for (index, entry) in Self::index_entries(p) {
+                self.indexes.entry(index).or_default().insert(entry);
+            }
         }
+    }
+
+    /// Replaces a product, keeping the indexes in step.
+    fn store(&mut self, p: Product) {
+        if let Some(old) = self.by_id.remove(&p.id) {
+            self.unindex(&old);
+        }
+        self.index(&p);
         self.by_id.insert(p.id, p);
+    }
+
+    /// Mutates a product in place; stock changes do not move index keys.
+    fn modify(&mut self, id: ProductId, f: impl FnOnce(&mut Product)) -> Option<Product> {
+        let mut p = self.by_id.get(&id)?.clone();
+        f(&mut p);
+        self.store(p.clone());
+        Some(p)
     }
 }
 
@@ -63,15 +105,164 @@ fn poisoned<T>(_: T) -> StoreError {
 
 #[async_trait]
 impl ProductStore for MemoryProductStore {
-    async fn put(&self, product: &Product) -> Result<(), StoreError> {
+    async fn put(&self, product: &Product, events: Vec<EventEnvelope>) -> Result<(), StoreError> {
         let mut state = self.inner.write().map_err(poisoned)?;
-        state.remove(product.id);
-        state.insert(product.clone());
+        state.store(product.clone());
+        self.outbox.push(events);
         Ok(())
     }
 
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
         Ok(self.inner.read().map_err(poisoned)?.by_id.get(&id).cloned())
+    }
+
+    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
+        let state = self.inner.read().map_err(poisoned)?;
+        let unique: HashSet<&ProductId> = ids.iter().collect();
+        Ok(unique
+            .into_iter()
+            .filter_map(|id| state.by_id.get(id).cloned())
+            .collect())
+    }
+
+    async fn update(
+        &self,
+        id: ProductId,
+        patch: &ProductPatch,
+        now: DateTime<Utc>,
+        events: Vec<EventEnvelope>,
+    ) -> Result<Option<Product>, StoreError> {
+        let mut state = self.inner.write().map_err(poisoned)?;
+        let updated = state.modify(id, |p| p.apply(patch, now));
+        if updated.is_some() {
+            self.outbox.push(events);
+        }
+        Ok(updated)
+    }
+
+    async fn set_stock(
+        &self,
+        id: ProductId,
+        stock: u32,
+        now: DateTime<Utc>,
+        events: Vec<EventEnvelope>,
+    ) -> Result<Option<Product>, StoreError> {
+        let mut state = self.inner.write().map_err(poisoned)?;
+        let updated = state.modify(id, |p| {
+            p.stock = stock;
+            p.updated_at = now;
+        });
+        if updated.is_some() {
+            self.outbox.push(events);
+        }
+        Ok(updated)
+    }
+
+    async fn reserve(
+        &self,
+        reservation: Uuid,
+        lines: &[ReserveLine],
+        events: Vec<EventEnvelope>,
+    ) -> Result<Result<(), ReserveError>, StoreError> {
+        let mut state = self.inner.write().map_err(poisoned)?;
+        if state.reservations.contains_key(&reservation) {
+            return Ok(Ok(()));
+        }
+        // Sum quantities per product so duplicate lines cannot over-take.
+        let mut wanted: HashMap<ProductId, u64> = HashMap::new();
+        for line in lines {
+            *wanted.entry(line.product_id).or_default() += u64::from(line.quantity);
+        }
+        let mut unavailable = Vec::new();
+        let mut short = Vec::new();
+        for (id, qty) in &wanted {
+            match state.by_id.get(id) {
+                Some(p) if p.is_active() => {
+                    if u64::from(p.stock) < *qty {
+                        short.push(*id);
+                    }
+                }
+                _ => unavailable.push(*id),
+            }
+        }
+        if !unavailable.is_empty() {
+            unavailable.sort();
+            return Ok(Err(ReserveError::Unavailable(unavailable)));
+        }
+        if !short.is_empty() {
+            short.sort();
+            return Ok(Err(ReserveError::OutOfStock(short)));
+        }
+        for (id, qty) in wanted {
+            let p = state.by_id.get_mut(&id).expect("checked above");
+            p.stock -= qty as u32;
+        }
+        state.reservations.insert(
+            reservation,
+            Reservation {
+                lines: lines.to_vec(),
+                released: HashSet::new(),
+            },
+        );
+        self.outbox.push(events);
+        Ok(Ok(()))
+    }
+
+    async fn release(
+        &self,
+        reservation: Uuid,
+        only: Option<&[ProductId]>,
+        events: Vec<EventEnvelope>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.inner.write().map_err(poisoned)?;
+        let State {
+            by_id,
+            reservations,
+            ..
+        } = &mut *state;
+        let Some(r) = reservations.get_mut(&reservation) else {
+            return Ok(false);
+        };
+        let mut restocked = false;
+        for line in &r.lines {
+            let selected = only.is_none_or(|ids| ids.contains(&line.product_id));
+            if selected && !r.released.contains(&line.product_id) {
+                if let Some(p) = by_id.get_mut(&line.product_id) {
+                    p.stock = p.stock.saturating_add(line.quantity);
+                }
+                restocked = true;
+            }
+        }
+        for line in &r.lines {
+            if only.is_none_or(|ids| ids.contains(&line.product_id)) {
+                r.released.insert(line.product_id);
+            }
+        }
+        if restocked {
+            self.outbox.push(events);
+        }
+        Ok(restocked)
+    }
+
+    async fn apply_rating(
+        &self,
+        id: ProductId,
+        old: Option<u8>,
+        new: Option<u8>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.inner.write().map_err(poisoned)?;
+        state.modify(id, |p| {
+            let slot = |r: u8| usize::from(r.clamp(1, 5)) - 1;
+            if let Some(r) = old {
+                p.rating.histogram[slot(r)] = p.rating.histogram[slot(r)].saturating_sub(1);
+                p.rating.count = p.rating.count.saturating_sub(1);
+            }
+            if let Some(r) = new {
+                p.rating.histogram[slot(r)] += 1;
+                p.rating.count += 1;
+            }
+        });
+        Ok(())
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {

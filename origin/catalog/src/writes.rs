@@ -1,0 +1,321 @@
+//! Seller writes: create, edit, restock and archive products.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use meridian_common::clients::ShopRef;
+use meridian_common::error::{text, Validator};
+use meridian_common::events::EventEnvelope;
+use meridian_common::extract::{Json, Path};
+use meridian_common::internal::{Caller, Scope};
+use meridian_common::{ApiError, FieldError, Money, ProductId};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::domain::{Category, Product, ProductPatch, ProductStatus, RatingSummary};
+use crate::AppState;
+
+/// Upper bound of a price: $1,000,000.00.
+const MAX_PRICE: i64 = 100_000_000;
+const MAX_STOCK: u32 = 1_000_000;
+
+/// The shop the caller acts for, allowed to write the catalog.
+pub async fn acting_seller(state: &AppState, caller: &Caller) -> Result<ShopRef, ApiError> {
+    let headers = caller.forward();
+    if let Some((seller, scopes)) = &caller.key {
+        if !scopes.contains(&Scope::CatalogWrite) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "this API key lacks the catalog:write scope",
+            ));
+        }
+        return state
+            .sellers
+            .shop(*seller, &headers)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("the API key's shop no longer exists"));
+    }
+    let user = caller.require_user()?;
+    state
+        .sellers
+        .shop_of_owner(user, &headers)
+        .await?
+        .ok_or_else(|| {
+            ApiError::forbidden("only sellers can change the catalog; open a shop first")
+        })
+}
+
+/// The product, if the acting seller owns it: 404 if unknown, 403 if not theirs.
+async fn owned_product(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(ShopRef, Product), ApiError> {
+    let id: ProductId = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "product id must be a UUID"))?;
+    let seller = acting_seller(state, caller).await?;
+    let product = state
+        .products
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such product"))?;
+    if product.seller_id != seller.seller_id {
+        return Err(ApiError::forbidden(
+            "this product belongs to another seller",
+        ));
+    }
+    Ok((seller, product))
+}
+
+fn price(p: &Money) -> Result<Money, String> {
+    if p.amount <= 0 || p.amount > MAX_PRICE {
+        return Err(format!(
+            "amount must be between 1 and {MAX_PRICE} minor units"
+        ));
+    }
+    Ok(*p)
+}
+
+fn attributes(raw: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
+    if raw.len() > 20 {
+        return Err("at most 20 attributes".into());
+    }
+    raw.iter()
+        .map(|(k, v)| {
+            let key = text(k, 1, 40).map_err(|e| format!("key {k:?}: {e}"))?;
+            let value = text(v, 0, 200).map_err(|e| format!("{key}: {e}"))?;
+            Ok((key.to_lowercase(), value))
+        })
+        .collect()
+}
+
+fn image_urls(raw: &[String]) -> Result<Vec<String>, String> {
+    if raw.len() > 10 {
+        return Err("at most 10 images".into());
+    }
+    raw.iter()
+        .map(|u| {
+            let ok = u.len() <= 500
+                && (u.starts_with("/api/sellers/images/") || u.starts_with("https://"))
+                && !u.chars().any(|c| c.is_whitespace() || c.is_control());
+            if ok {
+                Ok(u.clone())
+            } else {
+                Err(format!(
+                    "{u:?} must be an uploaded image path or an https URL"
+                ))
+            }
+        })
+        .collect()
+}
+
+fn stock(n: u32) -> Result<u32, String> {
+    if n > MAX_STOCK {
+        Err(format!("must be at most {MAX_STOCK}"))
+    } else {
+        Ok(n)
+    }
+}
+
+fn product_event(state: &AppState, kind: &str, p: &Product) -> EventEnvelope {
+    EventEnvelope::new(
+        &state.region,
+        kind,
+        1,
+        p.id,
+        json!({
+            "product_id": p.id,
+            "seller_id": p.seller_id,
+            "title": p.title,
+            "price": p.price,
+            "category": p.category,
+            "stock": p.stock,
+            "status": p.status,
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProduct {
+    title: String,
+    #[serde(default)]
+    description: String,
+    price: Money,
+    category: String,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+    stock: u32,
+    #[serde(default)]
+    image_urls: Vec<String>,
+}
+
+pub async fn create_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<NewProduct>,
+) -> Result<Response, ApiError> {
+    let seller = acting_seller(&state, &caller).await?;
+    let mut v = Validator::default();
+    let title = v.check("title", text(&body.title, 1, 200));
+    let description = v.check("description", text(&body.description, 0, 5000));
+    let price = v.check("price", price(&body.price));
+    let category = v.check("category", Category::parse(&body.category));
+    let attributes = v.check("attributes", attributes(&body.attributes));
+    let stock = v.check("stock", stock(body.stock));
+    let image_urls = v.check("image_urls", image_urls(&body.image_urls));
+    v.finish()?;
+    let (
+        Some(title),
+        Some(description),
+        Some(price),
+        Some(category),
+        Some(attributes),
+        Some(stock),
+        Some(image_urls),
+    ) = (
+        title,
+        description,
+        price,
+        category,
+        attributes,
+        stock,
+        image_urls,
+    )
+    else {
+        unreachable!("validated above");
+    };
+    let now = Utc::now();
+    let product = Product {
+        id: ProductId::new(),
+        seller_id: seller.seller_id,
+        title,
+        description,
+        price,
+        category,
+        attributes,
+        stock,
+        image_urls,
+        status: ProductStatus::Active,
+        seller_name: seller.name,
+        rating: RatingSummary::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    let event = product_event(&state, "catalog.product.created", &product);
+    state.products.put(&product, vec![event]).await?;
+    Ok((StatusCode::CREATED, axum::Json(product)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditProduct {
+    title: Option<String>,
+    description: Option<String>,
+    price: Option<Money>,
+    category: Option<String>,
+    attributes: Option<BTreeMap<String, String>>,
+    image_urls: Option<Vec<String>>,
+}
+
+pub async fn update_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<EditProduct>,
+) -> Result<axum::Json<Product>, ApiError> {
+    let (_, product) = owned_product(&state, &caller, &id).await?;
+    let mut v = Validator::default();
+    let patch = ProductPatch {
+        title: body
+            .title
+            .as_deref()
+            .and_then(|t| v.check("title", text(t, 1, 200))),
+        description: body
+            .description
+            .as_deref()
+            .and_then(|d| v.check("description", text(d, 0, 5000))),
+        price: body.price.as_ref().and_then(|p| v.check("price", price(p))),
+        category: body
+            .category
+            .as_deref()
+            .and_then(|c| v.check("category", Category::parse(c))),
+        attributes: body
+            .attributes
+            .as_ref()
+            .and_then(|a| v.check("attributes", attributes(a))),
+        image_urls: body
+            .image_urls
+            .as_ref()
+            .and_then(|u| v.check("image_urls", image_urls(u))),
+        status: None,
+    };
+    v.finish()?;
+    if patch == ProductPatch::default() {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "body",
+            "nothing to change",
+        )]));
+    }
+    let mut preview = product.clone();
+    preview.apply(&patch, Utc::now());
+    let event = product_event(&state, "catalog.product.updated", &preview);
+    let updated = state
+        .products
+        .update(product.id, &patch, preview.updated_at, vec![event])
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such product"))?;
+    Ok(axum::Json(updated))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetStock {
+    stock: u32,
+}
+
+pub async fn set_stock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<SetStock>,
+) -> Result<axum::Json<Product>, ApiError> {
+    let (_, product) = owned_product(&state, &caller, &id).await?;
+    let level =
+        stock(body.stock).map_err(|m| ApiError::validation(vec![FieldError::new("stock", m)]))?;
+    let mut preview = product.clone();
+    preview.stock = level;
+    let event = product_event(&state, "catalog.product.stock_changed", &preview);
+    let updated = state
+        .products
+        .set_stock(product.id, level, Utc::now(), vec![event])
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such product"))?;
+    Ok(axum::Json(updated))
+}
+
+pub async fn archive_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Product>, ApiError> {
+    let (_, product) = owned_product(&state, &caller, &id).await?;
+    let patch = ProductPatch {
+        status: Some(ProductStatus::Archived),
+        ..ProductPatch::default()
+    };
+    let mut preview = product.clone();
+    preview.apply(&patch, Utc::now());
+    let event = product_event(&state, "catalog.product.archived", &preview);
+    let updated = state
+        .products
+        .update(product.id, &patch, preview.updated_at, vec![event])
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such product"))?;
+    Ok(axum::Json(updated))
+}
