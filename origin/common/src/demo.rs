@@ -9,7 +9,7 @@ use crate::{SellerId, UserId};
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -18,7 +18,7 @@ impl Rng {
     }
 
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 
     pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -26,7 +26,7 @@ impl Rng {
     }
 
     pub fn uuid(&mut self) -> Uuid {
-        let bytes = [self.next().to_le_bytes(), self.next().to_le_bytes()].concat();
+        let bytes = [self.next_u64().to_le_bytes(), self.next_u64().to_le_bytes()].concat();
         uuid::Builder::from_random_bytes(bytes.try_into().expect("16 bytes")).into_uuid()
     }
 }
