@@ -1,0 +1,278 @@
+//! Internal payment routes. Every write carries an idempotency key: a retry
+//! with the same key and request replays the first outcome; the same key
+//! with a different request is refused (422).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use meridian_common::events::EventEnvelope;
+use meridian_common::extract::{Json, Path};
+use meridian_common::{ApiError, FieldError, Money};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::domain::{check_amount, LedgerEntry, Payment, PaymentError, PaymentId, PaymentStatus};
+use crate::gateway::{GatewayAnswer, GatewayError};
+use crate::store::{IdemRecord, Transition};
+use crate::AppState;
+
+fn fingerprint(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+fn check_key(key: &str) -> Result<(), ApiError> {
+    if key.is_empty() || key.len() > 200 || key.chars().any(char::is_control) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "idempotency_key",
+            "1 to 200 printable characters",
+        )]));
+    }
+    Ok(())
+}
+
+fn amount_field(amount: &Money) -> Result<(), ApiError> {
+    check_amount(amount).map_err(|m| ApiError::validation(vec![FieldError::new("amount", m)]))
+}
+
+fn event(state: &AppState, kind: &str, p: &Payment, entry: Option<&LedgerEntry>) -> EventEnvelope {
+    EventEnvelope::new(
+        &state.region,
+        kind,
+        1,
+        p.id.0,
+        json!({
+            "payment_id": p.id,
+            "reference": p.reference,
+            "status": p.status,
+            "amount": entry.map_or(p.amount, |e| e.amount),
+        }),
+    )
+}
+
+/// Turns a stored outcome into the HTTP answer, after checking the key was
+/// used for this same request.
+fn respond(record: IdemRecord, fingerprint: &str, created: bool) -> Result<Response, ApiError> {
+    if record.fingerprint != fingerprint {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_mismatch",
+            "this idempotency key was used for a different request",
+        ));
+    }
+    match record.outcome {
+        Ok(p) if p.status == PaymentStatus::Declined => Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "payment_declined",
+            p.decline_reason.unwrap_or_else(|| "declined".into()),
+        )),
+        Ok(p) => {
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok((status, axum::Json(p)).into_response())
+        }
+        Err(PaymentError::InvalidAmount(m)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_amount",
+            m,
+        )),
+        Err(PaymentError::InvalidState(m)) => Err(ApiError::conflict("invalid_state", m)),
+        Err(PaymentError::Declined(m)) => Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "payment_declined",
+            m,
+        )),
+        Err(PaymentError::GatewayTimeout) => Err(gateway_timeout()),
+    }
+}
+
+fn gateway_timeout() -> ApiError {
+    ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        "gateway_timeout",
+        "the card processor did not answer in time",
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authorize {
+    idempotency_key: String,
+    reference: String,
+    amount: Money,
+    token: String,
+}
+
+pub async fn authorize(
+    State(state): State<AppState>,
+    Json(body): Json<Authorize>,
+) -> Result<Response, ApiError> {
+    check_key(&body.idempotency_key)?;
+    amount_field(&body.amount)?;
+    if body.reference.is_empty() || body.reference.len() > 200 {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "reference",
+            "1 to 200 characters",
+        )]));
+    }
+    let amount = body.amount.amount.to_string();
+    let fp = fingerprint(&[
+        "authorize",
+        &body.reference,
+        &amount,
+        body.amount.currency.code(),
+        &body.token,
+    ]);
+    if let Some(record) = state.store.record(&body.idempotency_key).await? {
+        return respond(record, &fp, false);
+    }
+    let now = Utc::now();
+    let answer = state
+        .gateway
+        .authorize(&body.idempotency_key, &body.token, body.amount)
+        .await;
+    let (payment, entry) = match answer {
+        Ok(GatewayAnswer::Approved) => {
+            let p = Payment::authorized(&body.reference, body.amount, now);
+            let e = p.authorization_entry(&body.idempotency_key);
+            (p, Some(e))
+        }
+        Ok(GatewayAnswer::Declined(reason)) => {
+            let mut p = Payment::authorized(&body.reference, body.amount, now);
+            p.status = PaymentStatus::Declined;
+            p.decline_reason = Some(reason);
+            (p, None)
+        }
+        Err(GatewayError::Timeout) => return Err(gateway_timeout()),
+        Err(GatewayError::UnknownToken) => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "token",
+                "unknown payment token",
+            )]))
+        }
+    };
+    let kind = if entry.is_some() {
+        "payments.payment.authorized"
+    } else {
+        "payments.payment.declined"
+    };
+    let events = vec![event(&state, kind, &payment, entry.as_ref())];
+    let record = state
+        .store
+        .create(&body.idempotency_key, &fp, &payment, entry.as_ref(), events)
+        .await?;
+    respond(record, &fp, true)
+}
+
+fn payment_id(raw: &str) -> Result<PaymentId, ApiError> {
+    raw.parse()
+        .map(PaymentId)
+        .map_err(|_| ApiError::bad_request("invalid_id", "payment id must be a UUID"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WithAmount {
+    idempotency_key: String,
+    amount: Money,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyOnly {
+    idempotency_key: String,
+}
+
+async fn run(
+    state: &AppState,
+    key: &str,
+    fp: &str,
+    id: PaymentId,
+    t: &Transition,
+) -> Result<Response, ApiError> {
+    let record = state.store.transition(key, fp, id, t).await?;
+    respond(record, fp, false)
+}
+
+pub async fn capture(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<WithAmount>,
+) -> Result<Response, ApiError> {
+    check_key(&body.idempotency_key)?;
+    amount_field(&body.amount)?;
+    let id = payment_id(&id)?;
+    let fp = fingerprint(&[
+        "capture",
+        &id.0.to_string(),
+        &body.amount.amount.to_string(),
+    ]);
+    let key = body.idempotency_key.clone();
+    let s = state.clone();
+    let t = move |p: &Payment| {
+        let (next, entry) = p.capture(body.amount, &key, Utc::now())?;
+        let events = vec![event(&s, "payments.payment.captured", &next, Some(&entry))];
+        Ok((next, entry, events))
+    };
+    run(&state, &body.idempotency_key, &fp, id, &t).await
+}
+
+pub async fn void(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<KeyOnly>,
+) -> Result<Response, ApiError> {
+    check_key(&body.idempotency_key)?;
+    let id = payment_id(&id)?;
+    let fp = fingerprint(&["void", &id.0.to_string()]);
+    let key = body.idempotency_key.clone();
+    let s = state.clone();
+    let t = move |p: &Payment| {
+        let (next, entry) = p.void(&key, Utc::now())?;
+        let events = vec![event(&s, "payments.payment.voided", &next, Some(&entry))];
+        Ok((next, entry, events))
+    };
+    run(&state, &body.idempotency_key, &fp, id, &t).await
+}
+
+pub async fn refund(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<WithAmount>,
+) -> Result<Response, ApiError> {
+    check_key(&body.idempotency_key)?;
+    amount_field(&body.amount)?;
+    let id = payment_id(&id)?;
+    let fp = fingerprint(&["refund", &id.0.to_string(), &body.amount.amount.to_string()]);
+    let key = body.idempotency_key.clone();
+    let s = state.clone();
+    let t = move |p: &Payment| {
+        let (next, entry) = p.refund(body.amount, &key, Utc::now())?;
+        let events = vec![event(&s, "payments.payment.refunded", &next, Some(&entry))];
+        Ok((next, entry, events))
+    };
+    run(&state, &body.idempotency_key, &fp, id, &t).await
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = payment_id(&id)?;
+    let payment = state
+        .store
+        .payment(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such payment"))?;
+    let ledger = state.store.ledger(id).await?;
+    Ok(axum::Json(json!({ "payment": payment, "ledger": ledger })).into_response())
+}
