@@ -158,3 +158,116 @@ impl CatalogClient {
         Ok(answer.released)
     }
 }
+
+/// A payment as checkout sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRef {
+    pub id: Uuid,
+    pub status: String,
+    pub amount: Money,
+    pub captured: i64,
+    pub refunded: i64,
+}
+
+#[derive(Clone)]
+pub struct PaymentsClient(pub InternalClient);
+
+impl PaymentsClient {
+    /// Declines come back as `ClientError::Api` with status 402, processor
+    /// timeouts with 504.
+    pub async fn authorize(
+        &self,
+        key: &str,
+        reference: &str,
+        amount: Money,
+        token: &str,
+        headers: &Headers,
+    ) -> Result<PaymentRef, ClientError> {
+        let body = serde_json::json!({
+            "idempotency_key": key, "reference": reference, "amount": amount, "token": token,
+        });
+        self.0
+            .call(
+                Method::POST,
+                "/internal/payments/authorizations",
+                Some(&body),
+                headers,
+            )
+            .await
+    }
+
+    pub async fn capture(
+        &self,
+        key: &str,
+        payment: Uuid,
+        amount: Money,
+        headers: &Headers,
+    ) -> Result<PaymentRef, ClientError> {
+        let body = serde_json::json!({ "idempotency_key": key, "amount": amount });
+        let path = format!("/internal/payments/payments/{payment}/capture");
+        self.0.call(Method::POST, &path, Some(&body), headers).await
+    }
+
+    pub async fn void(
+        &self,
+        key: &str,
+        payment: Uuid,
+        headers: &Headers,
+    ) -> Result<PaymentRef, ClientError> {
+        let body = serde_json::json!({ "idempotency_key": key });
+        let path = format!("/internal/payments/payments/{payment}/void");
+        self.0.call(Method::POST, &path, Some(&body), headers).await
+    }
+
+    pub async fn refund(
+        &self,
+        key: &str,
+        payment: Uuid,
+        amount: Money,
+        headers: &Headers,
+    ) -> Result<PaymentRef, ClientError> {
+        let body = serde_json::json!({ "idempotency_key": key, "amount": amount });
+        let path = format!("/internal/payments/payments/{payment}/refunds");
+        self.0.call(Method::POST, &path, Some(&body), headers).await
+    }
+}
+
+/// A cart line as checkout reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartLineRef {
+    pub product_id: ProductId,
+    pub quantity: u32,
+}
+
+#[derive(Clone)]
+pub struct CartClient(pub InternalClient);
+
+impl CartClient {
+    pub async fn lines(
+        &self,
+        user: UserId,
+        headers: &Headers,
+    ) -> Result<Vec<CartLineRef>, ClientError> {
+        let path = format!("/internal/cart/users/{user}");
+        let items: Items<CartLineRef> = self
+            .0
+            .call::<(), _>(Method::GET, &path, None, headers)
+            .await?;
+        Ok(items.items)
+    }
+
+    /// Removes these lines (as bought) from the user's cart.
+    pub async fn remove(
+        &self,
+        user: UserId,
+        lines: &[CartLineRef],
+        headers: &Headers,
+    ) -> Result<(), ClientError> {
+        let path = format!("/internal/cart/users/{user}/checked-out");
+        let body = serde_json::json!({ "lines": lines });
+        self.0
+            .call::<_, serde_json::Value>(Method::POST, &path, Some(&body), headers)
+            .await
+            .map(|_| ())
+    }
+}

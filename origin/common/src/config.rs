@@ -34,6 +34,64 @@ pub struct RegionConfig {
     pub catalog: CatalogConfig,
     #[serde(default)]
     pub sellers: SellersConfig,
+    #[serde(default)]
+    pub payments: PaymentsConfig,
+    #[serde(default)]
+    pub orders: OrdersConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsConfig {
+    /// How long the simulated processor hangs on `tok_timeout`.
+    #[serde(default = "default_gateway_timeout")]
+    pub gateway_timeout_ms: u64,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            gateway_timeout_ms: default_gateway_timeout(),
+        }
+    }
+}
+
+fn default_gateway_timeout() -> u64 {
+    3_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrdersConfig {
+    /// Sales tax in basis points of the items subtotal (825 = 8.25%).
+    #[serde(default = "default_tax_bp")]
+    pub tax_rate_bp: u32,
+    /// Flat shipping per seller's sub-order, in cents.
+    #[serde(default = "default_shipping")]
+    pub shipping_per_seller_cents: i64,
+    /// Sub-orders at or above this items subtotal (cents) ship free.
+    #[serde(default = "default_free_shipping")]
+    pub free_shipping_over_cents: i64,
+}
+
+impl Default for OrdersConfig {
+    fn default() -> Self {
+        Self {
+            tax_rate_bp: default_tax_bp(),
+            shipping_per_seller_cents: default_shipping(),
+            free_shipping_over_cents: default_free_shipping(),
+        }
+    }
+}
+
+fn default_tax_bp() -> u32 {
+    825
+}
+fn default_shipping() -> i64 {
+    599
+}
+fn default_free_shipping() -> i64 {
+    5_000
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -56,6 +114,12 @@ pub struct StoresConfig {
     pub products: StoreConfig,
     #[serde(default)]
     pub sellers: StoreConfig,
+    #[serde(default)]
+    pub carts: StoreConfig,
+    #[serde(default)]
+    pub payments: StoreConfig,
+    #[serde(default)]
+    pub orders: StoreConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -210,6 +274,12 @@ impl RegionConfig {
                 "must be at least 16 characters (or set MERIDIAN_INTERNAL_SECRET)",
             );
         }
+        if self.orders.tax_rate_bp > 5_000 {
+            return invalid("orders.tax_rate_bp", "must be at most 5000 (50%)");
+        }
+        if self.orders.shipping_per_seller_cents < 0 || self.orders.free_shipping_over_cents < 0 {
+            return invalid("orders", "shipping amounts must not be negative");
+        }
         if self.auth.session_ttl_secs < 60 {
             return invalid("auth.session_ttl_secs", "must be at least 60 seconds");
         }
@@ -218,6 +288,9 @@ impl RegionConfig {
             ("stores.users", &self.stores.users),
             ("stores.products", &self.stores.products),
             ("stores.sellers", &self.stores.sellers),
+            ("stores.carts", &self.stores.carts),
+            ("stores.payments", &self.stores.payments),
+            ("stores.orders", &self.stores.orders),
         ] {
             if let StoreConfig::Postgres {
                 max_connections, ..

@@ -12,13 +12,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use meridian_common::client::{InternalClient, LateRouter};
-use meridian_common::clients::SellersClient;
+use meridian_common::clients::{CatalogClient, SellersClient};
 use meridian_common::config::RegionConfig;
 use meridian_common::events::{relay_in_process, EventBus};
 use meridian_common::internal::{require_edge, InternalSecret};
 use meridian_common::metrics::{self, Metrics};
 use meridian_common::readiness::Readiness;
 use meridian_common::{telemetry, ApiError};
+use meridian_payments::gateway::SimulatedGateway;
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -67,6 +68,19 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
         sellers: sellers_client.clone(),
         region: config.id.clone(),
     };
+    let cart = meridian_cart::AppState {
+        store: stores.carts.clone(),
+        catalog: CatalogClient(client("catalog")),
+        region: config.id.clone(),
+        cookie_secure: config.auth.cookie_secure,
+    };
+    let payments = meridian_payments::AppState {
+        store: stores.payments.clone(),
+        gateway: Arc::new(SimulatedGateway::new(Duration::from_millis(
+            config.payments.gateway_timeout_ms,
+        ))),
+        region: config.id.clone(),
+    };
     let sellers = meridian_sellers::AppState {
         store: stores.sellers.clone(),
         images: stores.images.clone(),
@@ -87,6 +101,16 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
         .nest(
             "/internal/sellers",
             meridian_sellers::internal_router(sellers),
+        )
+        .nest(
+            "/internal/catalog",
+            meridian_catalog::internal_router(catalog),
+        )
+        .nest("/api/cart", meridian_cart::router(cart.clone()))
+        .nest("/internal/cart", meridian_cart::internal_router(cart))
+        .nest(
+            "/internal/payments",
+            meridian_payments::internal_router(payments),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

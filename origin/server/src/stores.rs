@@ -6,11 +6,15 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use meridian_auth::store::memory::{MemorySessionStore, MemoryUserStore};
 use meridian_auth::store::{SessionStore, UserStore};
+use meridian_cart::store::memory::MemoryCartStore;
+use meridian_cart::store::CartStore;
 use meridian_catalog::store::memory::MemoryProductStore;
 use meridian_catalog::store::ProductStore;
 use meridian_common::config::{RegionConfig, StoreConfig};
 use meridian_common::events::MemoryOutbox;
 use meridian_common::readiness::{FnProbe, Readiness};
+use meridian_payments::store::memory::MemoryPaymentStore;
+use meridian_payments::store::PaymentStore;
 use meridian_sellers::images::{ImageStore, LocalDirImageStore};
 use meridian_sellers::store::memory::MemorySellerStore;
 use meridian_sellers::store::SellerStore;
@@ -21,6 +25,8 @@ pub struct Stores {
     pub products: Arc<dyn ProductStore>,
     pub sellers: Arc<dyn SellerStore>,
     pub images: Arc<dyn ImageStore>,
+    pub carts: Arc<dyn CartStore>,
+    pub payments: Arc<dyn PaymentStore>,
     /// One outbox per event-emitting service, drained by the relays.
     pub outboxes: Vec<(&'static str, Arc<MemoryOutbox>)>,
     config: Vec<(&'static str, &'static str)>,
@@ -64,18 +70,37 @@ impl Stores {
             Arc::new(LocalDirImageStore::new(&images_dir).with_context(|| {
                 format!("sellers.images_dir: cannot create {}", images_dir.display())
             })?);
+        let cart_outbox = MemoryOutbox::new();
+        let carts: Arc<dyn CartStore> = match &config.stores.carts {
+            StoreConfig::Memory => Arc::new(MemoryCartStore::new(cart_outbox.clone())),
+            other => bail!(unsupported("carts", other)),
+        };
+        let payments_outbox = MemoryOutbox::new();
+        let payments: Arc<dyn PaymentStore> = match &config.stores.payments {
+            StoreConfig::Memory => Arc::new(MemoryPaymentStore::new(payments_outbox.clone())),
+            other => bail!(unsupported("payments", other)),
+        };
         Ok(Self {
             users,
             sessions,
             products,
             sellers,
             images,
-            outboxes: vec![("catalog", catalog_outbox), ("sellers", sellers_outbox)],
+            carts,
+            payments,
+            outboxes: vec![
+                ("catalog", catalog_outbox),
+                ("sellers", sellers_outbox),
+                ("cart", cart_outbox),
+                ("payments", payments_outbox),
+            ],
             config: vec![
                 ("users", config.stores.users.backend_name()),
                 ("sessions", config.stores.sessions.backend_name()),
                 ("products", config.stores.products.backend_name()),
                 ("sellers", config.stores.sellers.backend_name()),
+                ("carts", config.stores.carts.backend_name()),
+                ("payments", config.stores.payments.backend_name()),
             ],
         })
     }

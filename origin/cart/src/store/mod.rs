@@ -1,0 +1,54 @@
+//! Storage of carts. Embedded: memory; production: a Redis Cluster hash per
+//! cart (hash-tagged to one slot) with a TTL, same contract suite.
+
+use async_trait::async_trait;
+use meridian_common::events::EventEnvelope;
+use meridian_common::ApiError;
+
+use crate::domain::{Cart, CartError, CartKey};
+
+pub mod memory;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "cart store unavailable");
+                ApiError::unavailable("carts are temporarily unavailable")
+            }
+            StoreError::Other(detail) => ApiError::internal(detail),
+        }
+    }
+}
+
+/// A change to one cart, applied atomically to its current state.
+pub type Change = dyn Fn(&mut Cart) -> Result<Vec<EventEnvelope>, CartError> + Send + Sync;
+
+#[async_trait]
+pub trait CartStore: Send + Sync + 'static {
+    /// The cart (empty if none or expired).
+    async fn get(&self, key: &CartKey) -> Result<Cart, StoreError>;
+    /// Applies `change` to the current cart atomically and stores it with the
+    /// events it returns. A refused change stores nothing.
+    async fn update(
+        &self,
+        key: &CartKey,
+        change: &Change,
+    ) -> Result<Result<Cart, CartError>, StoreError>;
+    /// Moves the guest cart into the user's (atomically; the guest cart is gone after).
+    async fn merge(
+        &self,
+        guest: &CartKey,
+        user: &CartKey,
+        events: Vec<EventEnvelope>,
+    ) -> Result<Cart, StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+}
