@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use meridian_common::config::RegionConfig;
+use meridian_common::events::EventBus;
 use meridian_edge::config::EdgeConfig;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -26,6 +27,8 @@ pub const REGIONS: &[(&str, f64, f64)] = &[
 pub struct RegionHandle {
     pub id: &'static str,
     pub addr: SocketAddr,
+    /// Everything this region's services published.
+    pub events: EventBus,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -119,6 +122,7 @@ fn region_config(id: &str, listen: &str, redis: Option<(&str, &str)>) -> RegionC
 async fn start_origin(id: &'static str, redis: Option<(&str, &str)>) -> RegionHandle {
     let config = region_config(id, "127.0.0.1:0", redis);
     let origin = meridian_server::build(&config).await.unwrap();
+    let events = origin.events.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -132,6 +136,7 @@ async fn start_origin(id: &'static str, redis: Option<(&str, &str)>) -> RegionHa
     RegionHandle {
         id,
         addr,
+        events,
         stop: Some(stop),
         task,
     }
@@ -230,6 +235,13 @@ fn edge_config(
         service = "sellers"
         auth = "required"
         max_body_bytes = 6291456
+        [[routes]]
+        prefix = "/api/cart"
+        service = "cart"
+        [[routes]]
+        prefix = "/api/orders"
+        service = "orders"
+        auth = "required"
         "#
     ));
     let config = EdgeConfig::parse(&text, "e2e-edge.toml").unwrap();
@@ -326,6 +338,7 @@ impl Cluster {
         let region = self.regions.iter_mut().find(|r| r.id == id).unwrap();
         let config = region_config(id, &region.addr.to_string(), redis);
         let origin = meridian_server::build(&config).await.unwrap();
+        region.events = origin.events.clone();
         let listener = tokio::net::TcpListener::bind(region.addr).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         region.stop = Some(stop);
@@ -367,4 +380,40 @@ pub async fn error_code(response: reqwest::Response) -> String {
         .as_str()
         .expect("error.code")
         .to_owned()
+}
+
+/// Calls an origin directly as the edge would: internal credential plus the
+/// identity headers given (for tests that need many users without logins).
+pub fn as_edge(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    origin: SocketAddr,
+    path: &str,
+    user: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let mut request = client
+        .request(method, format!("http://{origin}{path}"))
+        .header("x-meridian-internal", SECRET);
+    if let Some(user) = user {
+        request = request.header("x-user-id", user);
+    }
+    request
+}
+
+/// Waits until `count(events)` stops changing (the relay is asynchronous).
+pub async fn settled_count(bus: &EventBus, event_type: &str) -> usize {
+    let mut last = usize::MAX;
+    for _ in 0..50 {
+        let n = bus
+            .published()
+            .iter()
+            .filter(|e| e.event_type == event_type)
+            .count();
+        if n == last {
+            return n;
+        }
+        last = n;
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    last
 }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use meridian_common::client::{InternalClient, LateRouter};
-use meridian_common::clients::{CatalogClient, SellersClient};
+use meridian_common::clients::{CartClient, CatalogClient, PaymentsClient, SellersClient};
 use meridian_common::config::RegionConfig;
 use meridian_common::events::{relay_in_process, EventBus};
 use meridian_common::internal::{require_edge, InternalSecret};
@@ -81,6 +81,19 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
         ))),
         region: config.id.clone(),
     };
+    let orders = meridian_orders::AppState {
+        store: stores.orders.clone(),
+        catalog: CatalogClient(client("catalog")),
+        cart: CartClient(client("cart")),
+        payments: PaymentsClient(client("payments")),
+        sellers: sellers_client.clone(),
+        pricing: meridian_orders::domain::Pricing {
+            tax_rate_bp: config.orders.tax_rate_bp,
+            shipping_per_seller: config.orders.shipping_per_seller_cents,
+            free_shipping_over: config.orders.free_shipping_over_cents,
+        },
+        region: config.id.clone(),
+    };
     let sellers = meridian_sellers::AppState {
         store: stores.sellers.clone(),
         images: stores.images.clone(),
@@ -108,6 +121,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
         )
         .nest("/api/cart", meridian_cart::router(cart.clone()))
         .nest("/internal/cart", meridian_cart::internal_router(cart))
+        .nest("/api/orders", meridian_orders::router(orders))
         .nest(
             "/internal/payments",
             meridian_payments::internal_router(payments),

@@ -13,6 +13,8 @@ use meridian_catalog::store::ProductStore;
 use meridian_common::config::{RegionConfig, StoreConfig};
 use meridian_common::events::MemoryOutbox;
 use meridian_common::readiness::{FnProbe, Readiness};
+use meridian_orders::store::memory::MemoryOrderStore;
+use meridian_orders::store::OrderStore;
 use meridian_payments::store::memory::MemoryPaymentStore;
 use meridian_payments::store::PaymentStore;
 use meridian_sellers::images::{ImageStore, LocalDirImageStore};
@@ -27,6 +29,7 @@ pub struct Stores {
     pub images: Arc<dyn ImageStore>,
     pub carts: Arc<dyn CartStore>,
     pub payments: Arc<dyn PaymentStore>,
+    pub orders: Arc<dyn OrderStore>,
     /// One outbox per event-emitting service, drained by the relays.
     pub outboxes: Vec<(&'static str, Arc<MemoryOutbox>)>,
     config: Vec<(&'static str, &'static str)>,
@@ -80,6 +83,11 @@ impl Stores {
             StoreConfig::Memory => Arc::new(MemoryPaymentStore::new(payments_outbox.clone())),
             other => bail!(unsupported("payments", other)),
         };
+        let orders_outbox = MemoryOutbox::new();
+        let orders: Arc<dyn OrderStore> = match &config.stores.orders {
+            StoreConfig::Memory => Arc::new(MemoryOrderStore::new(orders_outbox.clone())),
+            other => bail!(unsupported("orders", other)),
+        };
         Ok(Self {
             users,
             sessions,
@@ -88,7 +96,9 @@ impl Stores {
             images,
             carts,
             payments,
+            orders,
             outboxes: vec![
+                ("orders", orders_outbox),
                 ("catalog", catalog_outbox),
                 ("sellers", sellers_outbox),
                 ("cart", cart_outbox),
@@ -101,6 +111,7 @@ impl Stores {
                 ("sellers", config.stores.sellers.backend_name()),
                 ("carts", config.stores.carts.backend_name()),
                 ("payments", config.stores.payments.backend_name()),
+                ("orders", config.stores.orders.backend_name()),
             ],
         })
     }

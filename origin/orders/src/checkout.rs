@@ -1,0 +1,404 @@
+//! Checkout: cart → priced sub-orders per seller → all-or-nothing stock
+//! reservation → payment authorization → capture → paid.
+//!
+//! Idempotent per (buyer, `Idempotency-Key`): the first request with a key
+//! runs; concurrent and later requests with the same key and body get the
+//! same answer; a different body with that key gets 422. On any failure
+//! after the reservation the stock is released and the cart is untouched.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use meridian_common::client::ClientError;
+use meridian_common::clients::{CartLineRef, ReserveRequest, StockLine};
+use meridian_common::events::EventEnvelope;
+use meridian_common::extract::Json;
+use meridian_common::internal::Caller;
+use meridian_common::{ApiError, FieldError, SellerId, UserId};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::domain::{Address, Line, Order, OrderId, Status, SubOrder};
+use crate::store::{Begin, StoredResponse};
+use crate::AppState;
+
+#[derive(Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    shipping_address: Address,
+    payment_token: String,
+}
+
+/// How long a duplicate request waits for the first one to finish.
+const WAIT_FOR_FIRST: Duration = Duration::from_secs(30);
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .ok_or_else(|| {
+            ApiError::bad_request("idempotency_key_required", "send an Idempotency-Key header")
+        })?
+        .to_str()
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be printable ASCII",
+            )
+        })?;
+    if key.is_empty() || key.len() > 255 {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 characters",
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+fn replay(response: StoredResponse) -> Response {
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+    // A replay of a created order is a 200, not a second 201.
+    let status = if status == StatusCode::CREATED {
+        StatusCode::OK
+    } else {
+        status
+    };
+    (
+        status,
+        [("idempotent-replayed", "true")],
+        axum::Json(response.body),
+    )
+        .into_response()
+}
+
+fn stored(result: &Result<Order, ApiError>) -> StoredResponse {
+    match result {
+        Ok(order) => StoredResponse {
+            status: 201,
+            body: serde_json::to_value(order).unwrap_or_default(),
+        },
+        Err(e) => StoredResponse {
+            status: e.status.as_u16(),
+            body: json!({ "error": { "code": e.code, "message": e.message } }),
+        },
+    }
+}
+
+pub async fn checkout(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(body): Json<CheckoutRequest>,
+) -> Result<Response, ApiError> {
+    let buyer = caller.require_user()?;
+    let key = idempotency_key(&headers)?;
+    let mut problems: Vec<FieldError> = body
+        .shipping_address
+        .validate()
+        .into_iter()
+        .map(|(f, m)| FieldError::new(f, m))
+        .collect();
+    if body.payment_token.is_empty() || body.payment_token.len() > 100 {
+        problems.push(FieldError::new("payment_token", "1 to 100 characters"));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::validation(problems));
+    }
+    let fingerprint = hex::encode(Sha256::digest(
+        serde_json::to_vec(&body).map_err(ApiError::internal)?,
+    ));
+
+    match state.store.begin(buyer, &key, &fingerprint).await? {
+        Begin::Started => {}
+        Begin::Existing { fingerprint: f, .. } if f != fingerprint => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_mismatch",
+                "this Idempotency-Key was used with a different request",
+            ))
+        }
+        Begin::Existing {
+            response: Some(r), ..
+        } => return Ok(replay(r)),
+        Begin::Existing { response: None, .. } => {
+            return wait_for_first(&state, buyer, &key, &fingerprint).await
+        }
+    }
+
+    let result = run(&state, &caller, buyer, &key, &body).await;
+    // Dependencies down: free the key so the client's retry runs again.
+    if matches!(&result, Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE) {
+        state.store.abandon(buyer, &key).await?;
+        return result.map(|o| (StatusCode::CREATED, axum::Json(o)).into_response());
+    }
+    state.store.finish(buyer, &key, &stored(&result)).await?;
+    result.map(|o| (StatusCode::CREATED, axum::Json(o)).into_response())
+}
+
+async fn wait_for_first(
+    state: &AppState,
+    buyer: UserId,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Response, ApiError> {
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
+    let mut pause = Duration::from_millis(10);
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+        match state.store.begin(buyer, key, fingerprint).await? {
+            Begin::Existing {
+                response: Some(r), ..
+            } => return Ok(replay(r)),
+            Begin::Existing { response: None, .. } => continue,
+            // The first attempt was abandoned (transient failure) and this
+            // request now holds the key: tell the client to retry.
+            Begin::Started => {
+                state.store.abandon(buyer, key).await?;
+                break;
+            }
+        }
+    }
+    Err(ApiError::conflict(
+        "checkout_in_progress",
+        "a checkout with this Idempotency-Key is still running; retry shortly",
+    ))
+}
+
+fn event(state: &AppState, kind: &str, order: &Order) -> EventEnvelope {
+    EventEnvelope::new(
+        &state.region,
+        kind,
+        1,
+        order.id,
+        json!({
+            "order_id": order.id,
+            "buyer_id": order.buyer_id,
+            "status": order.status,
+            "total": order.total,
+            "sub_orders": order.sub_orders.iter().map(|s| json!({
+                "sub_order_id": s.id, "seller_id": s.seller_id, "total": s.total,
+                "lines": s.lines.iter().map(|l| json!({ "product_id": l.product_id, "quantity": l.quantity, "unit_price": l.unit_price })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "failure": order.failure,
+        }),
+    )
+}
+
+/// Marks a pending order failed (every sub-order cancelled).
+async fn fail(state: &AppState, id: OrderId, reason: &str) -> Result<(), ApiError> {
+    let s = state.clone();
+    let reason = reason.to_owned();
+    let change = move |o: &mut Order| {
+        for sub in &mut o.sub_orders {
+            sub.transition(Status::Cancelled)?;
+        }
+        o.failure = Some(reason.clone());
+        o.derive_status();
+        o.updated_at = Utc::now();
+        Ok(vec![event(&s, "orders.order.checkout_failed", o)])
+    };
+    state.store.update(id, &change).await?;
+    Ok(())
+}
+
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    buyer: UserId,
+    key: &str,
+    body: &CheckoutRequest,
+) -> Result<Order, ApiError> {
+    let headers = caller.forward();
+    let lines: Vec<CartLineRef> = state.cart.lines(buyer, &headers).await?;
+    if lines.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty_cart",
+            "your cart is empty",
+        ));
+    }
+    let ids: Vec<_> = lines.iter().map(|l| l.product_id).collect();
+    let products = state.catalog.products(&ids, &headers).await?;
+
+    // Price every line now and split by seller.
+    let mut by_seller: BTreeMap<SellerId, (String, Vec<Line>)> = BTreeMap::new();
+    let mut unavailable = Vec::new();
+    for l in &lines {
+        match products.iter().find(|p| p.id == l.product_id && p.active) {
+            Some(p) => by_seller
+                .entry(p.seller_id)
+                .or_insert_with(|| (p.seller_name.clone(), Vec::new()))
+                .1
+                .push(Line {
+                    product_id: p.id,
+                    title: p.title.clone(),
+                    unit_price: p.price,
+                    quantity: l.quantity,
+                    refunded_quantity: 0,
+                }),
+            None => unavailable.push(l.product_id.to_string()),
+        }
+    }
+    if !unavailable.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unavailable_products",
+            format!(
+                "no longer sold: {}; remove them from your cart",
+                unavailable.join(", ")
+            ),
+        ));
+    }
+    let subs = by_seller
+        .into_iter()
+        .map(|(seller, (name, lines))| SubOrder::priced(seller, name, lines, state.pricing))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unpriceable_cart", e))?;
+    let (items, shipping, tax, total) = Order::totals(&subs)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "mixed_currencies", e))?;
+    let now = Utc::now();
+    let mut order = Order {
+        id: OrderId(Uuid::now_v7()),
+        buyer_id: buyer,
+        status: Status::PendingPayment,
+        sub_orders: subs,
+        items,
+        shipping,
+        tax,
+        total,
+        refunded: meridian_common::Money::zero(total.currency),
+        payment_id: None,
+        shipping_address: body.shipping_address.clone(),
+        failure: None,
+        created_at: now,
+        updated_at: now,
+    };
+    state
+        .store
+        .insert(&order, vec![event(state, "orders.order.placed", &order)])
+        .await?;
+
+    // All or nothing across every line.
+    let reservation = ReserveRequest {
+        reservation_id: order.id.0,
+        lines: lines
+            .iter()
+            .map(|l| StockLine {
+                product_id: l.product_id,
+                quantity: l.quantity,
+            })
+            .collect(),
+    };
+    if let Err(e) = state.catalog.reserve(&reservation, &headers).await {
+        let reason = match &e {
+            ClientError::Api { code, .. } => code.clone(),
+            _ => "reservation_failed".into(),
+        };
+        fail(state, order.id, &reason).await?;
+        return Err(e.into());
+    }
+
+    // From here on, any failure must put the stock back.
+    match pay(state, &headers, &order, key, &body.payment_token).await {
+        Ok(payment_id) => {
+            let s = state.clone();
+            let change = move |o: &mut Order| {
+                for sub in &mut o.sub_orders {
+                    sub.transition(Status::Paid)?;
+                }
+                o.payment_id = Some(payment_id);
+                o.derive_status();
+                o.updated_at = Utc::now();
+                Ok(vec![event(&s, "orders.order.paid", o)])
+            };
+            order = match state.store.update(order.id, &change).await? {
+                Some(Ok(o)) => o,
+                _ => return Err(ApiError::internal("order vanished during checkout")),
+            };
+        }
+        Err(e) => {
+            if let Err(release) = state.catalog.release(order.id.0, None, &headers).await {
+                // The reservation stays taken: surface it loudly for repair.
+                tracing::error!(order_id = %order.id, error = %release, "could not release stock of a failed checkout");
+            }
+            fail(state, order.id, e.code).await?;
+            return Err(e);
+        }
+    }
+
+    // Bought lines leave the cart; the order stands even if this fails.
+    if let Err(e) = state.cart.remove(buyer, &lines, &headers).await {
+        tracing::warn!(order_id = %order.id, error = %e, "could not clear bought lines from the cart");
+    }
+    tracing::info!(order_id = %order.id, total = order.total.amount, "order paid");
+    Ok(order)
+}
+
+/// Authorizes and captures the total; voids the authorization if capture fails.
+async fn pay(
+    state: &AppState,
+    headers: &[(axum::http::HeaderName, axum::http::HeaderValue)],
+    order: &Order,
+    key: &str,
+    token: &str,
+) -> Result<Uuid, ApiError> {
+    let reference = order.id.to_string();
+    let auth_key = format!("{}:authorize", order.id);
+    let payment = match state
+        .payments
+        .authorize(&auth_key, &reference, order.total, token, headers)
+        .await
+    {
+        Ok(p) => p,
+        Err(ClientError::Api {
+            status: 402,
+            message,
+            ..
+        }) => {
+            return Err(ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment_declined",
+                message,
+            ))
+        }
+        Err(ClientError::Api { status: 504, .. }) => {
+            return Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "payment_timeout",
+                "the card processor did not answer; you were not charged",
+            ))
+        }
+        Err(ClientError::Api {
+            status: 422,
+            message,
+            ..
+        }) => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "payment_token",
+                message,
+            )]))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let capture_key = format!("{}:capture", order.id);
+    match state
+        .payments
+        .capture(&capture_key, payment.id, order.total, headers)
+        .await
+    {
+        Ok(_) => Ok(payment.id),
+        Err(e) => {
+            let void_key = format!("{}:void", order.id);
+            if let Err(v) = state.payments.void(&void_key, payment.id, headers).await {
+                tracing::error!(order_id = %order.id, idempotency_key = key, error = %v, "capture failed and void failed");
+            }
+            Err(e.into())
+        }
+    }
+}

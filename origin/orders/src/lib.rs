@@ -1,0 +1,44 @@
+//! The orders service: checkout and the order lifecycle.
+//!
+//! Shoppers (under `/api/orders`): `POST /checkout` (requires an
+//! `Idempotency-Key`), `GET /`, `GET /{id}`. Sellers (session of the shop
+//! owner, or an API key with `orders:read` / `orders:write`):
+//! `GET /seller`, `POST /{id}/sub-orders/{sub}/ship`, `…/cancel`, `…/refunds`.
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use meridian_common::clients::{CartClient, CatalogClient, PaymentsClient, SellersClient};
+
+mod checkout;
+pub mod domain;
+mod routes;
+mod seller;
+pub mod store;
+
+use domain::Pricing;
+use store::OrderStore;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn OrderStore>,
+    pub catalog: CatalogClient,
+    pub cart: CartClient,
+    pub payments: PaymentsClient,
+    pub sellers: SellersClient,
+    pub pricing: Pricing,
+    pub region: String,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/checkout", post(checkout::checkout))
+        .route("/", get(routes::my_orders))
+        .route("/seller", get(seller::seller_orders))
+        .route("/{id}", get(routes::my_order))
+        .route("/{id}/sub-orders/{sub}/ship", post(seller::ship))
+        .route("/{id}/sub-orders/{sub}/cancel", post(seller::cancel))
+        .route("/{id}/sub-orders/{sub}/refunds", post(seller::refund))
+        .with_state(state)
+}

@@ -1,0 +1,41 @@
+//! Shopper views of their own orders.
+
+use axum::extract::State;
+use meridian_common::extract::Path;
+use meridian_common::internal::Caller;
+use meridian_common::ApiError;
+use serde_json::{json, Value};
+
+use crate::domain::{Order, OrderId};
+use crate::AppState;
+
+pub fn order_id(raw: &str) -> Result<OrderId, ApiError> {
+    raw.parse()
+        .map(OrderId)
+        .map_err(|_| ApiError::bad_request("invalid_id", "order id must be a UUID"))
+}
+
+pub async fn my_orders(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<Value>, ApiError> {
+    let buyer = caller.require_user()?;
+    let orders = state.store.by_buyer(buyer, 100).await?;
+    Ok(axum::Json(json!({ "items": orders })))
+}
+
+/// Another buyer's order is a 404, not a 403: ids do not leak.
+pub async fn my_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Order>, ApiError> {
+    let buyer = caller.require_user()?;
+    let order = state
+        .store
+        .get(order_id(&id)?)
+        .await?
+        .filter(|o| o.buyer_id == buyer)
+        .ok_or_else(|| ApiError::not_found("no such order"))?;
+    Ok(axum::Json(order))
+}

@@ -1,0 +1,330 @@
+//! Sellers' side of orders: their sub-orders only, and the actions on them.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use chrono::Utc;
+use meridian_common::clients::ShopRef;
+use meridian_common::error::{text, Validator};
+use meridian_common::events::EventEnvelope;
+use meridian_common::extract::{Json, Path};
+use meridian_common::internal::{Caller, Scope};
+use meridian_common::{ApiError, FieldError, ProductId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::domain::{Order, OrderError, Status, SubOrder};
+use crate::routes::order_id;
+use crate::AppState;
+
+async fn acting_seller(
+    state: &AppState,
+    caller: &Caller,
+    write: bool,
+) -> Result<ShopRef, ApiError> {
+    let headers = caller.forward();
+    if let Some((seller, scopes)) = &caller.key {
+        let allowed =
+            scopes.contains(&Scope::OrdersWrite) || (!write && scopes.contains(&Scope::OrdersRead));
+        if !allowed {
+            let needed = if write { "orders:write" } else { "orders:read" };
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("this API key lacks the {needed} scope"),
+            ));
+        }
+        return state
+            .sellers
+            .shop(*seller, &headers)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("the API key's shop no longer exists"));
+    }
+    let user = caller.require_user()?;
+    state
+        .sellers
+        .shop_of_owner(user, &headers)
+        .await?
+        .ok_or_else(|| ApiError::forbidden("only sellers can see seller orders"))
+}
+
+/// What a seller sees of an order: their sub-orders and where to ship.
+fn seller_view(order: &Order, seller: &ShopRef) -> Value {
+    let subs: Vec<&SubOrder> = order
+        .sub_orders
+        .iter()
+        .filter(|s| s.seller_id == seller.seller_id)
+        .collect();
+    json!({
+        "order_id": order.id,
+        "created_at": order.created_at,
+        "shipping_address": order.shipping_address,
+        "sub_orders": subs,
+    })
+}
+
+pub async fn seller_orders(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<Value>, ApiError> {
+    let seller = acting_seller(&state, &caller, false).await?;
+    let orders = state.store.by_seller(seller.seller_id, 100).await?;
+    let items: Vec<Value> = orders
+        .iter()
+        .filter(|o| o.status != Status::PendingPayment && o.failure.is_none())
+        .map(|o| seller_view(o, &seller))
+        .collect();
+    Ok(axum::Json(json!({ "items": items })))
+}
+
+/// The order and sub-order, if the sub-order is this seller's (404 otherwise).
+async fn own_sub_order(
+    state: &AppState,
+    seller: &ShopRef,
+    id: &str,
+    sub: &str,
+) -> Result<(Order, SubOrder), ApiError> {
+    let id = order_id(id)?;
+    let sub: Uuid = sub
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "sub-order id must be a UUID"))?;
+    let order = state
+        .store
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such sub-order"))?;
+    let found = order
+        .sub_orders
+        .iter()
+        .find(|s| s.id == sub && s.seller_id == seller.seller_id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("no such sub-order"))?;
+    Ok((order, found))
+}
+
+fn order_error(e: OrderError) -> ApiError {
+    match e {
+        OrderError::IllegalTransition(m) => ApiError::conflict("illegal_transition", m),
+        OrderError::Invalid(m) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_refund", m)
+        }
+        OrderError::NoSubOrder => ApiError::not_found("no such sub-order"),
+    }
+}
+
+fn sub_event(
+    state: &AppState,
+    kind: &str,
+    order: &Order,
+    sub: Uuid,
+    extra: Value,
+) -> EventEnvelope {
+    let s = order.sub_orders.iter().find(|s| s.id == sub);
+    EventEnvelope::new(
+        &state.region,
+        kind,
+        1,
+        order.id,
+        json!({
+            "order_id": order.id,
+            "buyer_id": order.buyer_id,
+            "sub_order_id": sub,
+            "seller_id": s.map(|s| s.seller_id),
+            "status": s.map(|s| s.status),
+            "order_status": order.status,
+            "detail": extra,
+        }),
+    )
+}
+
+async fn apply(
+    state: &AppState,
+    order: &Order,
+    sub: Uuid,
+    kind: &'static str,
+    extra: Value,
+    f: impl Fn(&mut SubOrder) -> Result<(), OrderError> + Send + Sync + 'static,
+) -> Result<Order, ApiError> {
+    let s = state.clone();
+    let change = move |o: &mut Order| {
+        f(o.sub_order_mut(sub)?)?;
+        o.derive_status();
+        o.updated_at = Utc::now();
+        Ok(vec![sub_event(&s, kind, o, sub, extra.clone())])
+    };
+    match state.store.update(order.id, &change).await? {
+        Some(Ok(o)) => Ok(o),
+        Some(Err(e)) => Err(order_error(e)),
+        None => Err(ApiError::not_found("no such order")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ship {
+    carrier: String,
+    tracking_number: String,
+}
+
+pub async fn ship(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, sub)): Path<(String, String)>,
+    Json(body): Json<Ship>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let seller = acting_seller(&state, &caller, true).await?;
+    let (order, sub) = own_sub_order(&state, &seller, &id, &sub).await?;
+    let mut v = Validator::default();
+    let carrier = v.check("carrier", text(&body.carrier, 1, 50));
+    let tracking = v.check(
+        "tracking_number",
+        text(&body.tracking_number, 1, 64).and_then(|t| {
+            if t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                Ok(t)
+            } else {
+                Err("letters, digits and '-' only".into())
+            }
+        }),
+    );
+    v.finish()?;
+    let (carrier, tracking) = (carrier.expect("validated"), tracking.expect("validated"));
+    let extra = json!({ "carrier": carrier, "tracking_number": tracking });
+    let updated = apply(
+        &state,
+        &order,
+        sub.id,
+        "orders.sub_order.shipped",
+        extra,
+        move |s| {
+            s.transition(Status::Shipped)?;
+            s.carrier = Some(carrier.clone());
+            s.tracking_number = Some(tracking.clone());
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(axum::Json(seller_view(&updated, &seller)))
+}
+
+/// Cancels a paid, unshipped sub-order: refund its charge, put its stock back.
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, sub)): Path<(String, String)>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let seller = acting_seller(&state, &caller, true).await?;
+    let (order, sub) = own_sub_order(&state, &seller, &id, &sub).await?;
+    if !sub.status.can_become(Status::Cancelled) || sub.status == Status::PendingPayment {
+        return Err(ApiError::conflict(
+            "illegal_transition",
+            format!("a {:?} sub-order cannot be cancelled", sub.status),
+        ));
+    }
+    let headers = caller.forward();
+    let payment = order
+        .payment_id
+        .ok_or_else(|| ApiError::internal("paid order without payment"))?;
+    let outstanding =
+        meridian_common::Money::new(sub.total.amount - sub.refunded.amount, sub.total.currency);
+    if outstanding.amount > 0 {
+        state
+            .payments
+            .refund(
+                &format!("{}:cancel", sub.id),
+                payment,
+                outstanding,
+                &headers,
+            )
+            .await?;
+    }
+    let products: Vec<ProductId> = sub.lines.iter().map(|l| l.product_id).collect();
+    state
+        .catalog
+        .release(order.id.0, Some(products), &headers)
+        .await?;
+    let updated = apply(
+        &state,
+        &order,
+        sub.id,
+        "orders.sub_order.cancelled",
+        json!({ "refunded": outstanding }),
+        move |s| {
+            s.transition(Status::Cancelled)?;
+            s.refunded.amount += outstanding.amount;
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(axum::Json(seller_view(&updated, &seller)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refund {
+    product_id: ProductId,
+    quantity: u32,
+}
+
+/// Refunds part of a line (price plus its tax). Needs an Idempotency-Key.
+pub async fn refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((id, sub)): Path<(String, String)>,
+    Json(body): Json<Refund>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let seller = acting_seller(&state, &caller, true).await?;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| {
+            ApiError::bad_request("idempotency_key_required", "send an Idempotency-Key header")
+        })?
+        .to_owned();
+    let (order, sub) = own_sub_order(&state, &seller, &id, &sub).await?;
+    if sub.refund_keys.contains(&key) {
+        return Ok(axum::Json(seller_view(&order, &seller)));
+    }
+    // Dry run: the amount, and a clear error before any money moves.
+    let mut preview = sub.clone();
+    let amount = preview
+        .refund_line(body.product_id, body.quantity, state.pricing.tax_rate_bp)
+        .map_err(|e| match e {
+            OrderError::Invalid(m) => ApiError::validation(vec![FieldError::new("quantity", m)]),
+            other => order_error(other),
+        })?;
+    let payment = order
+        .payment_id
+        .ok_or_else(|| ApiError::internal("paid order without payment"))?;
+    let headers = caller.forward();
+    state
+        .payments
+        .refund(
+            &format!("{}:refund:{key}", sub.id),
+            payment,
+            amount,
+            &headers,
+        )
+        .await?;
+    let tax_bp = state.pricing.tax_rate_bp;
+    let extra =
+        json!({ "product_id": body.product_id, "quantity": body.quantity, "amount": amount });
+    let updated = apply(
+        &state,
+        &order,
+        sub.id,
+        "orders.sub_order.refunded",
+        extra,
+        move |s| {
+            if s.refund_keys.contains(&key) {
+                return Ok(());
+            }
+            s.refund_line(body.product_id, body.quantity, tax_bp)?;
+            s.refund_keys.push(key.clone());
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(axum::Json(seller_view(&updated, &seller)))
+}

@@ -1,0 +1,158 @@
+//! Embedded orders store: memory, one lock for orders, keys and outbox.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use meridian_common::events::{EventEnvelope, MemoryOutbox};
+use meridian_common::{SellerId, UserId};
+
+use super::{Begin, Change, OrderStore, StoreError, StoredResponse};
+use crate::domain::{Order, OrderError, OrderId};
+
+struct KeyRecord {
+    fingerprint: String,
+    response: Option<StoredResponse>,
+}
+
+#[derive(Default)]
+struct State {
+    orders: HashMap<OrderId, Order>,
+    keys: HashMap<(UserId, String), KeyRecord>,
+}
+
+pub struct MemoryOrderStore {
+    inner: Mutex<State>,
+    outbox: Arc<MemoryOutbox>,
+}
+
+impl MemoryOrderStore {
+    pub fn new(outbox: Arc<MemoryOutbox>) -> Self {
+        Self {
+            inner: Mutex::default(),
+            outbox,
+        }
+    }
+}
+
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError::Other("orders store lock poisoned".into())
+}
+
+fn newest_first(mut orders: Vec<Order>, limit: usize) -> Vec<Order> {
+    orders.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    orders.truncate(limit);
+    orders
+}
+
+#[async_trait]
+impl OrderStore for MemoryOrderStore {
+    async fn begin(
+        &self,
+        buyer: UserId,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Begin, StoreError> {
+        let mut s = self.inner.lock().map_err(poisoned)?;
+        let slot = (buyer, key.to_owned());
+        if let Some(existing) = s.keys.get(&slot) {
+            return Ok(Begin::Existing {
+                fingerprint: existing.fingerprint.clone(),
+                response: existing.response.clone(),
+            });
+        }
+        s.keys.insert(
+            slot,
+            KeyRecord {
+                fingerprint: fingerprint.to_owned(),
+                response: None,
+            },
+        );
+        Ok(Begin::Started)
+    }
+
+    async fn finish(
+        &self,
+        buyer: UserId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let mut s = self.inner.lock().map_err(poisoned)?;
+        if let Some(record) = s.keys.get_mut(&(buyer, key.to_owned())) {
+            record.response = Some(response.clone());
+        }
+        Ok(())
+    }
+
+    async fn abandon(&self, buyer: UserId, key: &str) -> Result<(), StoreError> {
+        self.inner
+            .lock()
+            .map_err(poisoned)?
+            .keys
+            .remove(&(buyer, key.to_owned()));
+        Ok(())
+    }
+
+    async fn insert(&self, order: &Order, events: Vec<EventEnvelope>) -> Result<(), StoreError> {
+        let mut s = self.inner.lock().map_err(poisoned)?;
+        s.orders.insert(order.id, order.clone());
+        self.outbox.push(events);
+        Ok(())
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        Ok(self
+            .inner
+            .lock()
+            .map_err(poisoned)?
+            .orders
+            .get(&id)
+            .cloned())
+    }
+
+    async fn update(
+        &self,
+        id: OrderId,
+        change: &Change,
+    ) -> Result<Option<Result<Order, OrderError>>, StoreError> {
+        let mut s = self.inner.lock().map_err(poisoned)?;
+        let Some(current) = s.orders.get(&id) else {
+            return Ok(None);
+        };
+        let mut next = current.clone();
+        match change(&mut next) {
+            Ok(events) => {
+                s.orders.insert(id, next.clone());
+                self.outbox.push(events);
+                Ok(Some(Ok(next)))
+            }
+            Err(e) => Ok(Some(Err(e))),
+        }
+    }
+
+    async fn by_buyer(&self, buyer: UserId, limit: usize) -> Result<Vec<Order>, StoreError> {
+        let s = self.inner.lock().map_err(poisoned)?;
+        let mine = s
+            .orders
+            .values()
+            .filter(|o| o.buyer_id == buyer)
+            .cloned()
+            .collect();
+        Ok(newest_first(mine, limit))
+    }
+
+    async fn by_seller(&self, seller: SellerId, limit: usize) -> Result<Vec<Order>, StoreError> {
+        let s = self.inner.lock().map_err(poisoned)?;
+        let theirs = s
+            .orders
+            .values()
+            .filter(|o| o.sub_orders.iter().any(|so| so.seller_id == seller))
+            .cloned()
+            .collect();
+        Ok(newest_first(theirs, limit))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! Storage of orders and checkout idempotency records. Embedded: memory;
+//! production: YugabyteDB (PostgreSQL wire), same contract suite.
+
+use async_trait::async_trait;
+use meridian_common::events::EventEnvelope;
+use meridian_common::{ApiError, SellerId, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Order, OrderError, OrderId};
+
+pub mod memory;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "orders store unavailable");
+                ApiError::unavailable("orders are temporarily unavailable")
+            }
+            StoreError::Other(detail) => ApiError::internal(detail),
+        }
+    }
+}
+
+/// The answer a checkout produced, replayed for retries of its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    /// The key is new: this caller runs the checkout as `order`.
+    Started,
+    /// The key was used: its request fingerprint and, once finished, answer.
+    Existing {
+        fingerprint: String,
+        response: Option<StoredResponse>,
+    },
+}
+
+pub type Change = dyn Fn(&mut Order) -> Result<Vec<EventEnvelope>, OrderError> + Send + Sync;
+
+#[async_trait]
+pub trait OrderStore: Send + Sync + 'static {
+    /// Claims `(buyer, key)` for a checkout, or reports who has it.
+    async fn begin(&self, buyer: UserId, key: &str, fingerprint: &str)
+        -> Result<Begin, StoreError>;
+    /// Records the checkout's answer under its key.
+    async fn finish(
+        &self,
+        buyer: UserId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError>;
+    /// Releases a key whose checkout failed transiently, so a retry runs again.
+    async fn abandon(&self, buyer: UserId, key: &str) -> Result<(), StoreError>;
+    async fn insert(&self, order: &Order, events: Vec<EventEnvelope>) -> Result<(), StoreError>;
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// Applies `change` atomically; a refused change stores nothing.
+    async fn update(
+        &self,
+        id: OrderId,
+        change: &Change,
+    ) -> Result<Option<Result<Order, OrderError>>, StoreError>;
+    /// A buyer's orders, newest first.
+    async fn by_buyer(&self, buyer: UserId, limit: usize) -> Result<Vec<Order>, StoreError>;
+    /// Orders with a sub-order of this seller, newest first.
+    async fn by_seller(&self, seller: SellerId, limit: usize) -> Result<Vec<Order>, StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+}

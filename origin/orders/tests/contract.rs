@@ -1,0 +1,140 @@
+//! The `OrderStore` contract, run against every impl.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use meridian_common::events::MemoryOutbox;
+use meridian_common::{Currency, Money, ProductId, SellerId, UserId};
+use meridian_orders::domain::{
+    Address, Line, Order, OrderError, OrderId, Pricing, Status, SubOrder,
+};
+use meridian_orders::store::memory::MemoryOrderStore;
+use meridian_orders::store::{Begin, OrderStore, StoredResponse};
+
+fn order(buyer: UserId, seller: SellerId) -> Order {
+    let pricing = Pricing {
+        tax_rate_bp: 825,
+        shipping_per_seller: 599,
+        free_shipping_over: 5000,
+    };
+    let line = Line {
+        product_id: ProductId::new(),
+        title: "Teapot".into(),
+        unit_price: Money::new(2500, Currency::Usd),
+        quantity: 1,
+        refunded_quantity: 0,
+    };
+    let subs = vec![SubOrder::priced(seller, "Shop".into(), vec![line], pricing).unwrap()];
+    let (items, shipping, tax, total) = Order::totals(&subs).unwrap();
+    Order {
+        id: OrderId(uuid::Uuid::now_v7()),
+        buyer_id: buyer,
+        status: Status::PendingPayment,
+        sub_orders: subs,
+        items,
+        shipping,
+        tax,
+        total,
+        refunded: Money::zero(Currency::Usd),
+        payment_id: None,
+        shipping_address: Address {
+            name: "Ann".into(),
+            line1: "1 Main St".into(),
+            line2: String::new(),
+            city: "Portland".into(),
+            state: "OR".into(),
+            postal_code: "97201".into(),
+            country: "US".into(),
+        },
+        failure: None,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    }
+}
+
+async fn order_store_contract(store: Arc<dyn OrderStore>) {
+    store.ping().await.unwrap();
+    let buyer = UserId::new();
+    // Idempotency keys: one winner, then the answer for everyone.
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.begin(buyer, "key-1", "fp").await.unwrap() })
+        })
+        .collect();
+    let mut started = 0;
+    for t in tasks {
+        if t.await.unwrap() == Begin::Started {
+            started += 1;
+        }
+    }
+    assert_eq!(started, 1);
+    let response = StoredResponse {
+        status: 201,
+        body: serde_json::json!({ "id": 1 }),
+    };
+    store.finish(buyer, "key-1", &response).await.unwrap();
+    assert_eq!(
+        store.begin(buyer, "key-1", "other").await.unwrap(),
+        Begin::Existing {
+            fingerprint: "fp".into(),
+            response: Some(response)
+        }
+    );
+    // Keys are per buyer.
+    assert_eq!(
+        store.begin(UserId::new(), "key-1", "fp").await.unwrap(),
+        Begin::Started
+    );
+    store.begin(buyer, "key-2", "fp").await.unwrap();
+    store.abandon(buyer, "key-2").await.unwrap();
+    assert_eq!(
+        store.begin(buyer, "key-2", "fp").await.unwrap(),
+        Begin::Started
+    );
+
+    // Orders.
+    let seller = SellerId::new();
+    let a = order(buyer, seller);
+    store.insert(&a, Vec::new()).await.unwrap();
+    assert_eq!(store.get(a.id).await.unwrap().as_ref(), Some(&a));
+    let b = order(UserId::new(), seller);
+    store.insert(&b, Vec::new()).await.unwrap();
+    assert_eq!(store.by_buyer(buyer, 10).await.unwrap(), vec![a.clone()]);
+    assert_eq!(store.by_seller(seller, 10).await.unwrap().len(), 2);
+    assert!(store
+        .by_seller(SellerId::new(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let sub = a.sub_orders[0].id;
+    let ship = move |o: &mut Order| {
+        o.sub_order_mut(sub)?.transition(Status::Shipped)?;
+        Ok(Vec::new())
+    };
+    let refused = store.update(a.id, &ship).await.unwrap().unwrap();
+    assert!(matches!(refused, Err(OrderError::IllegalTransition(_))));
+    assert_eq!(
+        store.get(a.id).await.unwrap().unwrap(),
+        a,
+        "refused change stored nothing"
+    );
+    let pay = move |o: &mut Order| {
+        o.sub_order_mut(sub)?.transition(Status::Paid)?;
+        o.derive_status();
+        Ok(Vec::new())
+    };
+    let paid = store.update(a.id, &pay).await.unwrap().unwrap().unwrap();
+    assert_eq!(paid.status, Status::Paid);
+    assert!(store
+        .update(OrderId(uuid::Uuid::now_v7()), &pay)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn memory_order_store() {
+    order_store_contract(Arc::new(MemoryOrderStore::new(MemoryOutbox::new()))).await;
+}

@@ -1,0 +1,522 @@
+//! End-to-end checkout: the shopper journey through the edge, and the
+//! concurrency guarantees (no oversell, one charge per idempotency key).
+
+use meridian_e2e::{as_edge, error_code, settled_count, Cluster, Options};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn login(cluster: &Cluster, client: &reqwest::Client, email: &str) -> String {
+    let r = client
+        .post(cluster.url("/api/auth/register"))
+        .json(&json!({ "email": email, "password": PASSWORD, "display_name": "Someone" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = client
+        .post(cluster.url("/api/auth/login"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+/// A seller with one product of `stock` units at $25.00; returns (owner token, product id).
+async fn seller_with_product(
+    cluster: &Cluster,
+    client: &reqwest::Client,
+    stock: u32,
+) -> (String, String) {
+    let owner = login(cluster, client, "seller@example.com").await;
+    let r = client
+        .post(cluster.url("/api/sellers/shops"))
+        .bearer_auth(&owner)
+        .json(
+            &json!({ "name": "Teapot Co", "slug": "teapot-co", "contact_email": "t@example.com" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = client
+        .post(cluster.url("/api/catalog/products"))
+        .bearer_auth(&owner)
+        .json(&json!({
+            "title": "Cast Iron Teapot", "price": { "amount": 2500, "currency": "USD" },
+            "category": "home-kitchen", "stock": stock,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let product: Value = r.json().await.unwrap();
+    (owner, product["id"].as_str().unwrap().to_owned())
+}
+
+fn address() -> Value {
+    json!({ "name": "Ann Example", "line1": "1 Main St", "city": "Portland", "state": "OR", "postal_code": "97201", "country": "US" })
+}
+
+async fn stock_of(cluster: &Cluster, client: &reqwest::Client, product: &str) -> u64 {
+    let p: Value = client
+        .get(cluster.url(&format!("/api/catalog/products/{product}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    p["stock"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopper_checkout_journey_and_seller_fulfilment() {
+    let cluster = Cluster::start(Options::default()).await;
+    let client = cluster.client();
+    let (owner, product) = seller_with_product(&cluster, &client, 5).await;
+
+    // As a guest: the cart lives behind a cookie.
+    let r = client
+        .post(cluster.url("/api/cart/items"))
+        .json(&json!({ "product_id": product, "quantity": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let guest_cookie = set_cookie.split(';').next().unwrap().to_owned();
+    assert!(guest_cookie.starts_with("meridian_cart="));
+    let cart: Value = r.json().await.unwrap();
+    assert_eq!(cart["item_count"], 2);
+    assert_eq!(cart["subtotal"]["amount"], 5000);
+
+    // Bad cart input.
+    for bad in [
+        json!({ "product_id": product, "quantity": 0 }),
+        json!({ "product_id": product, "quantity": 100 }),
+    ] {
+        let r = client
+            .post(cluster.url("/api/cart/items"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+    }
+    let r = client
+        .post(cluster.url("/api/cart/items"))
+        .json(&json!({ "product_id": uuid::Uuid::new_v4(), "quantity": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Sign in: the guest cart merges into the user's cart.
+    let token = login(&cluster, &client, "ann@example.com").await;
+    let r = client
+        .get(cluster.url("/api/cart"))
+        .bearer_auth(&token)
+        .header("cookie", &guest_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0"),
+        "guest cookie cleared"
+    );
+    let cart: Value = r.json().await.unwrap();
+    assert_eq!(cart["items"][0]["quantity"], 2);
+    // Another shopper sees their own (empty) cart.
+    let other = login(&cluster, &client, "bob@example.com").await;
+    let theirs: Value = client
+        .get(cluster.url("/api/cart"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
+
+    // Checkout needs a key and a valid address.
+    let body = json!({ "shipping_address": address(), "payment_token": "tok_visa" });
+    let r = client
+        .post(cluster.url("/api/orders/checkout"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r).await, "idempotency_key_required");
+    let mut bad_address = body.clone();
+    bad_address["shipping_address"]["postal_code"] = json!("ABCDE");
+    let r = client
+        .post(cluster.url("/api/orders/checkout"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "k-bad")
+        .json(&bad_address)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+
+    let r = client
+        .post(cluster.url("/api/orders/checkout"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "k-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let order: Value = r.json().await.unwrap();
+    assert_eq!(order["status"], "paid");
+    assert_eq!(order["items"]["amount"], 5000);
+    assert_eq!(order["shipping"]["amount"], 0, "free shipping at $50");
+    assert_eq!(order["tax"]["amount"], 413, "8.25% of 5000, rounded");
+    assert_eq!(order["total"]["amount"], 5413);
+    assert_eq!(order["sub_orders"].as_array().unwrap().len(), 1);
+    assert_eq!(stock_of(&cluster, &client, &product).await, 3);
+    let cart: Value = client
+        .get(cluster.url("/api/cart"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        cart["items"].as_array().unwrap().len(),
+        0,
+        "bought lines left the cart"
+    );
+
+    // Replays: same answer; different body with the same key: 422.
+    let r = client
+        .post(cluster.url("/api/orders/checkout"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "k-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let replay: Value = r.json().await.unwrap();
+    assert_eq!(replay["id"], order["id"]);
+    let mut changed = body.clone();
+    changed["payment_token"] = json!("tok_declined");
+    let r = client
+        .post(cluster.url("/api/orders/checkout"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "k-1")
+        .json(&changed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(error_code(r).await, "idempotency_mismatch");
+
+    // Orders are private to their buyer.
+    let id = order["id"].as_str().unwrap();
+    let mine: Value = client
+        .get(cluster.url("/api/orders"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    let r = client
+        .get(cluster.url(&format!("/api/orders/{id}")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = client
+        .get(cluster.url(&format!("/api/orders/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // The seller sees and fulfils their sub-order; shoppers cannot.
+    let seller_view: Value = client
+        .get(cluster.url("/api/orders/seller"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seller_view["items"].as_array().unwrap().len(), 1);
+    let sub = order["sub_orders"][0]["id"].as_str().unwrap();
+    let ship = json!({ "carrier": "UPS", "tracking_number": "1Z999AA10123456784" });
+    let r = client
+        .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/ship")))
+        .bearer_auth(&token)
+        .json(&ship)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a shopper is not a seller");
+    let r = client
+        .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/ship")))
+        .bearer_auth(&owner)
+        .json(&ship)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/cancel")))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "cannot cancel after shipping");
+    assert_eq!(error_code(r).await, "illegal_transition");
+
+    // Partial refund of one unit: price + tax, once per key.
+    let refund = json!({ "product_id": product, "quantity": 1 });
+    for _ in 0..2 {
+        let r = client
+            .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/refunds")))
+            .bearer_auth(&owner)
+            .header("idempotency-key", "refund-1")
+            .json(&refund)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let after: Value = client
+        .get(cluster.url(&format!("/api/orders/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["status"], "shipped");
+    assert_eq!(after["refunded"]["amount"], 2500 + 206);
+    assert_eq!(after["sub_orders"][0]["lines"][0]["refunded_quantity"], 1);
+    let too_many = json!({ "product_id": product, "quantity": 2 });
+    let r = client
+        .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/refunds")))
+        .bearer_auth(&owner)
+        .header("idempotency-key", "refund-2")
+        .json(&too_many)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declined_payment_releases_stock_and_keeps_the_cart() {
+    let cluster = Cluster::start(Options::default()).await;
+    let client = cluster.client();
+    let (owner, product) = seller_with_product(&cluster, &client, 3).await;
+    let token = login(&cluster, &client, "dee@example.com").await;
+    client
+        .post(cluster.url("/api/cart/items"))
+        .bearer_auth(&token)
+        .json(&json!({ "product_id": product, "quantity": 2 }))
+        .send()
+        .await
+        .unwrap();
+    for (key, token_kind, status, code) in [
+        ("k-declined", "tok_declined", 402, "payment_declined"),
+        ("k-funds", "tok_insufficient_funds", 402, "payment_declined"),
+    ] {
+        let r = client
+            .post(cluster.url("/api/orders/checkout"))
+            .bearer_auth(&token)
+            .header("idempotency-key", key)
+            .json(&json!({ "shipping_address": address(), "payment_token": token_kind }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status);
+        assert_eq!(error_code(r).await, code);
+        assert_eq!(
+            stock_of(&cluster, &client, &product).await,
+            3,
+            "stock released"
+        );
+    }
+    let cart: Value = client
+        .get(cluster.url("/api/cart"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cart["items"][0]["quantity"], 2, "cart intact");
+    // Out of stock: nothing taken, nothing charged.
+    let r = client
+        .put(cluster.url(&format!("/api/catalog/products/{product}/stock")))
+        .bearer_auth(&owner)
+        .json(&json!({ "stock": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .post(cluster.url("/api/orders/checkout"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "k-oos")
+        .json(&json!({ "shipping_address": address(), "payment_token": "tok_visa" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(error_code(r).await, "out_of_stock");
+    let events = &cluster.region("chicago").events;
+    assert_eq!(settled_count(events, "payments.payment.captured").await, 0);
+    cluster.shutdown().await;
+}
+
+/// 200 buyers race for the last 10 units: exactly 10 orders, stock 0,
+/// payments captured only for those 10. Buyers are distinct users whose
+/// identity is presented as the edge would (no 200 password hashes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_buyers_ten_units_no_oversell() {
+    let cluster = Cluster::start(Options::default()).await;
+    let client = cluster.client();
+    let (_, product) = seller_with_product(&cluster, &client, 10).await;
+    let origin = cluster.region("chicago").addr;
+    let direct = reqwest::Client::new();
+    let buyers: Vec<String> = (0..200).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    for buyer in &buyers {
+        let r = as_edge(
+            &direct,
+            Method::POST,
+            origin,
+            "/api/cart/items",
+            Some(buyer),
+        )
+        .json(&json!({ "product_id": product, "quantity": 1 }))
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let tasks: Vec<_> = buyers
+        .iter()
+        .map(|buyer| {
+            let request = as_edge(
+                &direct,
+                Method::POST,
+                origin,
+                "/api/orders/checkout",
+                Some(buyer),
+            )
+            .header("idempotency-key", format!("race-{buyer}"))
+            .json(&json!({ "shipping_address": address(), "payment_token": "tok_visa" }));
+            tokio::spawn(async move {
+                let r = request.send().await.unwrap();
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap();
+                (status, body)
+            })
+        })
+        .collect();
+    let (mut paid, mut out_of_stock) = (0, 0);
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            201 => {
+                assert_eq!(body["status"], "paid");
+                paid += 1;
+            }
+            409 => {
+                assert_eq!(body["error"]["code"], "out_of_stock");
+                out_of_stock += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((paid, out_of_stock), (10, 190));
+    assert_eq!(stock_of(&cluster, &client, &product).await, 0);
+    let events = &cluster.region("chicago").events;
+    assert_eq!(settled_count(events, "payments.payment.captured").await, 10);
+    assert_eq!(
+        settled_count(events, "payments.payment.authorized").await,
+        10
+    );
+    assert_eq!(settled_count(events, "orders.order.paid").await, 10);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_key_fifty_times_is_one_order_and_one_charge() {
+    let cluster = Cluster::start(Options::default()).await;
+    let client = cluster.client();
+    let (_, product) = seller_with_product(&cluster, &client, 10).await;
+    let origin = cluster.region("chicago").addr;
+    let direct = reqwest::Client::new();
+    let buyer = uuid::Uuid::new_v4().to_string();
+    as_edge(
+        &direct,
+        Method::POST,
+        origin,
+        "/api/cart/items",
+        Some(&buyer),
+    )
+    .json(&json!({ "product_id": product, "quantity": 1 }))
+    .send()
+    .await
+    .unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let request = as_edge(
+                &direct,
+                Method::POST,
+                origin,
+                "/api/orders/checkout",
+                Some(&buyer),
+            )
+            .header("idempotency-key", "the-one-key")
+            .json(&json!({ "shipping_address": address(), "payment_token": "tok_visa" }));
+            tokio::spawn(async move {
+                let r = request.send().await.unwrap();
+                let status = r.status().as_u16();
+                (status, r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert!(status == 201 || status == 200, "{status} {body}");
+        ids.insert(body["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1, "one order");
+    assert_eq!(stock_of(&cluster, &client, &product).await, 9);
+    let events = &cluster.region("chicago").events;
+    assert_eq!(
+        settled_count(events, "payments.payment.captured").await,
+        1,
+        "one charge"
+    );
+    cluster.shutdown().await;
+}
