@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub const SECRET: &str = "e2e-internal-secret-0123456789";
+pub const CARRIER_SECRET: &str = "e2e-carrier-secret-0123456789";
 
 /// (id, latitude, longitude) of the six regions, in config order.
 pub const REGIONS: &[(&str, f64, f64)] = &[
@@ -105,7 +106,8 @@ fn region_config(id: &str, listen: &str, redis: Option<(&str, &str)>) -> RegionC
     let (_, lat, lon) = REGIONS.iter().find(|(r, _, _)| *r == id).unwrap();
     let mut text = format!(
         "id = \"{id}\"\nname = \"{id}\"\nlatitude = {lat}\nlongitude = {lon}\n\
-         listen = \"{listen}\"\ninternal_secret = \"{SECRET}\"\n"
+         listen = \"{listen}\"\ninternal_secret = \"{SECRET}\"\n\
+         [logistics]\ncarrier_secret = \"{CARRIER_SECRET}\"\n"
     );
     if let Some((url, prefix)) = redis {
         text.push_str(&format!(
@@ -241,6 +243,13 @@ fn edge_config(
         [[routes]]
         prefix = "/api/orders"
         service = "orders"
+        auth = "required"
+        [[routes]]
+        prefix = "/api/logistics"
+        service = "logistics"
+        [[routes]]
+        prefix = "/api/logistics/orders"
+        service = "logistics"
         auth = "required"
         "#
     ));

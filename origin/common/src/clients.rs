@@ -271,3 +271,85 @@ impl CartClient {
             .map(|_| ())
     }
 }
+
+/// What logistics needs to open a shipment for a shipped sub-order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewShipment {
+    pub order_id: Uuid,
+    pub sub_order_id: Uuid,
+    pub seller_id: SellerId,
+    pub buyer_id: UserId,
+    pub carrier: String,
+    pub tracking_number: String,
+}
+
+#[derive(Clone)]
+pub struct LogisticsClient(pub InternalClient);
+
+impl LogisticsClient {
+    /// Idempotent per sub-order.
+    pub async fn open_shipment(
+        &self,
+        shipment: &NewShipment,
+        headers: &Headers,
+    ) -> Result<(), ClientError> {
+        self.0
+            .call::<_, serde_json::Value>(
+                Method::POST,
+                "/internal/logistics/shipments",
+                Some(shipment),
+                headers,
+            )
+            .await
+            .map(|_| ())
+    }
+}
+
+#[derive(Clone)]
+pub struct OrdersClient(pub InternalClient);
+
+impl OrdersClient {
+    /// Marks a sub-order delivered (idempotent).
+    pub async fn delivered(
+        &self,
+        order: Uuid,
+        sub_order: Uuid,
+        headers: &Headers,
+    ) -> Result<(), ClientError> {
+        let path = format!("/internal/orders/{order}/sub-orders/{sub_order}/delivered");
+        self.0
+            .call::<(), serde_json::Value>(Method::POST, &path, None, headers)
+            .await
+            .map(|_| ())
+    }
+
+    /// Whether `user` has a delivered order line of `product`.
+    pub async fn has_delivered(
+        &self,
+        user: UserId,
+        product: ProductId,
+        headers: &Headers,
+    ) -> Result<bool, ClientError> {
+        let path = format!("/internal/orders/purchases/{user}/{product}");
+        let answer: serde_json::Value = self
+            .0
+            .call::<(), _>(Method::GET, &path, None, headers)
+            .await?;
+        Ok(answer["delivered"].as_bool().unwrap_or(false))
+    }
+
+    /// The seller of `product` in a delivered order of `user`, if any.
+    pub async fn seller_of_purchase(
+        &self,
+        user: UserId,
+        product: ProductId,
+        headers: &Headers,
+    ) -> Result<Option<SellerId>, ClientError> {
+        let path = format!("/internal/orders/purchases/{user}/{product}");
+        let answer: serde_json::Value = self
+            .0
+            .call::<(), _>(Method::GET, &path, None, headers)
+            .await?;
+        Ok(answer["seller_id"].as_str().and_then(|s| s.parse().ok()))
+    }
+}

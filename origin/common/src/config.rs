@@ -38,6 +38,17 @@ pub struct RegionConfig {
     pub payments: PaymentsConfig,
     #[serde(default)]
     pub orders: OrdersConfig,
+    #[serde(default)]
+    pub logistics: LogisticsConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogisticsConfig {
+    /// Secret carriers send in `x-carrier-secret`; `MERIDIAN_CARRIER_SECRET`
+    /// overrides it. Empty disables carrier updates.
+    #[serde(default)]
+    pub carrier_secret: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +131,8 @@ pub struct StoresConfig {
     pub payments: StoreConfig,
     #[serde(default)]
     pub orders: StoreConfig,
+    #[serde(default)]
+    pub shipments: StoreConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -231,6 +244,9 @@ impl RegionConfig {
         if let Ok(secret) = std::env::var("MERIDIAN_INTERNAL_SECRET") {
             config.internal_secret = secret;
         }
+        if let Ok(secret) = std::env::var("MERIDIAN_CARRIER_SECRET") {
+            config.logistics.carrier_secret = secret;
+        }
         config.validate(&file)?;
         Ok(config)
     }
@@ -274,6 +290,9 @@ impl RegionConfig {
                 "must be at least 16 characters (or set MERIDIAN_INTERNAL_SECRET)",
             );
         }
+        if !self.logistics.carrier_secret.is_empty() && self.logistics.carrier_secret.len() < 16 {
+            return invalid("logistics.carrier_secret", "must be at least 16 characters");
+        }
         if self.orders.tax_rate_bp > 5_000 {
             return invalid("orders.tax_rate_bp", "must be at most 5000 (50%)");
         }
@@ -291,6 +310,7 @@ impl RegionConfig {
             ("stores.carts", &self.stores.carts),
             ("stores.payments", &self.stores.payments),
             ("stores.orders", &self.stores.orders),
+            ("stores.shipments", &self.stores.shipments),
         ] {
             if let StoreConfig::Postgres {
                 max_connections, ..

@@ -34,6 +34,11 @@ impl InternalSecret {
         Self(Arc::from(secret.as_bytes()))
     }
 
+    /// An empty secret matches nothing (a disabled credential).
+    pub fn is_configured(&self) -> bool {
+        !self.0.is_empty()
+    }
+
     pub fn matches(&self, presented: &[u8]) -> bool {
         // `ct_eq` on slices of different lengths returns false without
         // short-circuiting on content; the length itself is not secret.

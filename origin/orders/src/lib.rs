@@ -9,10 +9,13 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
-use meridian_common::clients::{CartClient, CatalogClient, PaymentsClient, SellersClient};
+use meridian_common::clients::{
+    CartClient, CatalogClient, LogisticsClient, PaymentsClient, SellersClient,
+};
 
 mod checkout;
 pub mod domain;
+mod internal;
 mod routes;
 mod seller;
 pub mod store;
@@ -27,6 +30,7 @@ pub struct AppState {
     pub cart: CartClient,
     pub payments: PaymentsClient,
     pub sellers: SellersClient,
+    pub logistics: LogisticsClient,
     pub pricing: Pricing,
     pub region: String,
 }
@@ -40,5 +44,16 @@ pub fn router(state: AppState) -> Router {
         .route("/{id}/sub-orders/{sub}/ship", post(seller::ship))
         .route("/{id}/sub-orders/{sub}/cancel", post(seller::cancel))
         .route("/{id}/sub-orders/{sub}/refunds", post(seller::refund))
+        .with_state(state)
+}
+
+/// Service-to-service routes, relative to `/internal/orders`.
+pub fn internal_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/{id}/sub-orders/{sub}/delivered",
+            post(internal::delivered),
+        )
+        .route("/purchases/{user}/{product}", get(internal::purchase))
         .with_state(state)
 }

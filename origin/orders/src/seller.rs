@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
-use meridian_common::clients::ShopRef;
+use meridian_common::clients::{NewShipment, ShopRef};
 use meridian_common::error::{text, Validator};
 use meridian_common::events::EventEnvelope;
 use meridian_common::extract::{Json, Path};
@@ -188,6 +188,24 @@ pub async fn ship(
     );
     v.finish()?;
     let (carrier, tracking) = (carrier.expect("validated"), tracking.expect("validated"));
+    if !sub.status.can_become(Status::Shipped) {
+        return Err(ApiError::conflict(
+            "illegal_transition",
+            format!("a {:?} sub-order cannot be shipped", sub.status),
+        ));
+    }
+    let shipment = NewShipment {
+        order_id: order.id.0,
+        sub_order_id: sub.id,
+        seller_id: sub.seller_id,
+        buyer_id: order.buyer_id,
+        carrier: carrier.clone(),
+        tracking_number: tracking.clone(),
+    };
+    state
+        .logistics
+        .open_shipment(&shipment, &caller.forward())
+        .await?;
     let extra = json!({ "carrier": carrier, "tracking_number": tracking });
     let updated = apply(
         &state,

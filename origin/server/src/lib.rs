@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use meridian_common::client::{InternalClient, LateRouter};
-use meridian_common::clients::{CartClient, CatalogClient, PaymentsClient, SellersClient};
+use meridian_common::clients::{
+    CartClient, CatalogClient, LogisticsClient, OrdersClient, PaymentsClient, SellersClient,
+};
 use meridian_common::config::RegionConfig;
 use meridian_common::events::{relay_in_process, EventBus};
 use meridian_common::internal::{require_edge, InternalSecret};
@@ -87,11 +89,18 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
         cart: CartClient(client("cart")),
         payments: PaymentsClient(client("payments")),
         sellers: sellers_client.clone(),
+        logistics: LogisticsClient(client("logistics")),
         pricing: meridian_orders::domain::Pricing {
             tax_rate_bp: config.orders.tax_rate_bp,
             shipping_per_seller: config.orders.shipping_per_seller_cents,
             free_shipping_over: config.orders.free_shipping_over_cents,
         },
+        region: config.id.clone(),
+    };
+    let logistics = meridian_logistics::AppState {
+        store: stores.shipments.clone(),
+        orders: OrdersClient(client("orders")),
+        carrier_secret: InternalSecret::new(&config.logistics.carrier_secret),
         region: config.id.clone(),
     };
     let sellers = meridian_sellers::AppState {
@@ -121,7 +130,16 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
         )
         .nest("/api/cart", meridian_cart::router(cart.clone()))
         .nest("/internal/cart", meridian_cart::internal_router(cart))
-        .nest("/api/orders", meridian_orders::router(orders))
+        .nest("/api/orders", meridian_orders::router(orders.clone()))
+        .nest("/internal/orders", meridian_orders::internal_router(orders))
+        .nest(
+            "/api/logistics",
+            meridian_logistics::router(logistics.clone()),
+        )
+        .nest(
+            "/internal/logistics",
+            meridian_logistics::internal_router(logistics),
+        )
         .nest(
             "/internal/payments",
             meridian_payments::internal_router(payments),

@@ -13,6 +13,8 @@ use meridian_catalog::store::ProductStore;
 use meridian_common::config::{RegionConfig, StoreConfig};
 use meridian_common::events::MemoryOutbox;
 use meridian_common::readiness::{FnProbe, Readiness};
+use meridian_logistics::store::memory::MemoryShipmentStore;
+use meridian_logistics::store::ShipmentStore;
 use meridian_orders::store::memory::MemoryOrderStore;
 use meridian_orders::store::OrderStore;
 use meridian_payments::store::memory::MemoryPaymentStore;
@@ -30,6 +32,7 @@ pub struct Stores {
     pub carts: Arc<dyn CartStore>,
     pub payments: Arc<dyn PaymentStore>,
     pub orders: Arc<dyn OrderStore>,
+    pub shipments: Arc<dyn ShipmentStore>,
     /// One outbox per event-emitting service, drained by the relays.
     pub outboxes: Vec<(&'static str, Arc<MemoryOutbox>)>,
     config: Vec<(&'static str, &'static str)>,
@@ -88,6 +91,11 @@ impl Stores {
             StoreConfig::Memory => Arc::new(MemoryOrderStore::new(orders_outbox.clone())),
             other => bail!(unsupported("orders", other)),
         };
+        let logistics_outbox = MemoryOutbox::new();
+        let shipments: Arc<dyn ShipmentStore> = match &config.stores.shipments {
+            StoreConfig::Memory => Arc::new(MemoryShipmentStore::new(logistics_outbox.clone())),
+            other => bail!(unsupported("shipments", other)),
+        };
         Ok(Self {
             users,
             sessions,
@@ -97,7 +105,9 @@ impl Stores {
             carts,
             payments,
             orders,
+            shipments,
             outboxes: vec![
+                ("logistics", logistics_outbox),
                 ("orders", orders_outbox),
                 ("catalog", catalog_outbox),
                 ("sellers", sellers_outbox),
@@ -112,6 +122,7 @@ impl Stores {
                 ("carts", config.stores.carts.backend_name()),
                 ("payments", config.stores.payments.backend_name()),
                 ("orders", config.stores.orders.backend_name()),
+                ("shipments", config.stores.shipments.backend_name()),
             ],
         })
     }

@@ -1,0 +1,91 @@
+//! The `ShipmentStore` contract, run against every impl.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use meridian_common::events::MemoryOutbox;
+use meridian_common::{SellerId, UserId};
+use meridian_logistics::domain::{Shipment, TrackingEvent, TrackingStatus};
+use meridian_logistics::store::memory::MemoryShipmentStore;
+use meridian_logistics::store::ShipmentStore;
+use uuid::Uuid;
+
+fn shipment(order: Uuid, tracking: &str) -> Shipment {
+    let now = Utc::now();
+    Shipment {
+        id: Uuid::now_v7(),
+        order_id: order,
+        sub_order_id: Uuid::now_v7(),
+        seller_id: SellerId::new(),
+        buyer_id: UserId::new(),
+        carrier: "UPS".into(),
+        tracking_number: tracking.into(),
+        status: TrackingStatus::LabelCreated,
+        events: Vec::new(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn shipment_store_contract(store: Arc<dyn ShipmentStore>) {
+    store.ping().await.unwrap();
+    let order = Uuid::now_v7();
+    let a = shipment(order, "1Z1");
+    assert_eq!(store.open(&a, Vec::new()).await.unwrap(), a);
+    // One shipment per sub-order.
+    let mut dup = shipment(order, "1Z2");
+    dup.sub_order_id = a.sub_order_id;
+    assert_eq!(store.open(&dup, Vec::new()).await.unwrap(), a);
+    assert_eq!(
+        store.by_tracking("ups", "1Z1").await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(store.by_tracking("UPS", "nope").await.unwrap(), None);
+    let b = shipment(order, "1Z3");
+    store.open(&b, Vec::new()).await.unwrap();
+    assert_eq!(store.by_order(order).await.unwrap().len(), 2);
+
+    let scan = |status| {
+        move |s: &mut Shipment| {
+            s.record(TrackingEvent {
+                status,
+                at: Utc::now(),
+                location: None,
+                note: None,
+            })?;
+            Ok(Vec::new())
+        }
+    };
+    let moved = store
+        .update(a.id, &scan(TrackingStatus::Delivered))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.events.len(), 1);
+    let refused = store
+        .update(a.id, &scan(TrackingStatus::InTransit))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(refused.is_err());
+    assert_eq!(
+        store
+            .by_tracking("UPS", "1Z1")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        TrackingStatus::Delivered
+    );
+    assert!(store
+        .update(Uuid::now_v7(), &scan(TrackingStatus::InTransit))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn memory_shipment_store() {
+    shipment_store_contract(Arc::new(MemoryShipmentStore::new(MemoryOutbox::new()))).await;
+}
