@@ -251,6 +251,14 @@ fn edge_config(
         prefix = "/api/logistics/orders"
         service = "logistics"
         auth = "required"
+        [[routes]]
+        prefix = "/api/reviews"
+        service = "reviews"
+        [[routes]]
+        prefix = "/api/reviews"
+        service = "reviews"
+        methods = ["POST", "PUT", "PATCH", "DELETE"]
+        auth = "required"
         "#
     ));
     let config = EdgeConfig::parse(&text, "e2e-edge.toml").unwrap();

@@ -520,3 +520,224 @@ async fn one_key_fifty_times_is_one_order_and_one_charge() {
     );
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipped_tracked_delivered_then_reviewed() {
+    let cluster = Cluster::start(Options::default()).await;
+    let client = cluster.client();
+    let (owner, product) = seller_with_product(&cluster, &client, 5).await;
+    let buyer = login(&cluster, &client, "gia@example.com").await;
+    let stranger = login(&cluster, &client, "hal@example.com").await;
+    client
+        .post(cluster.url("/api/cart/items"))
+        .bearer_auth(&buyer)
+        .json(&json!({ "product_id": product, "quantity": 1 }))
+        .send()
+        .await
+        .unwrap();
+    let order: Value = client
+        .post(cluster.url("/api/orders/checkout"))
+        .bearer_auth(&buyer)
+        .header("idempotency-key", "k")
+        .json(&json!({ "shipping_address": address(), "payment_token": "tok_visa" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = order["id"].as_str().unwrap();
+    let sub = order["sub_orders"][0]["id"].as_str().unwrap();
+
+    // Not delivered yet: no review.
+    let review = json!({ "rating": 4, "text": "Pours well." });
+    let r = client
+        .post(cluster.url(&format!("/api/reviews/products/{product}")))
+        .bearer_auth(&buyer)
+        .json(&review)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let ship = json!({ "carrier": "UPS", "tracking_number": "1ZTEST0001" });
+    let r = client
+        .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/ship")))
+        .bearer_auth(&owner)
+        .json(&ship)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Tracking is the buyer's alone.
+    let r = client
+        .get(cluster.url(&format!("/api/logistics/orders/{id}")))
+        .bearer_auth(&stranger)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let tracking: Value = client
+        .get(cluster.url(&format!("/api/logistics/orders/{id}")))
+        .bearer_auth(&buyer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tracking["items"][0]["status"], "label_created");
+
+    // Carrier scans: a wrong secret is refused; a backwards scan is a 409.
+    let scan = |status: &str| json!({ "carrier": "UPS", "tracking_number": "1ZTEST0001", "status": status, "location": "Portland, OR" });
+    let r = client
+        .post(cluster.url("/api/logistics/carrier/updates"))
+        .header("x-carrier-secret", "wrong-secret-wrong-secret")
+        .json(&scan("in_transit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    for status in ["in_transit", "out_for_delivery", "delivered"] {
+        let r = client
+            .post(cluster.url("/api/logistics/carrier/updates"))
+            .header("x-carrier-secret", meridian_e2e::CARRIER_SECRET)
+            .json(&scan(status))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{status}");
+    }
+    let r = client
+        .post(cluster.url("/api/logistics/carrier/updates"))
+        .header("x-carrier-secret", meridian_e2e::CARRIER_SECRET)
+        .json(&scan("in_transit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let delivered: Value = client
+        .get(cluster.url(&format!("/api/orders/{id}")))
+        .bearer_auth(&buyer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(delivered["status"], "delivered");
+
+    // Now the buyer may review, once (a second submission edits it).
+    let r = client
+        .post(cluster.url(&format!("/api/reviews/products/{product}")))
+        .bearer_auth(&buyer)
+        .json(&json!({ "rating": 9 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = client
+        .post(cluster.url(&format!("/api/reviews/products/{product}")))
+        .bearer_auth(&buyer)
+        .json(&review)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let r = client
+        .post(cluster.url(&format!("/api/reviews/products/{product}")))
+        .bearer_auth(&buyer)
+        .json(&json!({ "rating": 5, "text": "Even better after a week." }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .post(cluster.url(&format!("/api/reviews/products/{product}")))
+        .bearer_auth(&stranger)
+        .json(&review)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "only buyers review");
+
+    let listing: Value = client
+        .get(cluster.url(&format!("/api/reviews/products/{product}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listing["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listing["summary"]["count"], 1);
+    assert_eq!(listing["summary"]["average_centi"], 500);
+
+    // The catalog's summary follows through events.
+    let mut caught_up = false;
+    for _ in 0..50 {
+        let p: Value = client
+            .get(cluster.url(&format!("/api/catalog/products/{product}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if p["rating"]["count"] == 1 && p["rating"]["histogram"][4] == 1 {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(caught_up, "catalog rating summary never updated");
+
+    // Seller reply; a stranger's helpful vote counts once; own vote refused.
+    let review_id = created["id"].as_str().unwrap();
+    let r = client
+        .post(cluster.url(&format!("/api/reviews/{review_id}/reply")))
+        .bearer_auth(&stranger)
+        .json(&json!({ "text": "Not my product" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client
+        .post(cluster.url(&format!("/api/reviews/{review_id}/reply")))
+        .bearer_auth(&owner)
+        .json(&json!({ "text": "Thank you!" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for expected in [true, false] {
+        let v: Value = client
+            .post(cluster.url(&format!("/api/reviews/{review_id}/helpful")))
+            .bearer_auth(&stranger)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["counted"], expected);
+    }
+    let r = client
+        .post(cluster.url(&format!("/api/reviews/{review_id}/helpful")))
+        .bearer_auth(&buyer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client
+        .post(cluster.url(&format!("/api/reviews/{review_id}/reports")))
+        .bearer_auth(&stranger)
+        .json(&json!({ "reason": "off-topic" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    cluster.shutdown().await;
+}

@@ -133,6 +133,8 @@ pub struct StoresConfig {
     pub orders: StoreConfig,
     #[serde(default)]
     pub shipments: StoreConfig,
+    #[serde(default)]
+    pub reviews: StoreConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -311,6 +313,7 @@ impl RegionConfig {
             ("stores.payments", &self.stores.payments),
             ("stores.orders", &self.stores.orders),
             ("stores.shipments", &self.stores.shipments),
+            ("stores.reviews", &self.stores.reviews),
         ] {
             if let StoreConfig::Postgres {
                 max_connections, ..

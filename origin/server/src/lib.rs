@@ -27,6 +27,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+mod consumers;
 mod stores;
 
 /// Largest request body an origin accepts; the edge enforces the same bound.
@@ -103,6 +104,12 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
         carrier_secret: InternalSecret::new(&config.logistics.carrier_secret),
         region: config.id.clone(),
     };
+    let reviews = meridian_reviews::AppState {
+        store: stores.reviews.clone(),
+        orders: OrdersClient(client("orders")),
+        sellers: sellers_client.clone(),
+        region: config.id.clone(),
+    };
     let sellers = meridian_sellers::AppState {
         store: stores.sellers.clone(),
         images: stores.images.clone(),
@@ -111,6 +118,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     // Embedded event path: each service's outbox drains into the in-process
     // bus (Kafka replaces the bus in production).
     let bus = EventBus::new();
+    consumers::spawn_rating_projection(&bus, stores.products.clone());
     for (_, outbox) in &stores.outboxes {
         tokio::spawn(relay_in_process(outbox.clone(), bus.clone()));
     }
@@ -140,6 +148,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
             "/internal/logistics",
             meridian_logistics::internal_router(logistics),
         )
+        .nest("/api/reviews", meridian_reviews::router(reviews))
         .nest(
             "/internal/payments",
             meridian_payments::internal_router(payments),

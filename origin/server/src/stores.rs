@@ -19,6 +19,8 @@ use meridian_orders::store::memory::MemoryOrderStore;
 use meridian_orders::store::OrderStore;
 use meridian_payments::store::memory::MemoryPaymentStore;
 use meridian_payments::store::PaymentStore;
+use meridian_reviews::store::memory::MemoryReviewStore;
+use meridian_reviews::store::ReviewStore;
 use meridian_sellers::images::{ImageStore, LocalDirImageStore};
 use meridian_sellers::store::memory::MemorySellerStore;
 use meridian_sellers::store::SellerStore;
@@ -33,6 +35,7 @@ pub struct Stores {
     pub payments: Arc<dyn PaymentStore>,
     pub orders: Arc<dyn OrderStore>,
     pub shipments: Arc<dyn ShipmentStore>,
+    pub reviews: Arc<dyn ReviewStore>,
     /// One outbox per event-emitting service, drained by the relays.
     pub outboxes: Vec<(&'static str, Arc<MemoryOutbox>)>,
     config: Vec<(&'static str, &'static str)>,
@@ -96,6 +99,11 @@ impl Stores {
             StoreConfig::Memory => Arc::new(MemoryShipmentStore::new(logistics_outbox.clone())),
             other => bail!(unsupported("shipments", other)),
         };
+        let reviews_outbox = MemoryOutbox::new();
+        let reviews: Arc<dyn ReviewStore> = match &config.stores.reviews {
+            StoreConfig::Memory => Arc::new(MemoryReviewStore::new(reviews_outbox.clone())),
+            other => bail!(unsupported("reviews", other)),
+        };
         Ok(Self {
             users,
             sessions,
@@ -106,7 +114,9 @@ impl Stores {
             payments,
             orders,
             shipments,
+            reviews,
             outboxes: vec![
+                ("reviews", reviews_outbox),
                 ("logistics", logistics_outbox),
                 ("orders", orders_outbox),
                 ("catalog", catalog_outbox),
@@ -123,6 +133,7 @@ impl Stores {
                 ("payments", config.stores.payments.backend_name()),
                 ("orders", config.stores.orders.backend_name()),
                 ("shipments", config.stores.shipments.backend_name()),
+                ("reviews", config.stores.reviews.backend_name()),
             ],
         })
     }

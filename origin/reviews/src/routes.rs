@@ -1,0 +1,254 @@
+//! Review handlers.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use meridian_common::error::{text, Validator};
+use meridian_common::events::EventEnvelope;
+use meridian_common::extract::{Json, Path, Query};
+use meridian_common::internal::Caller;
+use meridian_common::{ApiError, ProductId};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::{rating, Reply, Review, MAX_TEXT};
+use crate::store::Sort;
+use crate::AppState;
+
+fn product_id(raw: &str) -> Result<ProductId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "product id must be a UUID"))
+}
+
+fn review_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "review id must be a UUID"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Submit {
+    rating: i64,
+    #[serde(default)]
+    text: String,
+}
+
+/// Only a buyer with a delivered order of the product may review it.
+pub async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(product): Path<String>,
+    Json(body): Json<Submit>,
+) -> Result<Response, ApiError> {
+    let user = caller.require_user()?;
+    let product = product_id(&product)?;
+    let mut v = Validator::default();
+    let stars = v.check("rating", rating(body.rating));
+    let words = v.check("text", text(&body.text, 0, MAX_TEXT));
+    v.finish()?;
+    let (stars, words) = (stars.expect("validated"), words.expect("validated"));
+    let seller = state
+        .orders
+        .seller_of_purchase(user, product, &caller.forward())
+        .await?
+        .ok_or_else(|| {
+            ApiError::forbidden("only buyers who received this product can review it")
+        })?;
+    let now = Utc::now();
+    let review = Review {
+        id: Uuid::now_v7(),
+        product_id: product,
+        seller_id: seller,
+        user_id: user,
+        rating: stars,
+        text: words,
+        reply: None,
+        helpful: 0,
+        reports: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    let region = state.region.clone();
+    let events = move |old: Option<u8>| {
+        vec![EventEnvelope::new(
+            &region,
+            "reviews.review.submitted",
+            1,
+            product,
+            json!({ "product_id": product, "seller_id": seller, "user_id": user, "old_rating": old, "rating": stars }),
+        )]
+    };
+    let (stored, old) = state.store.upsert(&review, &events).await?;
+    let status = if old.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, axum::Json(stored)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    sort: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Path(product): Path<String>,
+    Query(params): Query<ListParams>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let product = product_id(&product)?;
+    let sort = match params.sort.as_deref() {
+        None | Some("newest") => Sort::Newest,
+        Some("helpful") => Sort::Helpful,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("unknown sort {other:?}"),
+            ))
+        }
+    };
+    let limit = params.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 100",
+        ));
+    }
+    let items = state.store.by_product(product, sort, limit).await?;
+    let summary = state.store.summary(product).await?;
+    Ok(axum::Json(json!({ "items": items, "summary": summary })))
+}
+
+pub async fn summary(
+    State(state): State<AppState>,
+    Path(product): Path<String>,
+) -> Result<Response, ApiError> {
+    let summary = state.store.summary(product_id(&product)?).await?;
+    Ok((
+        [("cache-control", "public, max-age=30")],
+        axum::Json(summary),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyBody {
+    text: String,
+}
+
+/// The product's seller answers a review (session of the owner or any key
+/// of that shop with `catalog:write`).
+pub async fn reply(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<ReplyBody>,
+) -> Result<axum::Json<Review>, ApiError> {
+    let id = review_id(&id)?;
+    let words = text(&body.text, 1, 2_000)
+        .map_err(|m| ApiError::validation(vec![meridian_common::FieldError::new("text", m)]))?;
+    let review = state
+        .store
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such review"))?;
+    let seller = match &caller.key {
+        Some((seller, scopes))
+            if scopes.contains(&meridian_common::internal::Scope::CatalogWrite) =>
+        {
+            Some(*seller)
+        }
+        Some(_) => None,
+        None => match caller.user {
+            Some(user) => state
+                .sellers
+                .shop_of_owner(user, &caller.forward())
+                .await?
+                .map(|s| s.seller_id),
+            None => return Err(ApiError::unauthorized("sign in required")),
+        },
+    };
+    if seller != Some(review.seller_id) {
+        return Err(ApiError::forbidden("only the product's seller can reply"));
+    }
+    let reply = Reply {
+        text: words,
+        at: Utc::now(),
+    };
+    let event = EventEnvelope::new(
+        &state.region,
+        "reviews.review.replied",
+        1,
+        review.product_id,
+        json!({ "review_id": id }),
+    );
+    let updated = state
+        .store
+        .reply(id, &reply, vec![event])
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such review"))?;
+    Ok(axum::Json(updated))
+}
+
+pub async fn helpful(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let user = caller.require_user()?;
+    let id = review_id(&id)?;
+    let review = state
+        .store
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such review"))?;
+    if review.user_id == user {
+        return Err(ApiError::forbidden("you cannot vote on your own review"));
+    }
+    let counted = state
+        .store
+        .vote(id, user)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such review"))?;
+    Ok(axum::Json(json!({ "counted": counted })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportBody {
+    reason: String,
+}
+
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<ReportBody>,
+) -> Result<(StatusCode, axum::Json<serde_json::Value>), ApiError> {
+    let user = caller.require_user()?;
+    let id = review_id(&id)?;
+    let reason = text(&body.reason, 1, 500)
+        .map_err(|m| ApiError::validation(vec![meridian_common::FieldError::new("reason", m)]))?;
+    let event = EventEnvelope::new(
+        &state.region,
+        "reviews.review.reported",
+        1,
+        id,
+        json!({ "review_id": id, "reason": reason }),
+    );
+    let counted = state
+        .store
+        .report(id, user, &reason, vec![event])
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such review"))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "counted": counted })),
+    ))
+}
