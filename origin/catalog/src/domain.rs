@@ -91,28 +91,7 @@ pub enum ProductStatus {
 }
 
 /// Review ratings of a product, kept current by review events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct RatingSummary {
-    pub count: u32,
-    /// Counts of 1..=5 star ratings.
-    pub histogram: [u32; 5],
-}
-
-impl RatingSummary {
-    /// Average in hundredths of a star (e.g. 425 = 4.25), 0 without ratings.
-    pub fn average_centi(&self) -> u32 {
-        if self.count == 0 {
-            return 0;
-        }
-        let sum: u32 = self
-            .histogram
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (i as u32 + 1) * n)
-            .sum();
-        (sum * 100 + self.count / 2) / self.count
-    }
-}
+pub use meridian_common::rating::RatingSummary;
 
 /// Seller edits of a product; `None` keeps a field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

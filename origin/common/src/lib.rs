@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod money;
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod rating;
 pub mod readiness;
 #[cfg(feature = "redis")]
 pub mod redis_conn;

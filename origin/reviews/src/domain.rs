@@ -28,34 +28,7 @@ pub struct Review {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Summary {
-    pub count: u32,
-    /// Counts of 1..=5 stars.
-    pub histogram: [u32; 5],
-    /// Average in hundredths of a star (425 = 4.25); 0 without reviews.
-    pub average_centi: u32,
-}
-
-impl Summary {
-    pub fn of(ratings: impl Iterator<Item = u8>) -> Self {
-        let mut s = Summary::default();
-        for r in ratings {
-            s.histogram[usize::from(r.clamp(1, 5)) - 1] += 1;
-            s.count += 1;
-        }
-        if s.count > 0 {
-            let sum: u32 = s
-                .histogram
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (i as u32 + 1) * n)
-                .sum();
-            s.average_centi = (sum * 100 + s.count / 2) / s.count;
-        }
-        s
-    }
-}
+pub use meridian_common::rating::RatingSummary as Summary;
 
 pub fn rating(raw: i64) -> Result<u8, String> {
     if (1..=5).contains(&raw) {
@@ -70,13 +43,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn summary_counts_and_averages() {
-        let s = Summary::of([5u8, 4, 4, 1].into_iter());
-        assert_eq!(
-            (s.count, s.histogram, s.average_centi),
-            (4, [1, 0, 0, 2, 1], 350)
-        );
-        assert_eq!(Summary::of(std::iter::empty()).average_centi, 0);
+    fn ratings_are_one_to_five() {
         assert!(rating(0).is_err() && rating(6).is_err() && rating(3).is_ok());
     }
 }

@@ -40,7 +40,7 @@ async fn review_store_contract(store: Arc<dyn ReviewStore>) {
     store.upsert(&review(product, bob, 4), &none).await.unwrap();
     let summary = store.summary(product).await.unwrap();
     assert_eq!(
-        (summary.count, summary.histogram, summary.average_centi),
+        (summary.count, summary.histogram, summary.average_centi()),
         (2, [0, 1, 0, 1, 0], 300)
     );
     assert_eq!(store.summary(ProductId::new()).await.unwrap().count, 0);

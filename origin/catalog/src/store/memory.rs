@@ -251,17 +251,7 @@ impl ProductStore for MemoryProductStore {
         new: Option<u8>,
     ) -> Result<(), StoreError> {
         let mut state = self.inner.write().map_err(poisoned)?;
-        state.modify(id, |p| {
-            let slot = |r: u8| usize::from(r.clamp(1, 5)) - 1;
-            if let Some(r) = old {
-                p.rating.histogram[slot(r)] = p.rating.histogram[slot(r)].saturating_sub(1);
-                p.rating.count = p.rating.count.saturating_sub(1);
-            }
-            if let Some(r) = new {
-                p.rating.histogram[slot(r)] += 1;
-                p.rating.count += 1;
-            }
-        });
+        state.modify(id, |p| p.rating.apply(old, new));
         Ok(())
     }
 
