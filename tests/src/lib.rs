@@ -434,3 +434,41 @@ pub async fn settled_count(bus: &EventBus, event_type: &str) -> usize {
     }
     last
 }
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Registers an account through the edge and logs in; returns the session
+/// token and the account.
+pub async fn register_and_login(
+    cluster: &Cluster,
+    client: &reqwest::Client,
+    email: &str,
+) -> (String, serde_json::Value) {
+    let r = client
+        .post(cluster.url("/api/auth/register"))
+        .json(&serde_json::json!({ "email": email, "password": PASSWORD, "display_name": "Ann Example" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let user: serde_json::Value = r.json().await.unwrap();
+    let r = client
+        .post(cluster.url("/api/auth/login"))
+        .json(&serde_json::json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attr in ["meridian_session=", "HttpOnly", "Secure", "SameSite=Lax"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["user"]["id"], user["id"]);
+    (body["token"].as_str().unwrap().to_owned(), user)
+}
+
+/// `register_and_login`, token only.
+pub async fn login(cluster: &Cluster, client: &reqwest::Client, email: &str) -> String {
+    register_and_login(cluster, client, email).await.0
+}

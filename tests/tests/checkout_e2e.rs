@@ -1,29 +1,9 @@
 //! End-to-end checkout: the shopper journey through the edge, and the
 //! concurrency guarantees (no oversell, one charge per idempotency key).
 
-use meridian_e2e::{as_edge, error_code, settled_count, Cluster, Options};
+use meridian_e2e::{as_edge, error_code, login, settled_count, Cluster, Options};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-const PASSWORD: &str = "correct horse battery";
-
-async fn login(cluster: &Cluster, client: &reqwest::Client, email: &str) -> String {
-    let r = client
-        .post(cluster.url("/api/auth/register"))
-        .json(&json!({ "email": email, "password": PASSWORD, "display_name": "Someone" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let r = client
-        .post(cluster.url("/api/auth/login"))
-        .json(&json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = r.json().await.unwrap();
-    body["token"].as_str().unwrap().to_owned()
-}
 
 /// A seller with one product of `stock` units at $25.00; returns (owner token, product id).
 async fn seller_with_product(

@@ -2,39 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use meridian_e2e::{error_code, region_of, Cluster, Options, REGIONS, SECRET};
+use meridian_e2e::{
+    error_code, region_of, register_and_login, Cluster, Options, PASSWORD, REGIONS, SECRET,
+};
 use serde_json::{json, Value};
-
-const PASSWORD: &str = "correct horse battery";
-
-async fn register_and_login(
-    cluster: &Cluster,
-    client: &reqwest::Client,
-    email: &str,
-) -> (String, Value) {
-    let r = client
-        .post(cluster.url("/api/auth/register"))
-        .json(&json!({ "email": email, "password": PASSWORD, "display_name": "Ann Example" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let user: Value = r.json().await.unwrap();
-    let r = client
-        .post(cluster.url("/api/auth/login"))
-        .json(&json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-    for attr in ["meridian_session=", "HttpOnly", "Secure", "SameSite=Lax"] {
-        assert!(cookie.contains(attr), "{cookie}");
-    }
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["user"]["id"], user["id"]);
-    (body["token"].as_str().unwrap().to_owned(), user)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_login_me_logout() {

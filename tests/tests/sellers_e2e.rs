@@ -1,27 +1,7 @@
 //! End-to-end: shops, seller API keys checked at the edge, image uploads.
 
-use meridian_e2e::{error_code, Cluster, Options};
+use meridian_e2e::{error_code, login, Cluster, Options};
 use serde_json::{json, Value};
-
-const PASSWORD: &str = "correct horse battery";
-
-async fn session(cluster: &Cluster, client: &reqwest::Client, email: &str) -> String {
-    let r = client
-        .post(cluster.url("/api/auth/register"))
-        .json(&json!({ "email": email, "password": PASSWORD, "display_name": "Seller" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let r = client
-        .post(cluster.url("/api/auth/login"))
-        .json(&json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = r.json().await.unwrap();
-    body["token"].as_str().unwrap().to_owned()
-}
 
 async fn open_shop(cluster: &Cluster, client: &reqwest::Client, token: &str, slug: &str) -> Value {
     let r = client
@@ -52,7 +32,7 @@ fn upload(bytes: Vec<u8>, name: &str) -> reqwest::multipart::Form {
 async fn seller_keys_are_checked_at_the_edge_and_revoked_at_once() {
     let cluster = Cluster::start(Options::default()).await;
     let client = cluster.client();
-    let owner = session(&cluster, &client, "owner@example.com").await;
+    let owner = login(&cluster, &client, "owner@example.com").await;
     let shop = open_shop(&cluster, &client, &owner, "hudson").await;
 
     // Public shop page, by slug.
@@ -70,7 +50,7 @@ async fn seller_keys_are_checked_at_the_edge_and_revoked_at_once() {
     );
 
     // A second shop for the same account, or a taken slug, is refused.
-    let other = session(&cluster, &client, "other@example.com").await;
+    let other = login(&cluster, &client, "other@example.com").await;
     let r = client
         .post(cluster.url("/api/sellers/shops"))
         .bearer_auth(&other)
@@ -250,13 +230,13 @@ async fn count_in(cluster: &Cluster, client: &reqwest::Client, category: &str) -
 async fn sellers_manage_only_their_own_products() {
     let cluster = Cluster::start(Options::default()).await;
     let client = cluster.client();
-    let owner = session(&cluster, &client, "maker@example.com").await;
+    let owner = login(&cluster, &client, "maker@example.com").await;
     let shop = open_shop(&cluster, &client, &owner, "maker-shop").await;
     let writer = create_key(&cluster, &client, &owner, &["catalog:write"]).await;
     let reader = create_key(&cluster, &client, &owner, &["orders:read"]).await;
-    let rival = session(&cluster, &client, "rival@example.com").await;
+    let rival = login(&cluster, &client, "rival@example.com").await;
     open_shop(&cluster, &client, &rival, "rival-shop").await;
-    let shopper = session(&cluster, &client, "shopper@example.com").await;
+    let shopper = login(&cluster, &client, "shopper@example.com").await;
 
     let books_before = count_in(&cluster, &client, "books").await;
     let new_product = json!({

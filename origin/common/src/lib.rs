@@ -22,6 +22,7 @@ pub mod rating;
 pub mod readiness;
 #[cfg(feature = "redis")]
 pub mod redis_conn;
+pub mod store;
 pub mod telemetry;
 pub mod testing;
 

@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use meridian_common::events::{EventEnvelope, MemoryOutbox};
 
+use meridian_common::store::poisoned;
+
 use super::{CartStore, Change, StoreError};
 use crate::domain::{Cart, CartError, CartKey, GUEST_TTL_SECS};
 
@@ -22,10 +24,6 @@ impl MemoryCartStore {
             outbox,
         }
     }
-}
-
-fn poisoned<T>(_: T) -> StoreError {
-    StoreError::Other("cart store lock poisoned".into())
 }
 
 fn expired(key: &CartKey, cart: &Cart) -> bool {

@@ -3,31 +3,12 @@
 
 use async_trait::async_trait;
 use meridian_common::events::EventEnvelope;
-use meridian_common::ApiError;
 
 use crate::domain::{Cart, CartError, CartKey};
 
 pub mod memory;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    #[error("store error: {0}")]
-    Other(String),
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(%detail, "cart store unavailable");
-                ApiError::unavailable("carts are temporarily unavailable")
-            }
-            StoreError::Other(detail) => ApiError::internal(detail),
-        }
-    }
-}
+pub use meridian_common::store::StoreError;
 
 /// A change to one cart, applied atomically to its current state.
 pub type Change = dyn Fn(&mut Cart) -> Result<Vec<EventEnvelope>, CartError> + Send + Sync;

@@ -11,6 +11,8 @@ use meridian_common::events::{EventEnvelope, MemoryOutbox};
 use meridian_common::ProductId;
 use uuid::Uuid;
 
+use meridian_common::store::poisoned;
+
 use super::{ProductStore, StoreError};
 use crate::domain::{
     Category, CategoryCount, Cursor, ListQuery, Page, Product, ProductPatch, ReserveError,
@@ -97,10 +99,6 @@ impl State {
         self.store(p.clone());
         Some(p)
     }
-}
-
-fn poisoned<T>(_: T) -> StoreError {
-    StoreError::Other("catalog store lock poisoned".into())
 }
 
 #[async_trait]

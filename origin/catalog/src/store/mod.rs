@@ -3,7 +3,7 @@
 //! and passes the same contract suite (`tests/contract.rs`).
 
 use async_trait::async_trait;
-use meridian_common::{ApiError, ProductId};
+use meridian_common::ProductId;
 
 use chrono::{DateTime, Utc};
 use meridian_common::events::EventEnvelope;
@@ -15,25 +15,7 @@ use crate::domain::{
 
 pub mod memory;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    #[error("store error: {0}")]
-    Other(String),
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(%detail, "catalog store unavailable");
-                ApiError::unavailable("the catalog is temporarily unavailable")
-            }
-            StoreError::Other(detail) => ApiError::internal(detail),
-        }
-    }
-}
+pub use meridian_common::store::StoreError;
 
 /// Every write commits the events describing it with the change (outbox).
 #[async_trait]

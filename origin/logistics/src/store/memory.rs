@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use meridian_common::events::{EventEnvelope, MemoryOutbox};
 use uuid::Uuid;
 
+use meridian_common::store::poisoned;
+
 use super::{Change, ShipmentStore, StoreError};
 use crate::domain::Shipment;
 
@@ -22,10 +24,6 @@ impl MemoryShipmentStore {
             outbox,
         }
     }
-}
-
-fn poisoned<T>(_: T) -> StoreError {
-    StoreError::Other("logistics store lock poisoned".into())
 }
 
 #[async_trait]

@@ -3,32 +3,13 @@
 
 use async_trait::async_trait;
 use meridian_common::events::EventEnvelope;
-use meridian_common::ApiError;
 use uuid::Uuid;
 
 use crate::domain::Shipment;
 
 pub mod memory;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    #[error("store error: {0}")]
-    Other(String),
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(%detail, "logistics store unavailable");
-                ApiError::unavailable("tracking is temporarily unavailable")
-            }
-            StoreError::Other(detail) => ApiError::internal(detail),
-        }
-    }
-}
+pub use meridian_common::store::StoreError;
 
 pub type Change = dyn Fn(&mut Shipment) -> Result<Vec<EventEnvelope>, String> + Send + Sync;
 

@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use meridian_common::events::{EventEnvelope, MemoryOutbox};
 use meridian_common::{SellerId, UserId};
 
+use meridian_common::store::poisoned;
+
 use super::{Begin, Change, OrderStore, StoreError, StoredResponse};
 use crate::domain::{Order, OrderError, OrderId};
 
@@ -33,10 +35,6 @@ impl MemoryOrderStore {
             outbox,
         }
     }
-}
-
-fn poisoned<T>(_: T) -> StoreError {
-    StoreError::Other("orders store lock poisoned".into())
 }
 
 fn newest_first(mut orders: Vec<Order>, limit: usize) -> Vec<Order> {

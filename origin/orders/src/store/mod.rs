@@ -3,32 +3,14 @@
 
 use async_trait::async_trait;
 use meridian_common::events::EventEnvelope;
-use meridian_common::{ApiError, SellerId, UserId};
+use meridian_common::{SellerId, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Order, OrderError, OrderId};
 
 pub mod memory;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    #[error("store error: {0}")]
-    Other(String),
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(%detail, "orders store unavailable");
-                ApiError::unavailable("orders are temporarily unavailable")
-            }
-            StoreError::Other(detail) => ApiError::internal(detail),
-        }
-    }
-}
+pub use meridian_common::store::StoreError;
 
 /// The answer a checkout produced, replayed for retries of its key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,6 +8,8 @@ use meridian_common::events::{EventEnvelope, MemoryOutbox};
 use meridian_common::{ProductId, UserId};
 use uuid::Uuid;
 
+use meridian_common::store::poisoned;
+
 use super::{ReviewStore, Sort, StoreError};
 use crate::domain::{Reply, Review, Summary};
 
@@ -31,10 +33,6 @@ impl MemoryReviewStore {
             outbox,
         }
     }
-}
-
-fn poisoned<T>(_: T) -> StoreError {
-    StoreError::Other("reviews store lock poisoned".into())
 }
 
 #[async_trait]

@@ -3,32 +3,14 @@
 
 use async_trait::async_trait;
 use meridian_common::events::EventEnvelope;
-use meridian_common::{ApiError, ProductId, UserId};
+use meridian_common::{ProductId, UserId};
 use uuid::Uuid;
 
 use crate::domain::{Reply, Review, Summary};
 
 pub mod memory;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    #[error("store error: {0}")]
-    Other(String),
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(%detail, "reviews store unavailable");
-                ApiError::unavailable("reviews are temporarily unavailable")
-            }
-            StoreError::Other(detail) => ApiError::internal(detail),
-        }
-    }
-}
+pub use meridian_common::store::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sort {
