@@ -10,6 +10,15 @@ use crate::{Money, ProductId, SellerId, UserId};
 
 type Headers = [(HeaderName, HeaderValue)];
 
+/// A 404 answer as `None`.
+fn optional<T>(result: Result<T, ClientError>) -> Result<Option<T>, ClientError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(ClientError::Api { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// A shop, as other services see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShopRef {
@@ -29,15 +38,11 @@ impl SellersClient {
         headers: &Headers,
     ) -> Result<Option<ShopRef>, ClientError> {
         let path = format!("/internal/sellers/by-owner/{user}");
-        match self
-            .0
-            .call::<(), ShopRef>(Method::GET, &path, None, headers)
-            .await
-        {
-            Ok(shop) => Ok(Some(shop)),
-            Err(ClientError::Api { status: 404, .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        optional(
+            self.0
+                .call::<(), ShopRef>(Method::GET, &path, None, headers)
+                .await,
+        )
     }
 
     pub async fn shop(
@@ -46,15 +51,11 @@ impl SellersClient {
         headers: &Headers,
     ) -> Result<Option<ShopRef>, ClientError> {
         let path = format!("/internal/sellers/shops/{seller}");
-        match self
-            .0
-            .call::<(), ShopRef>(Method::GET, &path, None, headers)
-            .await
-        {
-            Ok(shop) => Ok(Some(shop)),
-            Err(ClientError::Api { status: 404, .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        optional(
+            self.0
+                .call::<(), ShopRef>(Method::GET, &path, None, headers)
+                .await,
+        )
     }
 }
 
