@@ -259,6 +259,9 @@ fn edge_config(
         service = "reviews"
         methods = ["POST", "PUT", "PATCH", "DELETE"]
         auth = "required"
+        [[routes]]
+        prefix = "/api/search"
+        service = "search"
         "#
     ));
     let config = EdgeConfig::parse(&text, "e2e-edge.toml").unwrap();

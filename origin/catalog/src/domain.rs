@@ -9,19 +9,7 @@ use chrono::{DateTime, Utc};
 use meridian_common::{Money, ProductId, SellerId};
 use serde::{Deserialize, Serialize};
 
-/// The fixed top-level taxonomy: (slug, display name).
-pub const CATEGORIES: &[(&str, &str)] = &[
-    ("electronics", "Electronics"),
-    ("home-kitchen", "Home & Kitchen"),
-    ("fashion", "Fashion"),
-    ("books", "Books"),
-    ("toys-games", "Toys & Games"),
-    ("sports-outdoors", "Sports & Outdoors"),
-    ("beauty", "Beauty"),
-    ("garden", "Garden"),
-    ("jewelry", "Handmade Jewelry"),
-    ("art", "Art & Collectibles"),
-];
+pub use meridian_common::taxonomy::CATEGORIES;
 
 /// A category of `CATEGORIES`, held as its index there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -106,6 +94,28 @@ pub struct ProductPatch {
 }
 
 impl Product {
+    /// The product as the search index holds it.
+    pub fn search_doc(&self) -> meridian_common::clients::SearchDoc {
+        meridian_common::clients::SearchDoc {
+            product_id: self.id,
+            seller_id: self.seller_id,
+            seller_name: self.seller_name.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            attributes: self
+                .attributes
+                .values()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" "),
+            category: self.category.slug().to_owned(),
+            price: self.price,
+            rating_centi: self.rating.average_centi(),
+            in_stock: self.stock > 0,
+            created_at: self.created_at,
+        }
+    }
+
     pub fn is_active(&self) -> bool {
         self.status == ProductStatus::Active
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::routing::{get, post, put};
 use axum::Router;
-use meridian_common::clients::SellersClient;
+use meridian_common::clients::{SearchClient, SellersClient};
 
 pub mod demo;
 pub mod domain;
@@ -27,6 +27,8 @@ use store::ProductStore;
 pub struct AppState {
     pub products: Arc<dyn ProductStore>,
     pub sellers: SellersClient,
+    /// Every change is pushed to search (a direct call, as designed).
+    pub search: SearchClient,
     pub region: String,
 }
 

@@ -18,6 +18,21 @@ use serde_json::json;
 use crate::domain::{Category, Product, ProductPatch, ProductStatus, RatingSummary};
 use crate::AppState;
 
+/// Pushes the product's new state to search: indexed while active,
+/// removed once archived. Search lagging never fails the seller's write; the
+/// catalog stays the source of truth and the next change re-indexes.
+async fn sync_search(state: &AppState, caller: &Caller, product: &Product) {
+    let headers = caller.forward();
+    let result = if product.is_active() {
+        state.search.index(&product.search_doc(), &headers).await
+    } else {
+        state.search.remove(product.id, &headers).await
+    };
+    if let Err(e) = result {
+        tracing::warn!(product_id = %product.id, error = %e, "search not updated");
+    }
+}
+
 /// Upper bound of a price: $1,000,000.00.
 const MAX_PRICE: i64 = 100_000_000;
 const MAX_STOCK: u32 = 1_000_000;
@@ -209,6 +224,7 @@ pub async fn create_product(
     };
     let event = product_event(&state, "catalog.product.created", &product);
     state.products.put(&product, vec![event]).await?;
+    sync_search(&state, &caller, &product).await;
     Ok((StatusCode::CREATED, axum::Json(product)).into_response())
 }
 
@@ -270,6 +286,7 @@ pub async fn update_product(
         .update(product.id, &patch, preview.updated_at, vec![event])
         .await?
         .ok_or_else(|| ApiError::not_found("no such product"))?;
+    sync_search(&state, &caller, &updated).await;
     Ok(axum::Json(updated))
 }
 
@@ -296,6 +313,7 @@ pub async fn set_stock(
         .set_stock(product.id, level, Utc::now(), vec![event])
         .await?
         .ok_or_else(|| ApiError::not_found("no such product"))?;
+    sync_search(&state, &caller, &updated).await;
     Ok(axum::Json(updated))
 }
 
@@ -317,5 +335,6 @@ pub async fn archive_product(
         .update(product.id, &patch, preview.updated_at, vec![event])
         .await?
         .ok_or_else(|| ApiError::not_found("no such product"))?;
+    sync_search(&state, &caller, &updated).await;
     Ok(axum::Json(updated))
 }

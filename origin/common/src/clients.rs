@@ -354,3 +354,42 @@ impl OrdersClient {
         Ok(answer["seller_id"].as_str().and_then(|s| s.parse().ok()))
     }
 }
+
+/// A product as the search index holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchDoc {
+    pub product_id: ProductId,
+    pub seller_id: SellerId,
+    pub seller_name: String,
+    pub title: String,
+    pub description: String,
+    /// Attribute values, space-separated, searchable as text.
+    pub attributes: String,
+    pub category: String,
+    pub price: Money,
+    /// Average rating in hundredths of a star.
+    pub rating_centi: u32,
+    pub in_stock: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Clone)]
+pub struct SearchClient(pub InternalClient);
+
+impl SearchClient {
+    pub async fn index(&self, doc: &SearchDoc, headers: &Headers) -> Result<(), ClientError> {
+        let path = format!("/internal/search/products/{}", doc.product_id);
+        self.0
+            .call::<_, serde_json::Value>(Method::PUT, &path, Some(doc), headers)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn remove(&self, product: ProductId, headers: &Headers) -> Result<(), ClientError> {
+        let path = format!("/internal/search/products/{product}");
+        self.0
+            .call::<(), serde_json::Value>(Method::DELETE, &path, None, headers)
+            .await
+            .map(|_| ())
+    }
+}

@@ -23,6 +23,7 @@ pub mod readiness;
 #[cfg(feature = "redis")]
 pub mod redis_conn;
 pub mod store;
+pub mod taxonomy;
 pub mod telemetry;
 pub mod testing;
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use meridian_catalog::store::ProductStore;
 use meridian_common::events::EventBus;
 use meridian_common::ProductId;
+use meridian_search::index::SearchIndex;
 use tokio::sync::broadcast::error::RecvError;
 
 /// How many recent event ids a consumer remembers to drop redeliveries.
@@ -55,4 +56,88 @@ pub fn spawn_rating_projection(bus: &EventBus, products: Arc<dyn ProductStore>) 
             }
         }
     });
+}
+
+/// Products whose stock a reservation event touched.
+fn reserved_products(payload: &serde_json::Value) -> Vec<ProductId> {
+    let lines = payload["lines"].as_array().cloned().unwrap_or_default();
+    let products = payload["products"].as_array().cloned().unwrap_or_default();
+    lines
+        .iter()
+        .map(|l| &l["product_id"])
+        .chain(products.iter())
+        .filter_map(|v| v.as_str().and_then(|s| s.parse().ok()))
+        .collect()
+}
+
+/// Keeps search's `in_stock` (and rating) current when checkouts take or
+/// return stock, which happens without a seller edit.
+pub fn spawn_search_projection(
+    bus: &EventBus,
+    products: Arc<dyn ProductStore>,
+    index: Arc<dyn SearchIndex>,
+) {
+    let mut events = bus.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let event = match events.recv().await {
+                Ok(e) => e,
+                Err(RecvError::Lagged(n)) => {
+                    tracing::error!(
+                        missed = n,
+                        "search projection lagged; stock flags may be stale"
+                    );
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            };
+            let touched = match event.event_type.as_str() {
+                "catalog.stock.reserved" | "catalog.stock.released" => {
+                    reserved_products(&event.payload)
+                }
+                "reviews.review.submitted" => reserved_products(
+                    &serde_json::json!({ "products": [event.payload["product_id"]] }),
+                ),
+                _ => continue,
+            };
+            // Re-read current state: replays and reordering are harmless.
+            let current = match products.get_many(&touched).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "search projection could not read products");
+                    continue;
+                }
+            };
+            let docs: Vec<_> = current
+                .iter()
+                .filter(|p| p.is_active())
+                .map(|p| p.search_doc())
+                .collect();
+            if let Err(e) = index.upsert(&docs).await {
+                tracing::warn!(error = %e, "search projection could not index");
+            }
+        }
+    });
+}
+
+/// Indexes every active product (at start: the embedded index is empty).
+pub async fn index_catalog(
+    products: &dyn ProductStore,
+    index: &dyn SearchIndex,
+) -> anyhow::Result<u64> {
+    use meridian_catalog::domain::{ListQuery, Sort};
+    let mut cursor: Option<String> = None;
+    let mut total = 0;
+    loop {
+        let query = ListQuery::parse(None, Some(Sort::Newest), Some(100), cursor.as_deref())
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let page = products.list(&query).await?;
+        let docs: Vec<_> = page.items.iter().map(|p| p.search_doc()).collect();
+        index.upsert(&docs).await?;
+        total += docs.len() as u64;
+        match page.next {
+            Some(c) => cursor = Some(c.encode()),
+            None => return Ok(total),
+        }
+    }
 }

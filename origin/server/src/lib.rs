@@ -13,7 +13,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use meridian_common::client::{InternalClient, LateRouter};
 use meridian_common::clients::{
-    CartClient, CatalogClient, LogisticsClient, OrdersClient, PaymentsClient, SellersClient,
+    CartClient, CatalogClient, LogisticsClient, OrdersClient, PaymentsClient, SearchClient,
+    SellersClient,
 };
 use meridian_common::config::RegionConfig;
 use meridian_common::events::{relay_in_process, EventBus};
@@ -60,6 +61,10 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     if config.catalog.demo_data {
         meridian_sellers::demo::seed_if_empty(stores.sellers.as_ref()).await?;
     }
+    let search_index: Arc<dyn meridian_search::index::SearchIndex> =
+        Arc::new(meridian_search::index::TantivyIndex::in_memory()?);
+    let indexed = consumers::index_catalog(stores.products.as_ref(), search_index.as_ref()).await?;
+    tracing::debug!(products = indexed, "search index built");
     // Services call each other through their internal routes; in one origin
     // the call goes straight into this router (wired once it is built).
     let internal: LateRouter = Arc::new(OnceLock::new());
@@ -69,7 +74,11 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     let catalog = meridian_catalog::AppState {
         products: stores.products.clone(),
         sellers: sellers_client.clone(),
+        search: SearchClient(client("search")),
         region: config.id.clone(),
+    };
+    let search = meridian_search::AppState {
+        index: search_index.clone(),
     };
     let cart = meridian_cart::AppState {
         store: stores.carts.clone(),
@@ -119,6 +128,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     // bus (Kafka replaces the bus in production).
     let bus = EventBus::new();
     consumers::spawn_rating_projection(&bus, stores.products.clone());
+    consumers::spawn_search_projection(&bus, stores.products.clone(), search_index.clone());
     for (_, outbox) in &stores.outboxes {
         tokio::spawn(relay_in_process(outbox.clone(), bus.clone()));
     }
@@ -149,6 +159,8 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
             meridian_logistics::internal_router(logistics),
         )
         .nest("/api/reviews", meridian_reviews::router(reviews))
+        .nest("/api/search", meridian_search::router(search.clone()))
+        .nest("/internal/search", meridian_search::internal_router(search))
         .nest(
             "/internal/payments",
             meridian_payments::internal_router(payments),

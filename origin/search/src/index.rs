@@ -1,0 +1,314 @@
+//! The search index behind a trait. Embedded: tantivy in memory (an inverted
+//! index with fuzzy term matching, not a scan); production: Elasticsearch.
+
+use std::ops::Bound;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use meridian_common::clients::SearchDoc;
+use meridian_common::ProductId;
+use serde::Serialize;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
+};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, Value, FAST, INDEXED, STORED, STRING, TEXT,
+};
+use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+
+use crate::query::{SearchQuery, SortBy};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("search index unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<IndexError> for meridian_common::ApiError {
+    fn from(e: IndexError) -> Self {
+        tracing::warn!(error = %e, "search index unavailable");
+        meridian_common::ApiError::unavailable("search is temporarily unavailable")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Results {
+    pub total: u64,
+    pub items: Vec<SearchDoc>,
+    /// Category → matching products, ignoring the category filter itself.
+    pub facets: std::collections::BTreeMap<String, u64>,
+}
+
+#[async_trait]
+pub trait SearchIndex: Send + Sync + 'static {
+    async fn upsert(&self, docs: &[SearchDoc]) -> Result<(), IndexError>;
+    async fn remove(&self, id: ProductId) -> Result<(), IndexError>;
+    async fn search(&self, query: &SearchQuery) -> Result<Results, IndexError>;
+    async fn ping(&self) -> Result<(), IndexError>;
+}
+
+struct Fields {
+    id: Field,
+    doc: Field,
+    seller: Field,
+    category: Field,
+    title: Field,
+    description: Field,
+    attributes: Field,
+    price: Field,
+    rating: Field,
+    in_stock: Field,
+    created: Field,
+}
+
+pub struct TantivyIndex {
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    f: Fields,
+}
+
+fn err(e: impl std::fmt::Display) -> IndexError {
+    IndexError::Unavailable(e.to_string())
+}
+
+impl TantivyIndex {
+    pub fn in_memory() -> Result<Self, IndexError> {
+        let mut b = Schema::builder();
+        let f = Fields {
+            id: b.add_text_field("id", STRING | STORED),
+            doc: b.add_text_field("doc", STORED),
+            seller: b.add_text_field("seller", STRING),
+            category: b.add_text_field("category", STRING),
+            title: b.add_text_field("title", TEXT),
+            description: b.add_text_field("description", TEXT),
+            attributes: b.add_text_field("attributes", TEXT),
+            price: b.add_i64_field("price", INDEXED | FAST),
+            rating: b.add_i64_field("rating", INDEXED | FAST),
+            in_stock: b.add_i64_field("in_stock", INDEXED | FAST),
+            created: b.add_i64_field("created", INDEXED | FAST),
+        };
+        let index = Index::create_in_ram(b.build());
+        let writer = index.writer(20_000_000).map_err(err)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(err)?;
+        Ok(Self {
+            reader,
+            writer: Mutex::new(writer),
+            f,
+        })
+    }
+
+    fn document(&self, d: &SearchDoc) -> Result<TantivyDocument, IndexError> {
+        let mut doc = TantivyDocument::default();
+        doc.add_text(self.f.id, d.product_id.to_string());
+        doc.add_text(self.f.doc, serde_json::to_string(d).map_err(err)?);
+        doc.add_text(self.f.seller, d.seller_id.to_string());
+        doc.add_text(self.f.category, &d.category);
+        doc.add_text(self.f.title, &d.title);
+        doc.add_text(self.f.description, &d.description);
+        doc.add_text(self.f.attributes, &d.attributes);
+        doc.add_i64(self.f.price, d.price.amount);
+        doc.add_i64(self.f.rating, i64::from(d.rating_centi));
+        doc.add_i64(self.f.in_stock, i64::from(d.in_stock));
+        doc.add_i64(self.f.created, d.created_at.timestamp_micros());
+        Ok(doc)
+    }
+
+    /// Text: every word must match title, attributes or description,
+    /// exactly or within a small edit distance (typo tolerance).
+    fn text_query(&self, text: &str) -> Option<Box<dyn Query>> {
+        let words: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .take(10)
+            .map(str::to_lowercase)
+            .collect();
+        if words.is_empty() {
+            return None;
+        }
+        let per_word = words
+            .iter()
+            .map(|w| {
+                let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+                for (field, boost) in [
+                    (self.f.title, 3.0),
+                    (self.f.attributes, 1.5),
+                    (self.f.description, 1.0),
+                ] {
+                    let term = Term::from_field_text(field, w);
+                    let exact = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
+                    should.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(exact), boost)),
+                    ));
+                    let len = w.chars().count();
+                    if len >= 4 {
+                        let distance = if len >= 8 { 2 } else { 1 };
+                        let fuzzy = FuzzyTermQuery::new(term, distance, true);
+                        should.push((
+                            Occur::Should,
+                            Box::new(BoostQuery::new(Box::new(fuzzy), boost * 0.5)),
+                        ));
+                    }
+                }
+                (
+                    Occur::Must,
+                    Box::new(BooleanQuery::new(should)) as Box<dyn Query>,
+                )
+            })
+            .collect();
+        Some(Box::new(BooleanQuery::new(per_word)))
+    }
+
+    fn build(&self, q: &SearchQuery, with_category: bool) -> Box<dyn Query> {
+        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if let Some(text) = q.text.as_deref().and_then(|t| self.text_query(t)) {
+            must.push((Occur::Must, text));
+        }
+        let term = |field, value: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, value),
+                IndexRecordOption::Basic,
+            ))
+        };
+        if with_category {
+            if let Some(c) = &q.category {
+                must.push((Occur::Must, term(self.f.category, c)));
+            }
+        }
+        if let Some(s) = &q.seller {
+            must.push((Occur::Must, term(self.f.seller, &s.to_string())));
+        }
+        if q.min_price.is_some() || q.max_price.is_some() {
+            let lo = q.min_price.map_or(Bound::Unbounded, Bound::Included);
+            let hi = q.max_price.map_or(Bound::Unbounded, Bound::Included);
+            must.push((
+                Occur::Must,
+                Box::new(RangeQuery::new_i64_bounds("price".into(), lo, hi)),
+            ));
+        }
+        if let Some(min) = q.min_rating_centi {
+            let range = RangeQuery::new_i64_bounds(
+                "rating".into(),
+                Bound::Included(i64::from(min)),
+                Bound::Unbounded,
+            );
+            must.push((Occur::Must, Box::new(range)));
+        }
+        if q.in_stock {
+            let term = Term::from_field_i64(self.f.in_stock, 1);
+            must.push((
+                Occur::Must,
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            ));
+        }
+        if must.is_empty() {
+            Box::new(AllQuery)
+        } else {
+            Box::new(BooleanQuery::new(must))
+        }
+    }
+}
+
+fn read_doc(
+    searcher: &tantivy::Searcher,
+    field: Field,
+    addr: tantivy::DocAddress,
+) -> Result<SearchDoc, IndexError> {
+    let doc: TantivyDocument = searcher.doc(addr).map_err(err)?;
+    let json = doc
+        .get_first(field)
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| err("stored document missing"))?;
+    serde_json::from_str(json).map_err(err)
+}
+
+#[async_trait]
+impl SearchIndex for TantivyIndex {
+    async fn upsert(&self, docs: &[SearchDoc]) -> Result<(), IndexError> {
+        let mut writer = self.writer.lock().map_err(err)?;
+        for d in docs {
+            writer.delete_term(Term::from_field_text(self.f.id, &d.product_id.to_string()));
+            writer.add_document(self.document(d)?).map_err(err)?;
+        }
+        writer.commit().map_err(err)?;
+        drop(writer);
+        self.reader.reload().map_err(err)
+    }
+
+    async fn remove(&self, id: ProductId) -> Result<(), IndexError> {
+        let mut writer = self.writer.lock().map_err(err)?;
+        writer.delete_term(Term::from_field_text(self.f.id, &id.to_string()));
+        writer.commit().map_err(err)?;
+        drop(writer);
+        self.reader.reload().map_err(err)
+    }
+
+    async fn search(&self, q: &SearchQuery) -> Result<Results, IndexError> {
+        let searcher = self.reader.searcher();
+        let query = self.build(q, true);
+        let limit = q.limit as usize;
+        let offset = q.offset as usize;
+        let top = TopDocs::with_limit(limit).and_offset(offset);
+        let addresses: Vec<tantivy::DocAddress> = match q.sort {
+            SortBy::Relevance => searcher
+                .search(&query, &top)
+                .map_err(err)?
+                .into_iter()
+                .map(|(_, a)| a)
+                .collect(),
+            SortBy::PriceAsc | SortBy::PriceDesc | SortBy::Newest | SortBy::Rating => {
+                let (field, order) = match q.sort {
+                    SortBy::PriceAsc => ("price", Order::Asc),
+                    SortBy::PriceDesc => ("price", Order::Desc),
+                    SortBy::Newest => ("created", Order::Desc),
+                    _ => ("rating", Order::Desc),
+                };
+                let collector = top.order_by_fast_field::<i64>(field, order);
+                searcher
+                    .search(&query, &collector)
+                    .map_err(err)?
+                    .into_iter()
+                    .map(|(_, a)| a)
+                    .collect()
+            }
+        };
+        let total = searcher.search(&query, &Count).map_err(err)? as u64;
+        let items = addresses
+            .into_iter()
+            .map(|a| read_doc(&searcher, self.f.doc, a))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Facet counts: the same query without the category filter, per category.
+        let mut facets = std::collections::BTreeMap::new();
+        let base = self.build(q, false);
+        for (slug, _) in crate::query::CATEGORIES {
+            let in_category = BooleanQuery::new(vec![
+                (Occur::Must, base.box_clone()),
+                (
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(self.f.category, slug),
+                        IndexRecordOption::Basic,
+                    )),
+                ),
+            ]);
+            let n = searcher.search(&in_category, &Count).map_err(err)? as u64;
+            if n > 0 {
+                facets.insert((*slug).to_owned(), n);
+            }
+        }
+        Ok(Results {
+            total,
+            items,
+            facets,
+        })
+    }
+
+    async fn ping(&self) -> Result<(), IndexError> {
+        Ok(())
+    }
+}

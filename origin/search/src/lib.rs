@@ -1,0 +1,85 @@
+//! The search service: full-text search over products with relevance
+//! ranking, typo tolerance, filters, facets, sorting and pagination.
+//!
+//! Routes: `GET /api/search`; internal (from the catalog and sellers):
+//! `PUT|DELETE /internal/search/products/{id}`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::{get, put};
+use axum::Router;
+use meridian_common::clients::SearchDoc;
+use meridian_common::extract::{Json, Path, Query};
+use meridian_common::{ApiError, FieldError, ProductId};
+use serde_json::{json, Value};
+
+pub mod index;
+pub mod query;
+
+use index::SearchIndex;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub index: Arc<dyn SearchIndex>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new().route("/", get(search)).with_state(state)
+}
+
+pub fn internal_router(state: AppState) -> Router {
+    Router::new()
+        .route("/products/{id}", put(upsert).delete(remove))
+        .with_state(state)
+}
+
+async fn search(
+    State(state): State<AppState>,
+    Query(params): Query<query::Params>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let q = params.validate().map_err(|errors| {
+        ApiError::validation(
+            errors
+                .into_iter()
+                .map(|(f, m)| FieldError::new(f, m))
+                .collect(),
+        )
+    })?;
+    let results = state.index.search(&q).await?;
+    Ok(axum::Json(json!({
+        "total": results.total,
+        "items": results.items,
+        "facets": { "category": results.facets },
+        "limit": q.limit,
+        "offset": q.offset,
+    })))
+}
+
+fn product_id(raw: &str) -> Result<ProductId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "product id must be a UUID"))
+}
+
+async fn upsert(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(doc): Json<SearchDoc>,
+) -> Result<axum::Json<Value>, ApiError> {
+    if product_id(&id)? != doc.product_id {
+        return Err(ApiError::bad_request(
+            "id_mismatch",
+            "path and body ids differ",
+        ));
+    }
+    state.index.upsert(&[doc]).await?;
+    Ok(axum::Json(json!({ "indexed": true })))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    state.index.remove(product_id(&id)?).await?;
+    Ok(axum::Json(json!({ "removed": true })))
+}
