@@ -169,7 +169,7 @@ fn edge_config(
         trusted_header_sources = ["127.0.0.0/8"]
         [health]
         interval_ms = {interval}
-        timeout_ms = {interval}
+        timeout_ms = 1000
         unhealthy_threshold = 2
         healthy_threshold = 2
         [upstream]

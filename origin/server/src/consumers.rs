@@ -80,7 +80,7 @@ pub fn spawn_search_projection(
     let mut events = bus.subscribe();
     tokio::spawn(async move {
         loop {
-            let event = match events.recv().await {
+            let first = match events.recv().await {
                 Ok(e) => e,
                 Err(RecvError::Lagged(n)) => {
                     tracing::error!(
@@ -91,15 +91,34 @@ pub fn spawn_search_projection(
                 }
                 Err(RecvError::Closed) => return,
             };
-            let touched = match event.event_type.as_str() {
-                "catalog.stock.reserved" | "catalog.stock.released" => {
-                    reserved_products(&event.payload)
+            // Batch what is already queued: one index commit for a burst of
+            // checkouts instead of one per event.
+            let mut batch = vec![first];
+            while batch.len() < 512 {
+                match events.try_recv() {
+                    Ok(e) => batch.push(e),
+                    Err(_) => break,
                 }
-                "reviews.review.submitted" => reserved_products(
-                    &serde_json::json!({ "products": [event.payload["product_id"]] }),
-                ),
-                _ => continue,
-            };
+            }
+            let mut touched: Vec<ProductId> = batch
+                .iter()
+                .flat_map(|event| match event.event_type.as_str() {
+                    "catalog.stock.reserved" | "catalog.stock.released" => {
+                        reserved_products(&event.payload)
+                    }
+                    "reviews.review.submitted" => event.payload["product_id"]
+                        .as_str()
+                        .and_then(|s| s.parse().ok())
+                        .into_iter()
+                        .collect(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            touched.sort();
+            touched.dedup();
+            if touched.is_empty() {
+                continue;
+            }
             // Re-read current state: replays and reordering are harmless.
             let current = match products.get_many(&touched).await {
                 Ok(p) => p,
