@@ -253,6 +253,45 @@ async fn shopper_checkout_journey_and_seller_fulfilment() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "a shopper is not a seller");
+    // Another seller can neither see nor act on this sub-order.
+    let rival = login(&cluster, &client, "rival-seller@example.com").await;
+    let r = client
+        .post(cluster.url("/api/sellers/shops"))
+        .bearer_auth(&rival)
+        .json(&json!({ "name": "Rival", "slug": "rival-co", "contact_email": "r@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let theirs: Value = client
+        .get(cluster.url("/api/orders/seller"))
+        .bearer_auth(&rival)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
+    for action in ["ship", "cancel"] {
+        let r = client
+            .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/{action}")))
+            .bearer_auth(&rival)
+            .json(&ship)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{action}");
+    }
+    let r = client
+        .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/refunds")))
+        .bearer_auth(&rival)
+        .header("idempotency-key", "steal")
+        .json(&json!({ "product_id": product, "quantity": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
     let r = client
         .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/ship")))
         .bearer_auth(&owner)

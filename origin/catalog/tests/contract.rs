@@ -258,3 +258,86 @@ async fn memory_product_store() {
     product_store_contract(Arc::new(MemoryProductStore::default())).await;
     write_contract(Arc::new(MemoryProductStore::default())).await;
 }
+
+mod stock_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Reserve(Vec<(usize, u32)>),
+        Release(usize, bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            proptest::collection::vec((0usize..3, 1u32..6), 1..4).prop_map(Op::Reserve),
+            (0usize..20, any::<bool>()).prop_map(|(i, all)| Op::Release(i, all)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Whatever mix of reservations and (partial) releases happens,
+        /// stock plus what is still reserved equals the starting stock, and
+        /// a reservation either takes every line or nothing.
+        #[test]
+        fn stock_is_conserved_and_never_oversold(ops in proptest::collection::vec(op(), 1..30)) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(async {
+                let store = MemoryProductStore::default();
+                demo::seed_if_empty(&store).await.unwrap();
+                let ids: Vec<ProductId> = demo::products().iter().take(3).map(|p| p.id).collect();
+                for id in &ids {
+                    store.set_stock(*id, 10, chrono::Utc::now(), Vec::new()).await.unwrap();
+                }
+                // reservation id → (product index, quantity, released)
+                let mut held: Vec<(uuid::Uuid, Vec<(usize, u32, bool)>)> = Vec::new();
+                for op in ops {
+                    match op {
+                        Op::Reserve(lines) => {
+                            let before: Vec<u32> = futures_stock(&store, &ids).await;
+                            let r = uuid::Uuid::new_v4();
+                            let req: Vec<ReserveLine> = lines.iter().map(|(i, q)| line(ids[*i], *q)).collect();
+                            match store.reserve(r, &req, Vec::new()).await.unwrap() {
+                                Ok(()) => held.push((r, lines.iter().map(|(i, q)| (*i, *q, false)).collect())),
+                                Err(_) => assert_eq!(futures_stock(&store, &ids).await, before, "failed reservation took stock"),
+                            }
+                        }
+                        Op::Release(n, all) if !held.is_empty() => {
+                            let k = n % held.len();
+                            let (r, lines) = &mut held[k];
+                            let first = ids[lines[0].0];
+                            let only = if all { None } else { Some(vec![first]) };
+                            store.release(*r, only.as_deref(), Vec::new()).await.unwrap();
+                            for l in lines.iter_mut() {
+                                if all || ids[l.0] == first {
+                                    l.2 = true;
+                                }
+                            }
+                        }
+                        Op::Release(..) => {}
+                    }
+                    let stock = futures_stock(&store, &ids).await;
+                    for (i, s) in stock.iter().enumerate() {
+                        let outstanding: u32 = held
+                            .iter()
+                            .flat_map(|(_, ls)| ls.iter())
+                            .filter(|(j, _, released)| *j == i && !released)
+                            .map(|(_, q, _)| *q)
+                            .sum();
+                        assert_eq!(s + outstanding, 10, "product {i}");
+                    }
+                }
+            });
+        }
+    }
+
+    async fn futures_stock(store: &MemoryProductStore, ids: &[ProductId]) -> Vec<u32> {
+        let mut out = Vec::new();
+        for id in ids {
+            out.push(store.get(*id).await.unwrap().unwrap().stock);
+        }
+        out
+    }
+}
