@@ -263,6 +263,9 @@ mod stock_properties {
     use super::*;
     use proptest::prelude::*;
 
+    /// A reserved line in the model: (product index, quantity, released).
+    type Held = (usize, u32, bool);
+
     #[derive(Debug, Clone)]
     enum Op {
         Reserve(Vec<(usize, u32)>),
@@ -291,8 +294,7 @@ mod stock_properties {
                 for id in &ids {
                     store.set_stock(*id, 10, chrono::Utc::now(), Vec::new()).await.unwrap();
                 }
-                // reservation id → (product index, quantity, released)
-                let mut held: Vec<(uuid::Uuid, Vec<(usize, u32, bool)>)> = Vec::new();
+                let mut held: Vec<(uuid::Uuid, Vec<Held>)> = Vec::new();
                 for op in ops {
                     match op {
                         Op::Reserve(lines) => {
