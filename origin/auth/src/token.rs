@@ -4,7 +4,7 @@
 //! hand out live sessions. The edge computes the same hash to look sessions up
 //! in Redis directly (see `edge/src/session.rs`).
 
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -45,14 +45,7 @@ impl SessionToken {
                 return Self::parse(token.trim());
             }
         }
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == COOKIE_NAME)
-            .and_then(|(_, value)| Self::parse(value))
+        meridian_common::internal::cookie(headers, COOKIE_NAME).and_then(Self::parse)
     }
 
     pub fn as_str(&self) -> &str {
@@ -88,6 +81,7 @@ pub fn clear_cookie(secure: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header::COOKIE;
     use axum::http::HeaderValue;
 
     #[test]

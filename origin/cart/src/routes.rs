@@ -3,7 +3,7 @@
 //! one can address another shopper's cart.
 
 use axum::extract::State;
-use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -19,14 +19,7 @@ use crate::domain::{Cart, CartError, CartKey, GUEST_COOKIE, GUEST_TTL_SECS, MAX_
 use crate::AppState;
 
 fn guest_from(headers: &HeaderMap) -> Option<CartKey> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == GUEST_COOKIE)
-        .and_then(|(_, value)| CartKey::guest(value))
+    meridian_common::internal::cookie(headers, GUEST_COOKIE).and_then(CartKey::guest)
 }
 
 fn cookie(state: &AppState, value: &str, max_age: i64) -> String {

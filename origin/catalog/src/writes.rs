@@ -39,29 +39,10 @@ const MAX_STOCK: u32 = 1_000_000;
 
 /// The shop the caller acts for, allowed to write the catalog.
 pub async fn acting_seller(state: &AppState, caller: &Caller) -> Result<ShopRef, ApiError> {
-    let headers = caller.forward();
-    if let Some((seller, scopes)) = &caller.key {
-        if !scopes.contains(&Scope::CatalogWrite) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "insufficient_scope",
-                "this API key lacks the catalog:write scope",
-            ));
-        }
-        return state
-            .sellers
-            .shop(*seller, &headers)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("the API key's shop no longer exists"));
-    }
-    let user = caller.require_user()?;
     state
         .sellers
-        .shop_of_owner(user, &headers)
-        .await?
-        .ok_or_else(|| {
-            ApiError::forbidden("only sellers can change the catalog; open a shop first")
-        })
+        .acting_seller(caller, &[Scope::CatalogWrite])
+        .await
 }
 
 /// The product, if the acting seller owns it: 404 if unknown, 403 if not theirs.

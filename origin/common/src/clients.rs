@@ -31,6 +31,39 @@ pub struct ShopRef {
 pub struct SellersClient(pub InternalClient);
 
 impl SellersClient {
+    /// The shop a request acts for: the API key's shop when the key holds
+    /// one of `accepts`, else the signed-in user's own shop. 401 without
+    /// credentials, 403 for a key without the scope or a user without a shop.
+    pub async fn acting_seller(
+        &self,
+        caller: &crate::internal::Caller,
+        accepts: &[crate::internal::Scope],
+    ) -> Result<ShopRef, crate::ApiError> {
+        use crate::ApiError;
+        let headers = caller.forward();
+        if let Some((seller, scopes)) = &caller.key {
+            if !accepts.iter().any(|a| scopes.contains(a)) {
+                let names: Vec<&str> = accepts.iter().map(|s| s.as_str()).collect();
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    format!(
+                        "this API key needs one of these scopes: {}",
+                        names.join(", ")
+                    ),
+                ));
+            }
+            return self
+                .shop(*seller, &headers)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("the API key's shop no longer exists"));
+        }
+        let user = caller.require_user()?;
+        self.shop_of_owner(user, &headers)
+            .await?
+            .ok_or_else(|| ApiError::forbidden("only sellers can do this; open a shop first"))
+    }
+
     /// The shop owned by `user`, if any.
     pub async fn shop_of_owner(
         &self,
@@ -322,21 +355,6 @@ impl OrdersClient {
             .call::<(), serde_json::Value>(Method::POST, &path, None, headers)
             .await
             .map(|_| ())
-    }
-
-    /// Whether `user` has a delivered order line of `product`.
-    pub async fn has_delivered(
-        &self,
-        user: UserId,
-        product: ProductId,
-        headers: &Headers,
-    ) -> Result<bool, ClientError> {
-        let path = format!("/internal/orders/purchases/{user}/{product}");
-        let answer: serde_json::Value = self
-            .0
-            .call::<(), _>(Method::GET, &path, None, headers)
-            .await?;
-        Ok(answer["delivered"].as_bool().unwrap_or(false))
     }
 
     /// The seller of `product` in a delivered order of `user`, if any.

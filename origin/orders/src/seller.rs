@@ -22,30 +22,12 @@ async fn acting_seller(
     caller: &Caller,
     write: bool,
 ) -> Result<ShopRef, ApiError> {
-    let headers = caller.forward();
-    if let Some((seller, scopes)) = &caller.key {
-        let allowed =
-            scopes.contains(&Scope::OrdersWrite) || (!write && scopes.contains(&Scope::OrdersRead));
-        if !allowed {
-            let needed = if write { "orders:write" } else { "orders:read" };
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "insufficient_scope",
-                format!("this API key lacks the {needed} scope"),
-            ));
-        }
-        return state
-            .sellers
-            .shop(*seller, &headers)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("the API key's shop no longer exists"));
-    }
-    let user = caller.require_user()?;
-    state
-        .sellers
-        .shop_of_owner(user, &headers)
-        .await?
-        .ok_or_else(|| ApiError::forbidden("only sellers can see seller orders"))
+    let accepts: &[Scope] = if write {
+        &[Scope::OrdersWrite]
+    } else {
+        &[Scope::OrdersRead, Scope::OrdersWrite]
+    };
+    state.sellers.acting_seller(caller, accepts).await
 }
 
 /// What a seller sees of an order: their sub-orders and where to ship.

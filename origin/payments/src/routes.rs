@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{check_amount, LedgerEntry, Payment, PaymentError, PaymentId, PaymentStatus};
 use crate::gateway::{GatewayAnswer, GatewayError};
-use crate::store::{IdemRecord, Transition};
+use crate::store::IdemRecord;
 use crate::AppState;
 
 fn fingerprint(parts: &[&str]) -> String {
@@ -192,15 +192,35 @@ pub struct KeyOnly {
     idempotency_key: String,
 }
 
-async fn run(
-    state: &AppState,
-    key: &str,
-    fp: &str,
-    id: PaymentId,
-    t: &Transition,
+/// A state transition of the payment, with its ledger entry.
+type Op = fn(&Payment, Option<Money>, &str) -> Result<(Payment, LedgerEntry), PaymentError>;
+
+/// Validates, fingerprints and applies one operation idempotently.
+async fn operate(
+    state: AppState,
+    raw_id: &str,
+    key: String,
+    amount: Option<Money>,
+    name: &'static str,
+    kind: &'static str,
+    op: Op,
 ) -> Result<Response, ApiError> {
-    let record = state.store.transition(key, fp, id, t).await?;
-    respond(record, fp, false)
+    check_key(&key)?;
+    if let Some(a) = &amount {
+        amount_field(a)?;
+    }
+    let id = payment_id(raw_id)?;
+    let amount_text = amount.map(|a| a.amount.to_string()).unwrap_or_default();
+    let fp = fingerprint(&[name, &id.0.to_string(), &amount_text]);
+    let s = state.clone();
+    let k = key.clone();
+    let t = move |p: &Payment| {
+        let (next, entry) = op(p, amount, &k)?;
+        let events = vec![event(&s, kind, &next, Some(&entry))];
+        Ok((next, entry, events))
+    };
+    let record = state.store.transition(&key, &fp, id, &t).await?;
+    respond(record, &fp, false)
 }
 
 pub async fn capture(
@@ -208,22 +228,16 @@ pub async fn capture(
     Path(id): Path<String>,
     Json(body): Json<WithAmount>,
 ) -> Result<Response, ApiError> {
-    check_key(&body.idempotency_key)?;
-    amount_field(&body.amount)?;
-    let id = payment_id(&id)?;
-    let fp = fingerprint(&[
+    operate(
+        state,
+        &id,
+        body.idempotency_key,
+        Some(body.amount),
         "capture",
-        &id.0.to_string(),
-        &body.amount.amount.to_string(),
-    ]);
-    let key = body.idempotency_key.clone();
-    let s = state.clone();
-    let t = move |p: &Payment| {
-        let (next, entry) = p.capture(body.amount, &key, Utc::now())?;
-        let events = vec![event(&s, "payments.payment.captured", &next, Some(&entry))];
-        Ok((next, entry, events))
-    };
-    run(&state, &body.idempotency_key, &fp, id, &t).await
+        "payments.payment.captured",
+        |p, a, k| p.capture(a.unwrap_or(p.amount), k, Utc::now()),
+    )
+    .await
 }
 
 pub async fn void(
@@ -231,17 +245,16 @@ pub async fn void(
     Path(id): Path<String>,
     Json(body): Json<KeyOnly>,
 ) -> Result<Response, ApiError> {
-    check_key(&body.idempotency_key)?;
-    let id = payment_id(&id)?;
-    let fp = fingerprint(&["void", &id.0.to_string()]);
-    let key = body.idempotency_key.clone();
-    let s = state.clone();
-    let t = move |p: &Payment| {
-        let (next, entry) = p.void(&key, Utc::now())?;
-        let events = vec![event(&s, "payments.payment.voided", &next, Some(&entry))];
-        Ok((next, entry, events))
-    };
-    run(&state, &body.idempotency_key, &fp, id, &t).await
+    operate(
+        state,
+        &id,
+        body.idempotency_key,
+        None,
+        "void",
+        "payments.payment.voided",
+        |p, _, k| p.void(k, Utc::now()),
+    )
+    .await
 }
 
 pub async fn refund(
@@ -249,18 +262,16 @@ pub async fn refund(
     Path(id): Path<String>,
     Json(body): Json<WithAmount>,
 ) -> Result<Response, ApiError> {
-    check_key(&body.idempotency_key)?;
-    amount_field(&body.amount)?;
-    let id = payment_id(&id)?;
-    let fp = fingerprint(&["refund", &id.0.to_string(), &body.amount.amount.to_string()]);
-    let key = body.idempotency_key.clone();
-    let s = state.clone();
-    let t = move |p: &Payment| {
-        let (next, entry) = p.refund(body.amount, &key, Utc::now())?;
-        let events = vec![event(&s, "payments.payment.refunded", &next, Some(&entry))];
-        Ok((next, entry, events))
-    };
-    run(&state, &body.idempotency_key, &fp, id, &t).await
+    operate(
+        state,
+        &id,
+        body.idempotency_key,
+        Some(body.amount),
+        "refund",
+        "payments.payment.refunded",
+        |p, a, k| p.refund(a.unwrap_or(p.amount), k, Utc::now()),
+    )
+    .await
 }
 
 pub async fn show(

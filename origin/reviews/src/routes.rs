@@ -158,23 +158,11 @@ pub async fn reply(
         .get(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such review"))?;
-    let seller = match &caller.key {
-        Some((seller, scopes))
-            if scopes.contains(&meridian_common::internal::Scope::CatalogWrite) =>
-        {
-            Some(*seller)
-        }
-        Some(_) => None,
-        None => match caller.user {
-            Some(user) => state
-                .sellers
-                .shop_of_owner(user, &caller.forward())
-                .await?
-                .map(|s| s.seller_id),
-            None => return Err(ApiError::unauthorized("sign in required")),
-        },
-    };
-    if seller != Some(review.seller_id) {
+    let seller = state
+        .sellers
+        .acting_seller(&caller, &[meridian_common::internal::Scope::CatalogWrite])
+        .await?;
+    if seller.seller_id != review.seller_id {
         return Err(ApiError::forbidden("only the product's seller can reply"));
     }
     let reply = Reply {
