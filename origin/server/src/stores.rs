@@ -133,6 +133,7 @@ impl Stores {
                 ("payments", config.stores.payments.backend_name()),
                 ("orders", config.stores.orders.backend_name()),
                 ("shipments", config.stores.shipments.backend_name()),
+                ("images", "local"),
                 ("reviews", config.stores.reviews.backend_name()),
             ],
         })
@@ -149,19 +150,27 @@ impl Stores {
                 .map_or("?", |(_, b)| b);
             format!("{role}:{backend}")
         };
-        readiness.add(probe(name("users"), self.users.clone(), |s| async move {
-            s.ping().await.map_err(|e| e.to_string())
-        }));
-        readiness.add(probe(
-            name("sessions"),
-            self.sessions.clone(),
-            |s| async move { s.ping().await.map_err(|e| e.to_string()) },
-        ));
-        readiness.add(probe(
-            name("products"),
-            self.products.clone(),
-            |s| async move { s.ping().await.map_err(|e| e.to_string()) },
-        ));
+        // Every store's `ping`, one probe per role; each store trait has
+        // its own error type, so the closure is stamped out per role.
+        macro_rules! probes {
+            ($($role:literal => $store:expr),* $(,)?) => {
+                $(readiness.add(probe(name($role), $store.clone(), |s| async move {
+                    s.ping().await.map_err(|e| e.to_string())
+                }));)*
+            };
+        }
+        probes!(
+            "users" => self.users,
+            "sessions" => self.sessions,
+            "products" => self.products,
+            "sellers" => self.sellers,
+            "images" => self.images,
+            "carts" => self.carts,
+            "payments" => self.payments,
+            "orders" => self.orders,
+            "shipments" => self.shipments,
+            "reviews" => self.reviews,
+        );
         readiness
     }
 }

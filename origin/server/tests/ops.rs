@@ -1,0 +1,96 @@
+//! The origin's operational endpoints and its edge-only trust boundary.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use meridian_common::config::RegionConfig;
+use serde_json::Value;
+use tower::ServiceExt;
+
+async fn origin() -> axum::Router {
+    let text = r#"
+        id = "chicago"
+        name = "Chicago"
+        latitude = 41.88
+        longitude = -87.63
+        listen = "127.0.0.1:0"
+        internal_secret = "ops-test-internal-secret"
+    "#;
+    let mut config = RegionConfig::parse(text, "ops").unwrap();
+    config.validate("ops").unwrap();
+    config.sellers.images_dir = Some(std::env::temp_dir().join("meridian-ops-test-images"));
+    meridian_server::build(&config).await.unwrap().router
+}
+
+async fn get(router: &axum::Router, path: &str, secret: Option<&str>) -> (StatusCode, Value) {
+    let mut request = Request::get(path);
+    if let Some(s) = secret {
+        request = request.header("x-meridian-internal", s);
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn readyz_reports_every_store_and_api_needs_the_edge() {
+    let router = origin().await;
+    let (status, body) = get(&router, "/readyz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ready");
+    let stores = body["stores"].as_object().unwrap();
+    for role in [
+        "users",
+        "sessions",
+        "products",
+        "sellers",
+        "images",
+        "carts",
+        "payments",
+        "orders",
+        "shipments",
+        "reviews",
+    ] {
+        let entry = stores
+            .iter()
+            .find(|(k, _)| k.starts_with(&format!("{role}:")))
+            .unwrap_or_else(|| panic!("{role} missing: {body}"));
+        assert_eq!(entry.1, "ok");
+    }
+    assert_eq!(get(&router, "/healthz", None).await.0, StatusCode::OK);
+    let (status, body) = get(&router, "/api/catalog/categories", None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    let (status, _) = get(
+        &router,
+        "/api/catalog/categories",
+        Some("ops-test-internal-secret"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = get(&router, "/api/nope", Some("ops-test-internal-secret")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let metrics = router
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = axum::body::to_bytes(metrics.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text).contains("meridian_http_requests_total"));
+}
