@@ -262,6 +262,9 @@ fn edge_config(
         [[routes]]
         prefix = "/api/search"
         service = "search"
+        [[routes]]
+        prefix = "/api/openapi.json"
+        service = "openapi.json"
         "#
     ));
     let config = EdgeConfig::parse(&text, "e2e-edge.toml").unwrap();

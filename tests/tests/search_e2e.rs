@@ -144,3 +144,53 @@ async fn search_finds_follows_and_validates() {
     assert_eq!(gone["total"], 0);
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_covers_every_public_route_with_errors() {
+    let cluster = Cluster::start(Options::default()).await;
+    let client = cluster.client();
+    let r = client
+        .get(cluster.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/auth/register",
+        "/api/auth/login",
+        "/api/auth/me",
+        "/api/catalog/products",
+        "/api/catalog/products/{id}",
+        "/api/search",
+        "/api/sellers/shops",
+        "/api/sellers/me/keys",
+        "/api/sellers/me/images",
+        "/api/cart/items",
+        "/api/orders/checkout",
+        "/api/orders/{id}/sub-orders/{sub}/refunds",
+        "/api/logistics/carrier/updates",
+        "/api/reviews/products/{product}",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing");
+    }
+    // Every operation documents at least one error response with the JSON error body.
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            let errors: Vec<&String> = responses
+                .keys()
+                .filter(|s| s.starts_with('4') || s.starts_with('5'))
+                .collect();
+            assert!(!errors.is_empty(), "{method} {path} documents no error");
+        }
+    }
+    assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
+    let checkout = &paths["/api/orders/checkout"]["post"]["responses"];
+    for status in ["201", "402", "409", "422"] {
+        assert!(checkout.get(status).is_some(), "checkout {status}");
+    }
+    cluster.shutdown().await;
+}

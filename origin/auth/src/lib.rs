@@ -43,3 +43,16 @@ pub fn internal_router(state: AppState) -> Router {
         .route("/introspect", post(routes::introspect))
         .with_state(state)
 }
+
+/// The service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(
+        paths(routes::register, routes::login, routes::logout, routes::me, routes::update_me),
+        components(schemas(meridian_common::openapi::ErrorBody)),
+        tags((name = "auth", description = "Accounts, profiles and sessions"))
+    )]
+    struct Doc;
+    Doc::openapi()
+}

@@ -18,7 +18,7 @@ use crate::store::unix_now;
 use crate::token::{self, SessionToken};
 use crate::{password, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     email: String,
@@ -26,6 +26,11 @@ pub struct RegisterRequest {
     display_name: String,
 }
 
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, description = "account created", body = UserView),
+        (status = 409, description = "email_taken", body = meridian_common::openapi::ErrorBody),
+        (status = 422, description = "validation_failed: fields of email, password (12+ chars), display_name", body = meridian_common::openapi::ErrorBody),
+        (status = 400, description = "malformed_json", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
     Json(body): Json<RegisterRequest>,
@@ -62,13 +67,17 @@ pub async fn register(
     Ok((StatusCode::CREATED, axum::Json(UserView::from(&user))).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     email: String,
     password: String,
 }
 
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, description = "session created; also set as the meridian_session cookie", body = LoginResponse),
+        (status = 401, description = "invalid_credentials (unknown email and wrong password alike)", body = meridian_common::openapi::ErrorBody),
+        (status = 422, description = "invalid_body", body = meridian_common::openapi::ErrorBody), (status = 400, description = "malformed_json", body = meridian_common::openapi::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     Json(body): Json<LoginRequest>,
@@ -106,6 +115,9 @@ pub async fn login(
     Ok(([(SET_COOKIE, cookie)], axum::Json(body)).into_response())
 }
 
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    responses((status = 204, description = "session revoked, cookie cleared"),
+        (status = 401, description = "unauthorized: no session", body = meridian_common::openapi::ErrorBody)))]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -117,6 +129,9 @@ pub async fn logout(
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response())
 }
 
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
+    responses((status = 200, body = UserView), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody),
+        (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn me(
     State(state): State<AppState>,
     CurrentUser(user_id): CurrentUser,
@@ -129,13 +144,16 @@ pub async fn me(
     Ok(axum::Json(UserView::from(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfileRequest {
     display_name: Option<String>,
     bio: Option<String>,
 }
 
+#[utoipa::path(patch, path = "/api/auth/me", tag = "auth", request_body = UpdateProfileRequest,
+    responses((status = 200, body = UserView), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody),
+        (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 400, description = "malformed_json", body = meridian_common::openapi::ErrorBody)))]
 pub async fn update_me(
     State(state): State<AppState>,
     CurrentUser(user_id): CurrentUser,
@@ -166,7 +184,7 @@ pub async fn update_me(
     Ok(axum::Json(UserView::from(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntrospectRequest {
     token: String,
@@ -186,4 +204,15 @@ pub async fn introspect(
         None => json!({ "active": false }),
     };
     Ok(axum::Json(answer))
+}
+
+/// Answer of `POST /api/auth/login`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct LoginResponse {
+    /// Bearer token (also set as the `meridian_session` cookie).
+    token: String,
+    /// Unix seconds.
+    expires_at: i64,
+    user: UserView,
 }

@@ -44,3 +44,12 @@ pub fn internal_router(state: AppState) -> Router {
         .route("/users/{user}/checked-out", post(routes::checked_out))
         .with_state(state)
 }
+
+/// The service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(paths(routes::view, routes::add_item, routes::set_item, routes::remove_item, routes::clear, routes::merge), tags((name = "cart", description = "Guest and user carts")))]
+    struct Doc;
+    Doc::openapi()
+}

@@ -166,6 +166,8 @@ fn cart_error(e: CartError) -> ApiError {
     }
 }
 
+#[utoipa::path(get, path = "/api/cart", tag = "cart",
+    responses((status = 200, description = "the cart, priced and stock-checked now", body = Object), (status = 403, description = "forbidden: seller keys cannot use carts", body = meridian_common::openapi::ErrorBody)))]
 pub async fn view(
     State(state): State<AppState>,
     caller: Caller,
@@ -180,13 +182,15 @@ pub async fn view(
     Ok(with_cookie(body, who.set_cookie, StatusCode::OK))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddItem {
     product_id: ProductId,
     quantity: u32,
 }
 
+#[utoipa::path(post, path = "/api/cart/items", tag = "cart", request_body = AddItem,
+    responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn add_item(
     State(state): State<AppState>,
     caller: Caller,
@@ -232,7 +236,7 @@ pub async fn add_item(
     Ok(with_cookie(view, who.set_cookie, StatusCode::OK))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetItem {
     quantity: u32,
@@ -282,6 +286,8 @@ async fn set_quantity(
     Ok(with_cookie(view, who.set_cookie, StatusCode::OK))
 }
 
+#[utoipa::path(put, path = "/api/cart/items/{product_id}", tag = "cart", request_body = SetItem, params(("product_id" = String, Path)),
+    responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn set_item(
     State(state): State<AppState>,
     caller: Caller,
@@ -295,6 +301,8 @@ pub async fn set_item(
     set_quantity(&state, &caller, &headers, product_id(&id)?, body.quantity).await
 }
 
+#[utoipa::path(delete, path = "/api/cart/items/{product_id}", tag = "cart", params(("product_id" = String, Path)),
+    responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn remove_item(
     State(state): State<AppState>,
     caller: Caller,
@@ -304,6 +312,8 @@ pub async fn remove_item(
     set_quantity(&state, &caller, &headers, product_id(&id)?, 0).await
 }
 
+#[utoipa::path(delete, path = "/api/cart", tag = "cart",
+    responses((status = 204, description = "emptied"), (status = 403, description = "forbidden", body = meridian_common::openapi::ErrorBody)))]
 pub async fn clear(
     State(state): State<AppState>,
     caller: Caller,
@@ -332,6 +342,8 @@ pub async fn clear(
 }
 
 /// Explicit merge after login (reads merge implicitly too).
+#[utoipa::path(post, path = "/api/cart/merge", tag = "cart",
+    responses((status = 200, body = Object), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody)))]
 pub async fn merge(
     State(state): State<AppState>,
     caller: Caller,
@@ -362,7 +374,7 @@ pub async fn user_lines(
     Ok(axum::Json(json!({ "items": items })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckedOut {
     lines: Vec<CartLineRef>,

@@ -57,3 +57,18 @@ pub fn internal_router(state: AppState) -> Router {
         .route("/reservations/{id}/release", post(internal::release))
         .with_state(state)
 }
+
+/// The service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(
+        paths(
+            routes::list_products, routes::get_product, routes::categories,
+            writes::create_product, writes::update_product, writes::set_stock, writes::archive_product
+        ),
+        tags((name = "catalog", description = "Products and categories"))
+    )]
+    struct Doc;
+    Doc::openapi()
+}

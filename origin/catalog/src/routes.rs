@@ -23,6 +23,8 @@ pub struct ListParams {
     cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/catalog/products", tag = "catalog", params(("category" = Option<String>, Query), ("sort" = Option<String>, Query, description = "newest | price_asc | price_desc"), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "a page: items and next_cursor", body = Object), (status = 400, description = "invalid_query", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed: category, limit or cursor", body = meridian_common::openapi::ErrorBody)))]
 pub async fn list_products(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
@@ -49,6 +51,8 @@ pub async fn list_products(
     Ok(([(CACHE_CONTROL, PUBLIC_CACHE)], axum::Json(body)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/catalog/products/{id}", tag = "catalog", params(("id" = String, Path)),
+    responses((status = 200, body = crate::domain::Product), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn get_product(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -64,6 +68,8 @@ pub async fn get_product(
     Ok(([(CACHE_CONTROL, PUBLIC_CACHE)], axum::Json(product)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/catalog/categories", tag = "catalog",
+    responses((status = 200, description = "categories with product counts", body = Object), (status = 503, description = "unavailable", body = meridian_common::openapi::ErrorBody)))]
 pub async fn categories(State(state): State<AppState>) -> Result<Response, ApiError> {
     let categories = state.products.categories().await?;
     Ok((

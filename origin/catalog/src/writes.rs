@@ -136,7 +136,7 @@ fn product_event(state: &AppState, kind: &str, p: &Product) -> EventEnvelope {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
     title: String,
@@ -151,6 +151,8 @@ pub struct NewProduct {
     image_urls: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/api/catalog/products", tag = "catalog", request_body = NewProduct,
+    responses((status = 201, body = Product), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn create_product(
     State(state): State<AppState>,
     caller: Caller,
@@ -209,7 +211,7 @@ pub async fn create_product(
     Ok((StatusCode::CREATED, axum::Json(product)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditProduct {
     title: Option<String>,
@@ -220,6 +222,8 @@ pub struct EditProduct {
     image_urls: Option<Vec<String>>,
 }
 
+#[utoipa::path(patch, path = "/api/catalog/products/{id}", tag = "catalog", request_body = EditProduct, params(("id" = String, Path)),
+    responses((status = 200, body = Product), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn update_product(
     State(state): State<AppState>,
     caller: Caller,
@@ -271,12 +275,14 @@ pub async fn update_product(
     Ok(axum::Json(updated))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetStock {
     stock: u32,
 }
 
+#[utoipa::path(put, path = "/api/catalog/products/{id}/stock", tag = "catalog", request_body = SetStock, params(("id" = String, Path)),
+    responses((status = 200, body = Product), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn set_stock(
     State(state): State<AppState>,
     caller: Caller,
@@ -298,6 +304,8 @@ pub async fn set_stock(
     Ok(axum::Json(updated))
 }
 
+#[utoipa::path(post, path = "/api/catalog/products/{id}/archive", tag = "catalog", params(("id" = String, Path)),
+    responses((status = 200, body = Product), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn archive_product(
     State(state): State<AppState>,
     caller: Caller,

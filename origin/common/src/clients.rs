@@ -267,7 +267,7 @@ impl PaymentsClient {
 }
 
 /// A cart line as checkout reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CartLineRef {
     pub product_id: ProductId,
     pub quantity: u32,

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod internal;
 pub mod metrics;
 pub mod money;
+pub mod openapi;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod rating;

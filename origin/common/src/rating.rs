@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, utoipa::ToSchema)]
 pub struct RatingSummary {
     pub count: u32,
     /// Counts of 1..=5 star ratings.
+    #[schema(value_type = Vec<u32>)]
     pub histogram: [u32; 5],
 }
 

@@ -38,3 +38,12 @@ pub fn internal_router(state: AppState) -> Router {
         .route("/shipments", post(routes::open))
         .with_state(state)
 }
+
+/// The service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(paths(routes::carrier_update, routes::tracking), tags((name = "logistics", description = "Shipments and tracking")))]
+    struct Doc;
+    Doc::openapi()
+}

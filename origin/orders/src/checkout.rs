@@ -28,7 +28,7 @@ use crate::domain::{Address, Line, Order, OrderId, Status, SubOrder};
 use crate::store::{Begin, StoredResponse};
 use crate::AppState;
 
-#[derive(Deserialize, serde::Serialize)]
+#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
     shipping_address: Address,
@@ -89,6 +89,8 @@ fn stored(result: &Result<Order, ApiError>) -> StoredResponse {
     }
 }
 
+#[utoipa::path(post, path = "/api/orders/checkout", tag = "orders", request_body = CheckoutRequest, params(("Idempotency-Key" = String, Header, description = "required; a replay returns the same answer")),
+    responses((status = 201, body = crate::domain::Order), (status = 200, description = "replay of an earlier answer", body = crate::domain::Order), (status = 400, description = "idempotency_key_required / malformed_json", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 402, description = "payment_declined", body = meridian_common::openapi::ErrorBody), (status = 409, description = "out_of_stock / checkout_in_progress", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / empty_cart / unavailable_products / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 504, description = "payment_timeout", body = meridian_common::openapi::ErrorBody), (status = 503, description = "unavailable", body = meridian_common::openapi::ErrorBody)))]
 pub async fn checkout(
     State(state): State<AppState>,
     caller: Caller,

@@ -57,3 +57,12 @@ pub fn internal_router(state: AppState) -> Router {
         .route("/purchases/{user}/{product}", get(internal::purchase))
         .with_state(state)
 }
+
+/// The service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(paths(checkout::checkout, routes::my_orders, routes::my_order, seller::seller_orders, seller::ship, seller::cancel, seller::refund), tags((name = "orders", description = "Checkout and order lifecycle")))]
+    struct Doc;
+    Doc::openapi()
+}

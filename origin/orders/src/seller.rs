@@ -45,6 +45,8 @@ fn seller_view(order: &Order, seller: &ShopRef) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/api/orders/seller", tag = "orders",
+    responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn seller_orders(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,13 +143,15 @@ async fn apply(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ship {
     carrier: String,
     tracking_number: String,
 }
 
+#[utoipa::path(post, path = "/api/orders/{id}/sub-orders/{sub}/ship", tag = "orders", request_body = Ship, params(("id" = String, Path), ("sub" = String, Path)),
+    responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 409, description = "illegal_transition", body = meridian_common::openapi::ErrorBody)))]
 pub async fn ship(
     State(state): State<AppState>,
     caller: Caller,
@@ -207,6 +211,8 @@ pub async fn ship(
 }
 
 /// Cancels a paid, unshipped sub-order: refund its charge, put its stock back.
+#[utoipa::path(post, path = "/api/orders/{id}/sub-orders/{sub}/cancel", tag = "orders", params(("id" = String, Path), ("sub" = String, Path)),
+    responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 409, description = "illegal_transition", body = meridian_common::openapi::ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
@@ -258,7 +264,7 @@ pub async fn cancel(
     Ok(axum::Json(seller_view(&updated, &seller)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Refund {
     product_id: ProductId,
@@ -266,6 +272,8 @@ pub struct Refund {
 }
 
 /// Refunds part of a line (price plus its tax). Needs an Idempotency-Key.
+#[utoipa::path(post, path = "/api/orders/{id}/sub-orders/{sub}/refunds", tag = "orders", request_body = Refund, params(("id" = String, Path), ("sub" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 409, description = "illegal_transition", body = meridian_common::openapi::ErrorBody)))]
 pub async fn refund(
     State(state): State<AppState>,
     caller: Caller,

@@ -37,3 +37,12 @@ pub fn router(state: AppState) -> Router {
         .route("/{id}/reports", post(routes::report))
         .with_state(state)
 }
+
+/// The service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(paths(routes::submit, routes::list, routes::summary, routes::reply, routes::helpful, routes::report), tags((name = "reviews", description = "Reviews and ratings")))]
+    struct Doc;
+    Doc::openapi()
+}

@@ -27,7 +27,7 @@ fn review_id(raw: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid_id", "review id must be a UUID"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Submit {
     rating: i64,
@@ -36,6 +36,8 @@ pub struct Submit {
 }
 
 /// Only a buyer with a delivered order of the product may review it.
+#[utoipa::path(post, path = "/api/reviews/products/{product}", tag = "reviews", request_body = Submit, params(("product" = String, Path)),
+    responses((status = 201, body = Object), (status = 200, description = "edited", body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
@@ -89,13 +91,15 @@ pub async fn submit(
     Ok((status, axum::Json(stored)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     sort: Option<String>,
     limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/api/reviews/products/{product}", tag = "reviews", params(("product" = String, Path)),
+    responses((status = 200, body = Object), (status = 400, description = "invalid_id / invalid_query", body = meridian_common::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     Path(product): Path<String>,
@@ -124,6 +128,8 @@ pub async fn list(
     Ok(axum::Json(json!({ "items": items, "summary": summary })))
 }
 
+#[utoipa::path(get, path = "/api/reviews/products/{product}/summary", tag = "reviews", params(("product" = String, Path)),
+    responses((status = 200, body = meridian_common::rating::RatingSummary), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody)))]
 pub async fn summary(
     State(state): State<AppState>,
     Path(product): Path<String>,
@@ -136,7 +142,7 @@ pub async fn summary(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyBody {
     text: String,
@@ -144,6 +150,8 @@ pub struct ReplyBody {
 
 /// The product's seller answers a review (session of the owner or any key
 /// of that shop with `catalog:write`).
+#[utoipa::path(post, path = "/api/reviews/{id}/reply", tag = "reviews", request_body = ReplyBody, params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn reply(
     State(state): State<AppState>,
     caller: Caller,
@@ -184,6 +192,8 @@ pub async fn reply(
     Ok(axum::Json(updated))
 }
 
+#[utoipa::path(post, path = "/api/reviews/{id}/helpful", tag = "reviews", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn helpful(
     State(state): State<AppState>,
     caller: Caller,
@@ -207,12 +217,14 @@ pub async fn helpful(
     Ok(axum::Json(json!({ "counted": counted })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportBody {
     reason: String,
 }
 
+#[utoipa::path(post, path = "/api/reviews/{id}/reports", tag = "reviews", request_body = ReportBody, params(("id" = String, Path)),
+    responses((status = 202, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,

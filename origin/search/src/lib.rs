@@ -34,7 +34,9 @@ pub fn internal_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn search(
+#[utoipa::path(get, path = "/api/search", tag = "search", params(("q" = Option<String>, Query), ("category" = Option<String>, Query), ("seller" = Option<String>, Query), ("min_price" = Option<i64>, Query), ("max_price" = Option<i64>, Query), ("min_rating" = Option<f64>, Query), ("in_stock" = Option<bool>, Query), ("sort" = Option<String>, Query, description = "relevance | price_asc | price_desc | newest | rating"), ("limit" = Option<u32>, Query), ("offset" = Option<u32>, Query)),
+    responses((status = 200, description = "hits, total and category facets", body = Object), (status = 400, description = "invalid_query", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
+pub async fn search(
     State(state): State<AppState>,
     Query(params): Query<query::Params>,
 ) -> Result<axum::Json<Value>, ApiError> {
@@ -82,4 +84,13 @@ async fn remove(
 ) -> Result<axum::Json<Value>, ApiError> {
     state.index.remove(product_id(&id)?).await?;
     Ok(axum::Json(json!({ "removed": true })))
+}
+
+/// The service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(paths(search), tags((name = "search", description = "Product search")))]
+    struct Doc;
+    Doc::openapi()
 }

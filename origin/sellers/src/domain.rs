@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// URL name of a shop: 3–40 of `a-z 0-9 -`, no leading/trailing/double `-`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String)]
 pub struct Slug(String);
 
 impl Slug {
@@ -36,7 +37,7 @@ impl Slug {
 
 pub use meridian_common::error::text;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Shop {
     pub id: SellerId,
     pub owner_id: UserId,

@@ -53,3 +53,12 @@ pub fn internal_router(state: AppState) -> Router {
         .route("/shops/{id}", get(routes::shop_ref))
         .with_state(state)
 }
+
+/// The service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(paths(routes::open_shop, routes::public_shop, routes::my_shop, routes::update_shop, routes::create_key, routes::list_keys, routes::revoke_key, routes::upload_image, routes::get_image), tags((name = "sellers", description = "Shops, API keys and images")))]
+    struct Doc;
+    Doc::openapi()
+}

@@ -67,7 +67,7 @@ async fn owner_shop(state: &AppState, caller: &Caller) -> Result<Shop, ApiError>
     acting_shop(state, caller, None).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenShop {
     name: String,
@@ -77,6 +77,8 @@ pub struct OpenShop {
     contact_email: String,
 }
 
+#[utoipa::path(post, path = "/api/sellers/shops", tag = "sellers", request_body = OpenShop,
+    responses((status = 201, body = crate::domain::Shop), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 409, description = "slug_taken / shop_exists", body = meridian_common::openapi::ErrorBody)))]
 pub async fn open_shop(
     State(state): State<AppState>,
     caller: Caller,
@@ -131,6 +133,8 @@ fn public_view(shop: &Shop) -> serde_json::Value {
 }
 
 /// Public shop page, by slug or id.
+#[utoipa::path(get, path = "/api/sellers/shops/{slug}", tag = "sellers", params(("slug" = String, Path)),
+    responses((status = 200, description = "public shop page", body = Object), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn public_shop(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -150,6 +154,8 @@ pub async fn public_shop(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/api/sellers/me", tag = "sellers",
+    responses((status = 200, body = crate::domain::Shop), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn my_shop(
     State(state): State<AppState>,
     caller: Caller,
@@ -157,7 +163,7 @@ pub async fn my_shop(
     Ok(axum::Json(acting_shop(&state, &caller, None).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateShop {
     name: Option<String>,
@@ -165,6 +171,8 @@ pub struct UpdateShop {
     contact_email: Option<String>,
 }
 
+#[utoipa::path(patch, path = "/api/sellers/me", tag = "sellers", request_body = UpdateShop,
+    responses((status = 200, body = crate::domain::Shop), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn update_shop(
     State(state): State<AppState>,
     caller: Caller,
@@ -207,13 +215,15 @@ pub async fn update_shop(
     Ok(axum::Json(shop))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     name: String,
     scopes: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/api/sellers/me/keys", tag = "sellers", request_body = CreateKey,
+    responses((status = 201, description = "the key, with its secret shown this once", body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -256,6 +266,8 @@ pub async fn create_key(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/api/sellers/me/keys", tag = "sellers",
+    responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
@@ -265,6 +277,8 @@ pub async fn list_keys(
     Ok(axum::Json(json!({ "items": keys })))
 }
 
+#[utoipa::path(delete, path = "/api/sellers/me/keys/{id}", tag = "sellers", params(("id" = String, Path)),
+    responses((status = 204, description = "revoked"), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -293,6 +307,8 @@ pub async fn revoke_key(
     }
 }
 
+#[utoipa::path(post, path = "/api/sellers/me/images", tag = "sellers", request_body(content_type = "multipart/form-data", description = "field `file`: JPEG, PNG or WebP, at most 5 MiB"),
+    responses((status = 201, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 413, description = "image_too_large", body = meridian_common::openapi::ErrorBody)))]
 pub async fn upload_image(
     State(state): State<AppState>,
     caller: Caller,
@@ -353,6 +369,8 @@ pub async fn upload_image(
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/sellers/images/{id}", tag = "sellers", params(("id" = String, Path)),
+    responses((status = 200, description = "the image bytes", content_type = "image/*"), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn get_image(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -380,7 +398,7 @@ pub async fn get_image(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntrospectKey {
     key: String,

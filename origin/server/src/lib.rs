@@ -29,6 +29,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 mod consumers;
+mod openapi;
 mod stores;
 
 /// Largest request body an origin accepts; the edge enforces the same bound.
@@ -165,6 +166,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
             "/internal/payments",
             meridian_payments::internal_router(payments),
         )
+        .route("/api/openapi.json", get(openapi::document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(
