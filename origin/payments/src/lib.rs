@@ -32,3 +32,15 @@ pub fn internal_router(state: AppState) -> Router {
         .route("/payments/{id}/refunds", post(routes::refund))
         .with_state(state)
 }
+
+/// The service's (internal) OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(
+        paths(routes::authorize, routes::capture, routes::void, routes::refund, routes::show),
+        tags((name = "payments", description = "Internal: card processing for checkout"))
+    )]
+    struct Doc;
+    Doc::openapi()
+}

@@ -103,7 +103,7 @@ fn gateway_timeout() -> ApiError {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Authorize {
     idempotency_key: String,
@@ -112,6 +112,8 @@ pub struct Authorize {
     token: String,
 }
 
+#[utoipa::path(post, path = "/internal/payments/authorizations", tag = "payments", request_body = Authorize,
+    responses((status = 201, body = crate::domain::Payment), (status = 200, description = "replayed", body = crate::domain::Payment), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / invalid_amount / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 402, description = "payment_declined", body = meridian_common::openapi::ErrorBody), (status = 504, description = "gateway_timeout", body = meridian_common::openapi::ErrorBody)))]
 pub async fn authorize(
     State(state): State<AppState>,
     Json(body): Json<Authorize>,
@@ -179,14 +181,14 @@ fn payment_id(raw: &str) -> Result<PaymentId, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid_id", "payment id must be a UUID"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WithAmount {
     idempotency_key: String,
     amount: Money,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyOnly {
     idempotency_key: String,
@@ -223,6 +225,8 @@ async fn operate(
     respond(record, &fp, false)
 }
 
+#[utoipa::path(post, path = "/internal/payments/payments/{id}/capture", tag = "payments", request_body = WithAmount, params(("id" = String, Path)),
+    responses((status = 200, body = crate::domain::Payment), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / invalid_amount / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 409, description = "invalid_state", body = meridian_common::openapi::ErrorBody)))]
 pub async fn capture(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -240,6 +244,8 @@ pub async fn capture(
     .await
 }
 
+#[utoipa::path(post, path = "/internal/payments/payments/{id}/void", tag = "payments", request_body = KeyOnly, params(("id" = String, Path)),
+    responses((status = 200, body = crate::domain::Payment), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / invalid_amount / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 409, description = "invalid_state", body = meridian_common::openapi::ErrorBody)))]
 pub async fn void(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -257,6 +263,8 @@ pub async fn void(
     .await
 }
 
+#[utoipa::path(post, path = "/internal/payments/payments/{id}/refunds", tag = "payments", request_body = WithAmount, params(("id" = String, Path)),
+    responses((status = 200, body = crate::domain::Payment), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / invalid_amount / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 409, description = "invalid_state", body = meridian_common::openapi::ErrorBody)))]
 pub async fn refund(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -274,6 +282,8 @@ pub async fn refund(
     .await
 }
 
+#[utoipa::path(get, path = "/internal/payments/payments/{id}", tag = "payments", params(("id" = String, Path)),
+    responses((status = 200, description = "payment and ledger", body = Object), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,

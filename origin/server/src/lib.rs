@@ -167,6 +167,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
             meridian_payments::internal_router(payments),
         )
         .route("/api/openapi.json", get(openapi::document))
+        .route("/internal/openapi.json", get(openapi::internal_document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(

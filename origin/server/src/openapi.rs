@@ -10,6 +10,8 @@ use meridian_common::ApiError;
 fn merged() -> Result<&'static str, String> {
     static DOC: OnceLock<Result<String, String>> = OnceLock::new();
     DOC.get_or_init(|| {
+        // Public services only; internal APIs (payments, …) are served at
+        // /internal/openapi.json to callers holding the edge credential.
         let mut doc = meridian_auth::openapi();
         for part in [
             meridian_catalog::openapi(),
@@ -45,6 +47,23 @@ pub async fn document() -> Response {
             json,
         )
             .into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+/// `GET /internal/openapi.json`: the service-to-service APIs.
+pub async fn internal_document() -> Response {
+    static DOC: OnceLock<Result<String, String>> = OnceLock::new();
+    let doc = DOC.get_or_init(|| {
+        let mut doc = meridian_payments::openapi();
+        doc.info = utoipa::openapi::InfoBuilder::new()
+            .title("Meridian internal APIs")
+            .version(env!("CARGO_PKG_VERSION"))
+            .build();
+        doc.to_pretty_json().map_err(|e| e.to_string())
+    });
+    match doc {
+        Ok(json) => ([(CONTENT_TYPE, "application/json")], json.clone()).into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }
 }

@@ -84,6 +84,20 @@ async fn readyz_reports_every_store_and_api_needs_the_edge() {
         (status, body["error"]["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
+    let (status, doc) = get(
+        &router,
+        "/internal/openapi.json",
+        Some("ops-test-internal-secret"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["paths"]
+        .get("/internal/payments/authorizations")
+        .is_some());
+    assert_eq!(
+        get(&router, "/internal/openapi.json", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let metrics = router
         .clone()
         .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
