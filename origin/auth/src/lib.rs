@@ -25,6 +25,9 @@ pub struct AppState {
     pub sessions: Arc<dyn SessionStore>,
     pub session_ttl: Duration,
     pub cookie_secure: bool,
+    /// Where a guest cart is merged at login (none: carts merge on the
+    /// shopper's next cart request instead).
+    pub cart: Option<meridian_common::clients::CartClient>,
 }
 
 /// Public routes, relative to `/api/auth`.

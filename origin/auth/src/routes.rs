@@ -80,6 +80,7 @@ pub struct LoginRequest {
         (status = 422, description = "invalid_body", body = meridian_common::openapi::ErrorBody), (status = 400, description = "malformed_json", body = meridian_common::openapi::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Json(body): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let user = match Email::parse(&body.email) {
@@ -112,7 +113,36 @@ pub async fn login(
         "expires_at": session.expires_at,
         "user": UserView::from(&user),
     });
-    Ok(([(SET_COOKIE, cookie)], axum::Json(body)).into_response())
+    let mut response = ([(SET_COOKIE, cookie)], axum::Json(body)).into_response();
+    if let Some(cleared) = merge_guest_cart(&state, &headers, user.id).await {
+        if let Ok(v) = cleared.parse() {
+            response.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+    Ok(response)
+}
+
+/// Cookie of the guest cart a shopper built before signing in.
+const GUEST_CART_COOKIE: &str = "meridian_cart";
+
+/// Moves the guest cart into the account's cart; returns the `Set-Cookie`
+/// that clears the guest cookie once merged. A failed merge never fails the
+/// login: the cart service merges on the next cart request instead.
+async fn merge_guest_cart(state: &AppState, headers: &HeaderMap, user: UserId) -> Option<String> {
+    let cart = state.cart.as_ref()?;
+    let guest = meridian_common::internal::cookie(headers, GUEST_CART_COOKIE)?;
+    match cart.merge_guest(user, guest, &[]).await {
+        Ok(()) => {
+            let secure = if state.cookie_secure { "; Secure" } else { "" };
+            Some(format!(
+                "{GUEST_CART_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"
+            ))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "guest cart not merged at login");
+            None
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",

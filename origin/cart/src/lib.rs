@@ -42,6 +42,7 @@ pub fn internal_router(state: AppState) -> Router {
     Router::new()
         .route("/users/{user}", get(routes::user_lines))
         .route("/users/{user}/checked-out", post(routes::checked_out))
+        .route("/users/{user}/merge", post(routes::merge_guest))
         .with_state(state)
 }
 

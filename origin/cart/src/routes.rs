@@ -409,3 +409,29 @@ pub async fn checked_out(
         .map_err(cart_error)?;
     Ok(axum::Json(json!({ "ok": true })))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeGuest {
+    guest: String,
+}
+
+/// At login: the guest cart (from the `meridian_cart` cookie the shopper
+/// sent with the login) moves into the user's cart.
+pub async fn merge_guest(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    Json(body): Json<MergeGuest>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let user = CartKey::User(user_id(&user)?);
+    let guest = CartKey::guest(&body.guest)
+        .ok_or_else(|| ApiError::bad_request("invalid_guest_cart", "malformed guest cart id"))?;
+    let merged = event(
+        &state,
+        "cart.cart.merged",
+        &user,
+        json!({ "from": guest.id() }),
+    );
+    let cart = state.store.merge(&guest, &user, vec![merged]).await?;
+    Ok(axum::Json(json!({ "lines": cart.lines.len() })))
+}

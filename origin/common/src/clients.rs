@@ -290,6 +290,21 @@ impl CartClient {
         Ok(items.items)
     }
 
+    /// Moves a guest cart into the user's cart (at login).
+    pub async fn merge_guest(
+        &self,
+        user: UserId,
+        guest: &str,
+        headers: &Headers,
+    ) -> Result<(), ClientError> {
+        let path = format!("/internal/cart/users/{user}/merge");
+        let body = serde_json::json!({ "guest": guest });
+        self.0
+            .call::<_, serde_json::Value>(Method::POST, &path, Some(&body), headers)
+            .await
+            .map(|_| ())
+    }
+
     /// Removes these lines (as bought) from the user's cart.
     pub async fn remove(
         &self,

@@ -53,12 +53,6 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
             tracing::info!(products = seeded, "seeded demo catalog");
         }
     }
-    let auth = meridian_auth::AppState {
-        users: stores.users.clone(),
-        sessions: stores.sessions.clone(),
-        session_ttl: Duration::from_secs(config.auth.session_ttl_secs),
-        cookie_secure: config.auth.cookie_secure,
-    };
     if config.catalog.demo_data {
         meridian_sellers::demo::seed_if_empty(stores.sellers.as_ref()).await?;
     }
@@ -72,6 +66,13 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     let client =
         |service| InternalClient::in_process(service, internal.clone(), &config.internal_secret);
     let sellers_client = SellersClient(client("sellers"));
+    let auth = meridian_auth::AppState {
+        users: stores.users.clone(),
+        sessions: stores.sessions.clone(),
+        session_ttl: Duration::from_secs(config.auth.session_ttl_secs),
+        cookie_secure: config.auth.cookie_secure,
+        cart: Some(CartClient(client("cart"))),
+    };
     let catalog = meridian_catalog::AppState {
         products: stores.products.clone(),
         sellers: sellers_client.clone(),
