@@ -153,6 +153,19 @@ impl InternalClient {
         })
     }
 
+    /// `call` for operations whose answer carries nothing the caller needs.
+    pub async fn call_unit<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<(), ClientError> {
+        self.call::<B, serde::de::IgnoredAny>(method, path, body, headers)
+            .await
+            .map(|_| ())
+    }
+
     async fn send<B: Serialize>(
         &self,
         method: Method,

@@ -167,14 +167,13 @@ impl CatalogClient {
         headers: &Headers,
     ) -> Result<(), ClientError> {
         self.0
-            .call::<_, serde_json::Value>(
+            .call_unit(
                 Method::POST,
                 "/internal/catalog/reservations",
                 Some(request),
                 headers,
             )
             .await
-            .map(|_| ())
     }
 
     pub async fn release(
@@ -300,9 +299,8 @@ impl CartClient {
         let path = format!("/internal/cart/users/{user}/merge");
         let body = serde_json::json!({ "guest": guest });
         self.0
-            .call::<_, serde_json::Value>(Method::POST, &path, Some(&body), headers)
+            .call_unit(Method::POST, &path, Some(&body), headers)
             .await
-            .map(|_| ())
     }
 
     /// Removes these lines (as bought) from the user's cart.
@@ -315,9 +313,8 @@ impl CartClient {
         let path = format!("/internal/cart/users/{user}/checked-out");
         let body = serde_json::json!({ "lines": lines });
         self.0
-            .call::<_, serde_json::Value>(Method::POST, &path, Some(&body), headers)
+            .call_unit(Method::POST, &path, Some(&body), headers)
             .await
-            .map(|_| ())
     }
 }
 
@@ -343,14 +340,13 @@ impl LogisticsClient {
         headers: &Headers,
     ) -> Result<(), ClientError> {
         self.0
-            .call::<_, serde_json::Value>(
+            .call_unit(
                 Method::POST,
                 "/internal/logistics/shipments",
                 Some(shipment),
                 headers,
             )
             .await
-            .map(|_| ())
     }
 }
 
@@ -367,9 +363,8 @@ impl OrdersClient {
     ) -> Result<(), ClientError> {
         let path = format!("/internal/orders/{order}/sub-orders/{sub_order}/delivered");
         self.0
-            .call::<(), serde_json::Value>(Method::POST, &path, None, headers)
+            .call_unit::<()>(Method::POST, &path, None, headers)
             .await
-            .map(|_| ())
     }
 
     /// The seller of `product` in a delivered order of `user`, if any.
@@ -413,16 +408,14 @@ impl SearchClient {
     pub async fn index(&self, doc: &SearchDoc, headers: &Headers) -> Result<(), ClientError> {
         let path = format!("/internal/search/products/{}", doc.product_id);
         self.0
-            .call::<_, serde_json::Value>(Method::PUT, &path, Some(doc), headers)
+            .call_unit(Method::PUT, &path, Some(doc), headers)
             .await
-            .map(|_| ())
     }
 
     pub async fn remove(&self, product: ProductId, headers: &Headers) -> Result<(), ClientError> {
         let path = format!("/internal/search/products/{product}");
         self.0
-            .call::<(), serde_json::Value>(Method::DELETE, &path, None, headers)
+            .call_unit::<()>(Method::DELETE, &path, None, headers)
             .await
-            .map(|_| ())
     }
 }
