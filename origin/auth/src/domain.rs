@@ -1,7 +1,7 @@
 //! Validated account types: an `Email` or `Password` value is valid by
 //! construction, so handlers and stores never re-check them.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use meridian_common::UserId;
 use serde::{Deserialize, Serialize};
 
@@ -102,11 +102,7 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Timestamps with microsecond precision, the finest PostgreSQL stores, so
-/// every store returns exactly what it was given.
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
+pub use meridian_common::now;
 
 /// What `PATCH /me` may change; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

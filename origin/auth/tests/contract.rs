@@ -161,16 +161,7 @@ async fn postgres_user_store() {
     };
     let store = PostgresUserStore::connect(&settings).await.unwrap();
     user_store_contract(Arc::new(store)).await;
-    drop_schema(&url, &schema).await;
-}
-
-#[cfg(feature = "postgres")]
-async fn drop_schema(url: &str, schema: &str) {
-    use sqlx::{Connection, Executor};
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    conn.execute(format!("DROP SCHEMA \"{schema}\" CASCADE").as_str())
-        .await
-        .unwrap();
+    meridian_common::testing::drop_pg_schema(&url, &schema).await;
 }
 
 #[cfg(feature = "redis")]

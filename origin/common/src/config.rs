@@ -153,6 +153,10 @@ pub enum StoreConfig {
         max_connections: u32,
         #[serde(default = "default_connect_timeout_ms")]
         connect_timeout_ms: u64,
+        /// Schema for this role's tables (created if missing). Services
+        /// sharing one database need their own, so their migrations do not
+        /// collide; the default is the server's search path.
+        schema: Option<String>,
     },
 }
 

@@ -176,6 +176,33 @@ pub async fn relay_in_process(outbox: Arc<MemoryOutbox>, bus: EventBus) {
     }
 }
 
+/// Drains an outbox that cannot signal new rows (a database table) into
+/// `bus`, polling every `interval` while it is empty.
+pub async fn relay_polling(
+    outbox: Arc<dyn OutboxReader>,
+    bus: EventBus,
+    interval: std::time::Duration,
+) {
+    loop {
+        match outbox.pending(256).await {
+            Ok(batch) if !batch.is_empty() => {
+                let ids: Vec<Uuid> = batch.iter().map(|e| e.id).collect();
+                for event in batch {
+                    bus.publish(event);
+                }
+                if let Err(e) = outbox.mark_published(&ids).await {
+                    tracing::warn!(error = %e, "outbox rows not marked published; they will be redelivered");
+                }
+            }
+            Ok(_) => tokio::time::sleep(interval).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox unreadable; retrying");
+                tokio::time::sleep(interval).await;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,3 +31,10 @@ pub mod testing;
 pub use error::{ApiError, FieldError};
 pub use ids::{ProductId, SellerId, UserId};
 pub use money::{Currency, Money};
+
+/// The current time at microsecond precision, the finest PostgreSQL stores,
+/// so every store returns exactly the timestamps it was given.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}

@@ -20,6 +20,28 @@ pub struct PgSettings {
 }
 
 impl PgSettings {
+    /// From a region's `[stores.<role>]` PostgreSQL entry; `default_schema`
+    /// applies when the entry names none.
+    pub fn from_config(
+        config: &crate::config::StoreConfig,
+        default_schema: Option<&str>,
+    ) -> Option<Self> {
+        match config {
+            crate::config::StoreConfig::Postgres {
+                url,
+                max_connections,
+                connect_timeout_ms,
+                schema,
+            } => Some(Self {
+                url: url.clone(),
+                max_connections: *max_connections,
+                connect_timeout: Duration::from_millis(*connect_timeout_ms),
+                schema: schema.clone().or(default_schema.map(str::to_owned)),
+            }),
+            _ => None,
+        }
+    }
+
     pub fn new(url: &str) -> Self {
         Self {
             url: url.to_owned(),
@@ -100,5 +122,104 @@ pub fn classify(error: &sqlx::Error) -> PgFailure {
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_) => PgFailure::Unavailable(error.to_string()),
         other => PgFailure::Other(other.to_string()),
+    }
+}
+
+/// The transactional outbox on PostgreSQL: events are inserted in the same
+/// transaction as the change they describe, and relays read them in commit
+/// order. Each service has its own table (`<service>_outbox`), created by
+/// that service's migrations with this shape:
+///
+/// ```sql
+/// CREATE TABLE <service>_outbox (
+///     seq BIGSERIAL PRIMARY KEY, id UUID NOT NULL UNIQUE, event_type TEXT NOT NULL,
+///     version SMALLINT NOT NULL, occurred_at TIMESTAMPTZ NOT NULL, region TEXT NOT NULL,
+///     aggregate_id TEXT NOT NULL, payload JSONB NOT NULL, published_at TIMESTAMPTZ);
+/// ```
+pub mod outbox {
+    use async_trait::async_trait;
+    use sqlx::{PgPool, Postgres, Row, Transaction};
+    use uuid::Uuid;
+
+    use crate::events::{EventEnvelope, OutboxReader};
+
+    pub async fn append(
+        tx: &mut Transaction<'_, Postgres>,
+        table: &'static str,
+        events: &[EventEnvelope],
+    ) -> Result<(), sqlx::Error> {
+        for e in events {
+            sqlx::query(&format!(
+                "INSERT INTO {table} (id, event_type, version, occurred_at, region, aggregate_id, payload)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ))
+            .bind(e.id)
+            .bind(&e.event_type)
+            .bind(e.version as i16)
+            .bind(e.occurred_at)
+            .bind(&e.region)
+            .bind(&e.aggregate_id)
+            .bind(&e.payload)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Reads one service's outbox table.
+    pub struct PgOutbox {
+        pub pool: PgPool,
+        pub table: &'static str,
+    }
+
+    #[async_trait]
+    impl OutboxReader for PgOutbox {
+        async fn pending(&self, limit: usize) -> Result<Vec<EventEnvelope>, String> {
+            let rows = sqlx::query(&format!(
+                "SELECT id, event_type, version, occurred_at, region, aggregate_id, payload
+                 FROM {} WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+                self.table
+            ))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| e.to_string())?;
+            rows.iter()
+                .map(|r| {
+                    Ok(EventEnvelope {
+                        id: r.try_get("id").map_err(|e| e.to_string())?,
+                        event_type: r.try_get("event_type").map_err(|e| e.to_string())?,
+                        version: r.try_get::<i16, _>("version").map_err(|e| e.to_string())? as u16,
+                        occurred_at: r.try_get("occurred_at").map_err(|e| e.to_string())?,
+                        region: r.try_get("region").map_err(|e| e.to_string())?,
+                        aggregate_id: r.try_get("aggregate_id").map_err(|e| e.to_string())?,
+                        payload: r.try_get("payload").map_err(|e| e.to_string())?,
+                    })
+                })
+                .collect()
+        }
+
+        async fn mark_published(&self, ids: &[Uuid]) -> Result<(), String> {
+            sqlx::query(&format!(
+                "UPDATE {} SET published_at = now() WHERE id = ANY($1)",
+                self.table
+            ))
+            .bind(ids)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        }
+
+        async fn backlog(&self) -> Result<u64, String> {
+            let n: i64 = sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM {} WHERE published_at IS NULL",
+                self.table
+            ))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| e.to_string())?;
+            Ok(n as u64)
+        }
     }
 }

@@ -24,3 +24,15 @@ pub fn unique_namespace(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     format!("{prefix}_{}", &id[..12])
 }
+
+/// Drops a test's schema and everything in it.
+#[cfg(feature = "postgres")]
+pub async fn drop_pg_schema(url: &str, schema: &str) {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .expect("connect to drop a test schema");
+    conn.execute(format!("DROP SCHEMA \"{schema}\" CASCADE").as_str())
+        .await
+        .expect("drop a test schema");
+}

@@ -4,7 +4,6 @@ use axum::extract::{Multipart, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use meridian_common::email::Email;
 use meridian_common::error::Validator;
 use meridian_common::events::EventEnvelope;
@@ -101,7 +100,7 @@ pub async fn open_shop(
     else {
         unreachable!("validated above");
     };
-    let now = Utc::now();
+    let now = meridian_common::now();
     let shop = Shop {
         id: SellerId::new(),
         owner_id: owner,
@@ -209,7 +208,7 @@ pub async fn update_shop(
     );
     let shop = state
         .store
-        .update_shop(shop.id, &update, Utc::now(), vec![updated])
+        .update_shop(shop.id, &update, meridian_common::now(), vec![updated])
         .await?
         .ok_or_else(|| ApiError::not_found("no such shop"))?;
     Ok(axum::Json(shop))
@@ -245,7 +244,7 @@ pub async fn create_key(
         prefix: keys::display_prefix(&secret),
         hash: keys::hash(&secret),
         scopes,
-        created_at: Utc::now(),
+        created_at: meridian_common::now(),
         revoked_at: None,
     };
     let created = event(
@@ -297,7 +296,7 @@ pub async fn revoke_key(
     );
     if state
         .store
-        .revoke_key(shop.id, id, Utc::now(), vec![revoked])
+        .revoke_key(shop.id, id, meridian_common::now(), vec![revoked])
         .await?
     {
         Ok(StatusCode::NO_CONTENT)

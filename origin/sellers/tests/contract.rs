@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use meridian_common::email::Email;
 use meridian_common::events::{EventEnvelope, MemoryOutbox, OutboxReader};
 use meridian_common::internal::Scope;
@@ -15,7 +14,7 @@ use meridian_sellers::store::{SellerStore, StoreError};
 use uuid::Uuid;
 
 fn shop(owner: UserId, slug: &str) -> Shop {
-    let now = Utc::now();
+    let now = meridian_common::now();
     Shop {
         id: SellerId::new(),
         owner_id: owner,
@@ -81,7 +80,7 @@ async fn seller_store_contract(store: Arc<dyn SellerStore>, outbox: Arc<dyn Outb
         ..ShopUpdate::default()
     };
     let updated = store
-        .update_shop(a.id, &update, Utc::now(), ev("u"))
+        .update_shop(a.id, &update, meridian_common::now(), ev("u"))
         .await
         .unwrap()
         .unwrap();
@@ -89,7 +88,7 @@ async fn seller_store_contract(store: Arc<dyn SellerStore>, outbox: Arc<dyn Outb
     assert_eq!(updated.slug, a.slug);
     assert_eq!(
         store
-            .update_shop(SellerId::new(), &update, Utc::now(), ev("u"))
+            .update_shop(SellerId::new(), &update, meridian_common::now(), ev("u"))
             .await
             .unwrap(),
         None
@@ -104,7 +103,7 @@ async fn seller_store_contract(store: Arc<dyn SellerStore>, outbox: Arc<dyn Outb
         prefix: keys::display_prefix(&secret),
         hash: keys::hash(&secret),
         scopes: vec![Scope::CatalogWrite],
-        created_at: Utc::now(),
+        created_at: meridian_common::now(),
         revoked_at: None,
     };
     store.create_key(&key, ev("k")).await.unwrap();
@@ -123,16 +122,16 @@ async fn seller_store_contract(store: Arc<dyn SellerStore>, outbox: Arc<dyn Outb
     assert_eq!(store.keys(a.id).await.unwrap(), vec![key.clone()]);
     assert!(store.keys(SellerId::new()).await.unwrap().is_empty());
     assert!(!store
-        .revoke_key(SellerId::new(), key.id, Utc::now(), ev("r"))
+        .revoke_key(SellerId::new(), key.id, meridian_common::now(), ev("r"))
         .await
         .unwrap());
     assert!(store
-        .revoke_key(a.id, key.id, Utc::now(), ev("r"))
+        .revoke_key(a.id, key.id, meridian_common::now(), ev("r"))
         .await
         .unwrap());
     assert!(
         !store
-            .revoke_key(a.id, key.id, Utc::now(), ev("r"))
+            .revoke_key(a.id, key.id, meridian_common::now(), ev("r"))
             .await
             .unwrap(),
         "already revoked"
@@ -161,4 +160,31 @@ async fn local_dir_image_store() {
     let dir = std::env::temp_dir().join(format!("meridian-images-{}", Uuid::new_v4().simple()));
     image_store_contract(Arc::new(LocalDirImageStore::new(&dir).unwrap())).await;
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_seller_store() {
+    use meridian_common::pg::PgSettings;
+    use meridian_common::testing::{backend_endpoint, unique_namespace};
+    use meridian_sellers::store::postgres::PostgresSellerStore;
+
+    let Some(url) = backend_endpoint("MERIDIAN_TEST_POSTGRES") else {
+        return;
+    };
+    let schema = unique_namespace("sellers_test");
+    let settings = PgSettings {
+        schema: Some(schema.clone()),
+        ..PgSettings::new(&url)
+    };
+    let store = PostgresSellerStore::connect(&settings).await.unwrap();
+    let outbox = Arc::new(store.outbox());
+    seller_store_contract(Arc::new(store), outbox.clone()).await;
+    // The outbox rows committed with the changes read back in order.
+    let pending = outbox.pending(100).await.unwrap();
+    assert_eq!(pending.len() as u64, outbox.backlog().await.unwrap());
+    let ids: Vec<_> = pending.iter().map(|e| e.id).collect();
+    outbox.mark_published(&ids).await.unwrap();
+    assert_eq!(outbox.backlog().await.unwrap(), 0);
+    meridian_common::testing::drop_pg_schema(&url, &schema).await;
 }

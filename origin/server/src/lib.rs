@@ -17,7 +17,7 @@ use meridian_common::clients::{
     SellersClient,
 };
 use meridian_common::config::RegionConfig;
-use meridian_common::events::{relay_in_process, EventBus};
+use meridian_common::events::{relay_in_process, relay_polling, EventBus};
 use meridian_common::internal::{require_edge, InternalSecret};
 use meridian_common::metrics::{self, Metrics};
 use meridian_common::readiness::Readiness;
@@ -133,6 +133,13 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     consumers::spawn_search_projection(&bus, stores.products.clone(), search_index.clone());
     for (_, outbox) in &stores.outboxes {
         tokio::spawn(relay_in_process(outbox.clone(), bus.clone()));
+    }
+    for (_, outbox) in &stores.polled_outboxes {
+        tokio::spawn(relay_polling(
+            outbox.clone(),
+            bus.clone(),
+            Duration::from_millis(100),
+        ));
     }
 
     let api = Router::new()

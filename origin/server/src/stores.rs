@@ -11,7 +11,7 @@ use meridian_cart::store::CartStore;
 use meridian_catalog::store::memory::MemoryProductStore;
 use meridian_catalog::store::ProductStore;
 use meridian_common::config::{RegionConfig, StoreConfig};
-use meridian_common::events::MemoryOutbox;
+use meridian_common::events::{MemoryOutbox, OutboxReader};
 use meridian_common::readiness::{FnProbe, Readiness};
 use meridian_logistics::store::memory::MemoryShipmentStore;
 use meridian_logistics::store::ShipmentStore;
@@ -36,8 +36,10 @@ pub struct Stores {
     pub orders: Arc<dyn OrderStore>,
     pub shipments: Arc<dyn ShipmentStore>,
     pub reviews: Arc<dyn ReviewStore>,
-    /// One outbox per event-emitting service, drained by the relays.
+    /// One outbox per event-emitting service, drained by the relays:
+    /// embedded ones wake their relay, database tables are polled.
     pub outboxes: Vec<(&'static str, Arc<MemoryOutbox>)>,
+    pub polled_outboxes: Vec<(&'static str, Arc<dyn OutboxReader>)>,
     config: Vec<(&'static str, &'static str)>,
 }
 
@@ -66,8 +68,22 @@ impl Stores {
             other => bail!(unsupported("products", other)),
         };
         let sellers_outbox = MemoryOutbox::new();
+        let mut polled: Vec<(&'static str, Arc<dyn OutboxReader>)> = Vec::new();
         let sellers: Arc<dyn SellerStore> = match &config.stores.sellers {
             StoreConfig::Memory => Arc::new(MemorySellerStore::new(sellers_outbox.clone())),
+            #[cfg(feature = "postgres")]
+            pg @ StoreConfig::Postgres { .. } => {
+                let settings = meridian_common::pg::PgSettings::from_config(pg, Some("sellers"))
+                    .expect("a postgres entry");
+                let store =
+                    meridian_sellers::store::postgres::PostgresSellerStore::connect(&settings)
+                        .await
+                        .context("stores.sellers: connecting to PostgreSQL")?;
+                polled.push(("sellers", Arc::new(store.outbox())));
+                Arc::new(store)
+            }
+            #[cfg(not(feature = "postgres"))]
+            StoreConfig::Postgres { .. } => bail!(compiled_out("sellers", "postgres")),
             other => bail!(unsupported("sellers", other)),
         };
         let images_dir = config.sellers.images_dir.clone().unwrap_or_else(|| {
@@ -115,6 +131,7 @@ impl Stores {
             orders,
             shipments,
             reviews,
+            polled_outboxes: polled,
             outboxes: vec![
                 ("reviews", reviews_outbox),
                 ("logistics", logistics_outbox),
@@ -188,17 +205,9 @@ async fn users(config: &StoreConfig) -> anyhow::Result<Arc<dyn UserStore>> {
     match config {
         StoreConfig::Memory => Ok(Arc::new(MemoryUserStore::default())),
         #[cfg(feature = "postgres")]
-        StoreConfig::Postgres {
-            url,
-            max_connections,
-            connect_timeout_ms,
-        } => {
-            let settings = meridian_common::pg::PgSettings {
-                url: url.clone(),
-                max_connections: *max_connections,
-                connect_timeout: std::time::Duration::from_millis(*connect_timeout_ms),
-                schema: None,
-            };
+        pg @ StoreConfig::Postgres { .. } => {
+            let settings =
+                meridian_common::pg::PgSettings::from_config(pg, None).expect("a postgres entry");
             let store = meridian_auth::store::postgres::PostgresUserStore::connect(&settings)
                 .await
                 .context("stores.users: connecting to PostgreSQL")?;

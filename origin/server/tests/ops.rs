@@ -108,3 +108,60 @@ async fn readyz_reports_every_store_and_api_needs_the_edge() {
         .unwrap();
     assert!(String::from_utf8_lossy(&text).contains("meridian_http_requests_total"));
 }
+
+/// Sellers on PostgreSQL: the shop and its event commit together, and the
+/// polling relay publishes the event from the outbox table.
+#[tokio::test]
+async fn sellers_on_postgres_publish_through_their_outbox() {
+    let Some(url) = meridian_common::testing::backend_endpoint("MERIDIAN_TEST_POSTGRES") else {
+        return;
+    };
+    let schema = meridian_common::testing::unique_namespace("sellers_ops");
+    let text = format!(
+        r#"
+        id = "chicago"
+        name = "Chicago"
+        latitude = 41.88
+        longitude = -87.63
+        listen = "127.0.0.1:0"
+        internal_secret = "ops-test-internal-secret"
+        [stores.sellers]
+        backend = "postgres"
+        url = "{url}"
+        schema = "{schema}"
+        "#
+    );
+    let mut config = RegionConfig::parse(&text, "ops").unwrap();
+    config.validate("ops").unwrap();
+    config.sellers.images_dir = Some(std::env::temp_dir().join("meridian-ops-test-images"));
+    let origin = meridian_server::build(&config).await.unwrap();
+    let (router, events) = (origin.router, origin.events);
+
+    let (_, ready) = get(&router, "/readyz", None).await;
+    assert_eq!(ready["stores"]["sellers:postgres"], "ok", "{ready}");
+    let owner = uuid::Uuid::new_v4().to_string();
+    let request = Request::post("/api/sellers/shops")
+        .header("x-meridian-internal", "ops-test-internal-secret")
+        .header("x-user-id", &owner)
+        .header("content-type", "application/json")
+        .body(Body::from(
+            r#"{"name":"Lakeside","slug":"lakeside-pg","contact_email":"l@example.com"}"#,
+        ))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let mut published = false;
+    for _ in 0..50 {
+        if events
+            .published()
+            .iter()
+            .any(|e| e.event_type == "sellers.shop.opened")
+        {
+            published = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(published, "the outbox row was never relayed");
+    meridian_common::testing::drop_pg_schema(&url, &schema).await;
+}

@@ -9,6 +9,8 @@ use meridian_common::{ApiError, SellerId, UserId};
 use crate::domain::{ApiKey, ApiKeyId, Shop, ShopUpdate, Slug};
 
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
