@@ -45,6 +45,9 @@ pub struct Options {
     /// Sessions in this Redis (origins' session store, read directly by the
     /// edge) instead of memory + introspection.
     pub redis_url: Option<String>,
+    /// Users, sellers and orders in this PostgreSQL (one schema per role and
+    /// cluster) instead of memory.
+    pub postgres_url: Option<String>,
 }
 
 impl Default for Options {
@@ -54,8 +57,16 @@ impl Default for Options {
             public_me: false,
             max_body_bytes: 1 << 20,
             redis_url: None,
+            postgres_url: None,
         }
     }
+}
+
+/// PostgreSQL schema prefix of one cluster.
+fn schema_of(dir: &std::path::Path) -> String {
+    let name = dir.file_name().unwrap().to_string_lossy();
+    // PostgreSQL identifiers stop at 63 bytes: keep it short.
+    format!("e2e_{}", &name[name.len() - 12..])
 }
 
 /// Redis key prefix of one cluster, so parallel clusters never share keys.
@@ -101,18 +112,46 @@ fn write_certs(dir: &std::path::Path) -> Vec<u8> {
     ca.pem().into_bytes()
 }
 
-/// A region's config; sessions in Redis under `prefix` when given.
-fn region_config(id: &str, listen: &str, redis: Option<(&str, &str)>) -> RegionConfig {
+impl Options {
+    fn backends<'a>(&'a self, prefix: &'a str, schema: &'a str) -> Backends<'a> {
+        Backends {
+            redis: self.redis_url.as_deref().map(|url| (url, prefix)),
+            postgres: self.postgres_url.as_deref().map(|url| (url, schema)),
+        }
+    }
+}
+
+/// Backends of a cluster's origins beyond the embedded defaults.
+#[derive(Clone, Copy)]
+struct Backends<'a> {
+    /// (url, key prefix) of the session Redis.
+    redis: Option<(&'a str, &'a str)>,
+    /// (url, schema prefix) of PostgreSQL.
+    postgres: Option<(&'a str, &'a str)>,
+}
+
+/// A region's config; sessions in Redis and users/sellers/orders in
+/// PostgreSQL when given. PostgreSQL schemas are per region: embedded-style
+/// separation, so regions do not share rows in the tests either.
+fn region_config(id: &str, listen: &str, backends: Backends<'_>) -> RegionConfig {
     let (_, lat, lon) = REGIONS.iter().find(|(r, _, _)| *r == id).unwrap();
     let mut text = format!(
         "id = \"{id}\"\nname = \"{id}\"\nlatitude = {lat}\nlongitude = {lon}\n\
          listen = \"{listen}\"\ninternal_secret = \"{SECRET}\"\n\
          [logistics]\ncarrier_secret = \"{CARRIER_SECRET}\"\n"
     );
-    if let Some((url, prefix)) = redis {
+    if let Some((url, prefix)) = backends.redis {
         text.push_str(&format!(
             "[stores.sessions]\nbackend = \"redis\"\nurl = \"{url}\"\nkey_prefix = \"{prefix}\"\n"
         ));
+    }
+    if let Some((url, schema)) = backends.postgres {
+        let region = id.replace('-', "_");
+        for role in ["users", "sellers", "orders"] {
+            text.push_str(&format!(
+                "[stores.{role}]\nbackend = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}_{region}_{role}\"\nmax_connections = 8\n"
+            ));
+        }
     }
     let mut config = RegionConfig::parse(&text, id).unwrap();
     config.validate(id).unwrap();
@@ -121,8 +160,8 @@ fn region_config(id: &str, listen: &str, redis: Option<(&str, &str)>) -> RegionC
     config
 }
 
-async fn start_origin(id: &'static str, redis: Option<(&str, &str)>) -> RegionHandle {
-    let config = region_config(id, "127.0.0.1:0", redis);
+async fn start_origin(id: &'static str, backends: Backends<'_>) -> RegionHandle {
+    let config = region_config(id, "127.0.0.1:0", backends);
     let origin = meridian_server::build(&config).await.unwrap();
     let events = origin.events.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -278,14 +317,11 @@ impl Cluster {
             std::env::temp_dir().join(format!("meridian-e2e-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let ca_pem = write_certs(&dir);
-        let prefix = prefix_of(&dir);
-        let redis = options
-            .redis_url
-            .as_deref()
-            .map(|url| (url, prefix.as_str()));
+        let (prefix, schema) = (prefix_of(&dir), schema_of(&dir));
+        let backends = options.backends(&prefix, &schema);
         let mut regions = Vec::new();
         for (id, _, _) in REGIONS {
-            regions.push(start_origin(id, redis).await);
+            regions.push(start_origin(id, backends).await);
         }
         let (https, http, metrics) = (free_port(), free_port(), free_port());
         let config = edge_config(&regions, https, http, metrics, &dir, &options);
@@ -352,14 +388,10 @@ impl Cluster {
 
     /// Starts a stopped region again on the same address.
     pub async fn restart_region(&mut self, id: &'static str) {
-        let prefix = prefix_of(&self.dir);
-        let redis = self
-            .options
-            .redis_url
-            .as_deref()
-            .map(|url| (url, prefix.as_str()));
+        let (prefix, schema) = (prefix_of(&self.dir), schema_of(&self.dir));
+        let backends = self.options.backends(&prefix, &schema);
         let region = self.regions.iter_mut().find(|r| r.id == id).unwrap();
-        let config = region_config(id, &region.addr.to_string(), redis);
+        let config = region_config(id, &region.addr.to_string(), backends);
         let origin = meridian_server::build(&config).await.unwrap();
         region.events = origin.events.clone();
         let listener = tokio::net::TcpListener::bind(region.addr).await.unwrap();
@@ -381,6 +413,9 @@ impl Cluster {
             if let Some(stop) = r.stop.take() {
                 let _ = stop.send(());
             }
+        }
+        if let Some(url) = &self.options.postgres_url {
+            drop_cluster_schemas(url, &schema_of(&self.dir)).await;
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -477,4 +512,21 @@ pub async fn register_and_login(
 /// `register_and_login`, token only.
 pub async fn login(cluster: &Cluster, client: &reqwest::Client, email: &str) -> String {
     register_and_login(cluster, client, email).await.0
+}
+
+/// Drops every schema a cluster created.
+async fn drop_cluster_schemas(url: &str, prefix: &str) {
+    let Ok(pool) = sqlx::PgPool::connect(url).await else {
+        return;
+    };
+    let like = format!("{prefix}%");
+    let schemas: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE $1")
+            .bind(like)
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_default();
+    for schema in schemas {
+        meridian_common::testing::drop_pg_schema(url, &schema).await;
+    }
 }

@@ -760,3 +760,79 @@ async fn shipped_tracked_delivered_then_reviewed() {
     assert_eq!(r.status(), 202);
     cluster.shutdown().await;
 }
+
+/// The race again with users, sellers and orders on PostgreSQL (YugabyteDB's
+/// wire protocol): exactly 10 orders stored, 10 captures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_oversell_with_orders_on_postgres() {
+    let Some(url) = meridian_common::testing::backend_endpoint("MERIDIAN_TEST_POSTGRES") else {
+        return;
+    };
+    let cluster = Cluster::start(Options {
+        postgres_url: Some(url),
+        ..Options::default()
+    })
+    .await;
+    let client = cluster.client();
+    let (owner, product) = seller_with_product(&cluster, &client, 10).await;
+    let origin = cluster.region("chicago").addr;
+    let direct = reqwest::Client::new();
+    let buyers: Vec<String> = (0..200).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    for buyer in &buyers {
+        let r = as_edge(
+            &direct,
+            Method::POST,
+            origin,
+            "/api/cart/items",
+            Some(buyer),
+        )
+        .json(&json!({ "product_id": product, "quantity": 1 }))
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let tasks: Vec<_> = buyers
+        .iter()
+        .map(|buyer| {
+            let request = as_edge(
+                &direct,
+                Method::POST,
+                origin,
+                "/api/orders/checkout",
+                Some(buyer),
+            )
+            .header("idempotency-key", "pg-race")
+            .json(&json!({ "shipping_address": address(), "payment_token": "tok_visa" }));
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for t in tasks {
+        *statuses.entry(t.await.unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(statuses, [(201, 10), (409, 190)].into_iter().collect());
+    assert_eq!(stock_of(&cluster, &client, &product).await, 0);
+    let seller_orders: Value = client
+        .get(cluster.url("/api/orders/seller"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seller_orders["items"].as_array().unwrap().len(),
+        10,
+        "10 paid orders stored in PostgreSQL"
+    );
+    let events = &cluster.region("chicago").events;
+    assert_eq!(settled_count(events, "payments.payment.captured").await, 10);
+    assert_eq!(
+        settled_count(events, "orders.order.paid").await,
+        10,
+        "relayed from the orders outbox table"
+    );
+    cluster.shutdown().await;
+}

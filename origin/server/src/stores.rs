@@ -108,6 +108,19 @@ impl Stores {
         let orders_outbox = MemoryOutbox::new();
         let orders: Arc<dyn OrderStore> = match &config.stores.orders {
             StoreConfig::Memory => Arc::new(MemoryOrderStore::new(orders_outbox.clone())),
+            #[cfg(feature = "postgres")]
+            pg @ StoreConfig::Postgres { .. } => {
+                let settings = meridian_common::pg::PgSettings::from_config(pg, Some("orders"))
+                    .expect("a postgres entry");
+                let store =
+                    meridian_orders::store::postgres::PostgresOrderStore::connect(&settings)
+                        .await
+                        .context("stores.orders: connecting to PostgreSQL (YugabyteDB YSQL)")?;
+                polled.push(("orders", Arc::new(store.outbox())));
+                Arc::new(store)
+            }
+            #[cfg(not(feature = "postgres"))]
+            StoreConfig::Postgres { .. } => bail!(compiled_out("orders", "postgres")),
             other => bail!(unsupported("orders", other)),
         };
         let logistics_outbox = MemoryOutbox::new();

@@ -145,6 +145,7 @@ impl OrderStore for MemoryOrderStore {
             .orders
             .values()
             .filter(|o| o.sub_orders.iter().any(|so| so.seller_id == seller))
+            .filter(|o| o.failure.is_none() && o.status != crate::domain::Status::PendingPayment)
             .cloned()
             .collect();
         Ok(newest_first(theirs, limit))

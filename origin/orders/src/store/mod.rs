@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{Order, OrderError, OrderId};
 
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 pub use meridian_common::store::StoreError;
 
@@ -56,7 +58,8 @@ pub trait OrderStore: Send + Sync + 'static {
     ) -> Result<Option<Result<Order, OrderError>>, StoreError>;
     /// A buyer's orders, newest first.
     async fn by_buyer(&self, buyer: UserId, limit: usize) -> Result<Vec<Order>, StoreError>;
-    /// Orders with a sub-order of this seller, newest first.
+    /// Paid (or later) orders with a sub-order of this seller, newest
+    /// first; checkouts that failed or await payment are not a seller's.
     async fn by_seller(&self, seller: SellerId, limit: usize) -> Result<Vec<Order>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 }

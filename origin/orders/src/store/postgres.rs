@@ -1,0 +1,289 @@
+//! `OrderStore` on YugabyteDB through the PostgreSQL wire protocol (tested on
+//! PostgreSQL). Order changes run in SERIALIZABLE transactions and are
+//! retried on serialization failures (SQLSTATE 40001), as YugabyteDB
+//! requires; each change commits with its events (`orders_outbox`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use meridian_common::events::EventEnvelope;
+use meridian_common::pg::{self, outbox, PgFailure, PgSettings};
+use meridian_common::{SellerId, UserId};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use super::{Begin, Change, OrderStore, StoreError, StoredResponse};
+use crate::domain::{Order, OrderError, OrderId};
+
+pub const OUTBOX: &str = "orders_outbox";
+const RETRIES: u32 = 8;
+
+pub struct PostgresOrderStore {
+    pool: PgPool,
+}
+
+fn map_err(e: sqlx::Error) -> StoreError {
+    match pg::classify(&e) {
+        PgFailure::Unavailable(m) => StoreError::Unavailable(m),
+        PgFailure::UniqueViolation(m) | PgFailure::Other(m) => StoreError::Other(m),
+    }
+}
+
+fn is_serialization_failure(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40001") | Some("40P01")))
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(format!("stored order unreadable: {e}"))
+}
+
+/// Refund idempotency keys stay out of the order document (which is what
+/// buyers see) and live in their own column, per sub-order.
+fn split_keys(order: &Order) -> (Order, serde_json::Value) {
+    let mut doc = order.clone();
+    let mut keys = HashMap::new();
+    for sub in &mut doc.sub_orders {
+        keys.insert(sub.id, std::mem::take(&mut sub.refund_keys));
+    }
+    (doc, serde_json::to_value(keys).unwrap_or_default())
+}
+
+fn from_row(row: &PgRow) -> Result<Order, StoreError> {
+    let doc: serde_json::Value = row.try_get("doc").map_err(corrupt)?;
+    let keys: serde_json::Value = row.try_get("refund_keys").map_err(corrupt)?;
+    let mut order: Order = serde_json::from_value(doc).map_err(corrupt)?;
+    let keys: HashMap<Uuid, Vec<String>> = serde_json::from_value(keys).unwrap_or_default();
+    for sub in &mut order.sub_orders {
+        sub.refund_keys = keys.get(&sub.id).cloned().unwrap_or_default();
+    }
+    Ok(order)
+}
+
+impl PostgresOrderStore {
+    /// Connects and applies pending migrations.
+    pub async fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
+        let pool = pg::connect(settings).await.map_err(map_err)?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    pub fn outbox(&self) -> outbox::PgOutbox {
+        outbox::PgOutbox {
+            pool: self.pool.clone(),
+            table: OUTBOX,
+        }
+    }
+
+    async fn serializable(&self) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// One attempt of `update`; `Err` with a serialization failure is retried.
+    async fn try_update(
+        &self,
+        id: OrderId,
+        change: &Change,
+    ) -> Result<Option<Result<Order, OrderError>>, sqlx::Error> {
+        let mut tx = self.serializable().await?;
+        let row = sqlx::query("SELECT doc, refund_keys FROM orders WHERE id = $1 FOR UPDATE")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut order = from_row(&row).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        let events = match change(&mut order) {
+            Ok(events) => events,
+            Err(e) => return Ok(Some(Err(e))),
+        };
+        let (doc, keys) = split_keys(&order);
+        sqlx::query("UPDATE orders SET doc = $2, refund_keys = $3, status = $4 WHERE id = $1")
+            .bind(id.0)
+            .bind(serde_json::to_value(&doc).map_err(|e| sqlx::Error::Protocol(e.to_string()))?)
+            .bind(keys)
+            .bind(format!("{:?}", order.status))
+            .execute(&mut *tx)
+            .await?;
+        outbox::append(&mut tx, OUTBOX, &events).await?;
+        tx.commit().await?;
+        Ok(Some(Ok(order)))
+    }
+}
+
+#[async_trait]
+impl OrderStore for PostgresOrderStore {
+    async fn begin(
+        &self,
+        buyer: UserId,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Begin, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO checkout_keys (buyer_id, key, fingerprint) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(buyer.0)
+        .bind(key)
+        .bind(fingerprint)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?
+        .rows_affected()
+            == 1;
+        if inserted {
+            return Ok(Begin::Started);
+        }
+        let row = sqlx::query(
+            "SELECT fingerprint, response FROM checkout_keys WHERE buyer_id = $1 AND key = $2",
+        )
+        .bind(buyer.0)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else {
+            // Abandoned between our insert attempt and this read: claim again.
+            return Box::pin(self.begin(buyer, key, fingerprint)).await;
+        };
+        let response: Option<serde_json::Value> = row.try_get("response").map_err(corrupt)?;
+        Ok(Begin::Existing {
+            fingerprint: row.try_get("fingerprint").map_err(corrupt)?,
+            response: response
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(corrupt)?,
+        })
+    }
+
+    async fn finish(
+        &self,
+        buyer: UserId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE checkout_keys SET response = $3 WHERE buyer_id = $1 AND key = $2")
+            .bind(buyer.0)
+            .bind(key)
+            .bind(serde_json::to_value(response).map_err(corrupt)?)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+
+    async fn abandon(&self, buyer: UserId, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM checkout_keys WHERE buyer_id = $1 AND key = $2")
+            .bind(buyer.0)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+
+    async fn insert(&self, order: &Order, events: Vec<EventEnvelope>) -> Result<(), StoreError> {
+        let (doc, keys) = split_keys(order);
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("INSERT INTO orders (id, buyer_id, status, doc, refund_keys, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(order.id.0)
+            .bind(order.buyer_id.0)
+            .bind(format!("{:?}", order.status))
+            .bind(serde_json::to_value(&doc).map_err(corrupt)?)
+            .bind(keys)
+            .bind(order.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let mut sellers: Vec<SellerId> = order.sub_orders.iter().map(|s| s.seller_id).collect();
+        sellers.sort();
+        sellers.dedup();
+        for seller in sellers {
+            sqlx::query(
+                "INSERT INTO order_sellers (order_id, seller_id, created_at) VALUES ($1, $2, $3)",
+            )
+            .bind(order.id.0)
+            .bind(seller.0)
+            .bind(order.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        outbox::append(&mut tx, OUTBOX, &events)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let row = sqlx::query("SELECT doc, refund_keys FROM orders WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn update(
+        &self,
+        id: OrderId,
+        change: &Change,
+    ) -> Result<Option<Result<Order, OrderError>>, StoreError> {
+        let mut pause = Duration::from_millis(5);
+        for attempt in 1..=RETRIES {
+            match self.try_update(id, change).await {
+                Ok(result) => return Ok(result),
+                Err(e) if is_serialization_failure(&e) && attempt < RETRIES => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "order update kept conflicting".into(),
+        ))
+    }
+
+    async fn by_buyer(&self, buyer: UserId, limit: usize) -> Result<Vec<Order>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT doc, refund_keys FROM orders WHERE buyer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(buyer.0)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn by_seller(&self, seller: SellerId, limit: usize) -> Result<Vec<Order>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.doc, o.refund_keys FROM order_sellers s JOIN orders o ON o.id = s.order_id
+             WHERE s.seller_id = $1 AND o.status <> 'PendingPayment' AND (o.doc->>'failure') IS NULL
+             ORDER BY s.created_at DESC, s.order_id DESC LIMIT $2",
+        )
+        .bind(seller.0)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+}
