@@ -36,3 +36,64 @@ pub async fn drop_pg_schema(url: &str, schema: &str) {
         .await
         .expect("drop a test schema");
 }
+
+/// A TCP forwarder that a test can take down and bring back, to show how a
+/// service behaves when its store goes away mid-flight and returns.
+pub struct FlakyProxy {
+    pub addr: std::net::SocketAddr,
+    target: std::net::SocketAddr,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl FlakyProxy {
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let proxy = Self {
+            addr: listener.local_addr().expect("proxy address"),
+            target,
+            tasks: Default::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let tasks = self.tasks.clone();
+        let target = self.target;
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().expect("proxy lock").push(conn.abort_handle());
+            }
+        });
+        self.tasks
+            .lock()
+            .expect("proxy lock")
+            .push(accept.abort_handle());
+    }
+
+    /// Stops listening and cuts every open connection.
+    pub fn down(&self) {
+        for task in self.tasks.lock().expect("proxy lock").drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Listens again on the same address.
+    pub async fn up(&self) {
+        for _ in 0..50 {
+            if let Ok(listener) = tokio::net::TcpListener::bind(self.addr).await {
+                self.serve(listener);
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("proxy could not listen on {} again", self.addr);
+    }
+}

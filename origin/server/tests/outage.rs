@@ -1,0 +1,155 @@
+//! A store that goes away mid-flight gives a clear 503 with a JSON error (no
+//! hang, no panic), `/readyz` reports it, and the service recovers by itself
+//! when the store returns — for PostgreSQL (users) and Redis (sessions).
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use meridian_common::config::RegionConfig;
+use meridian_common::testing::{backend_endpoint, drop_pg_schema, unique_namespace, FlakyProxy};
+use serde_json::Value;
+use tower::ServiceExt;
+
+const SECRET: &str = "outage-test-internal-secret";
+
+fn host_port(url: &str) -> std::net::SocketAddr {
+    let rest = url.split("://").nth(1).unwrap();
+    let authority = rest.split('/').next().unwrap();
+    let host_port = authority.rsplit('@').next().unwrap();
+    use std::net::ToSocketAddrs;
+    host_port.to_socket_addrs().unwrap().next().unwrap()
+}
+
+fn via(url: &str, proxy: std::net::SocketAddr) -> String {
+    url.replacen(
+        &host_port(url).port().to_string(),
+        &proxy.port().to_string(),
+        1,
+    )
+    .replacen("localhost", "127.0.0.1", 1)
+}
+
+async fn call(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (StatusCode, Value, Duration) {
+    let started = Instant::now();
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("x-meridian-internal", SECRET)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        started.elapsed(),
+    )
+}
+
+fn register(n: u32) -> String {
+    format!(
+        r#"{{"email":"user{n}@example.com","password":"correct horse battery","display_name":"U"}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_and_redis_outages_give_503_then_recover() {
+    let (Some(pg), Some(redis)) = (
+        backend_endpoint("MERIDIAN_TEST_POSTGRES"),
+        backend_endpoint("MERIDIAN_TEST_REDIS"),
+    ) else {
+        return;
+    };
+    let pg_proxy = FlakyProxy::start(host_port(&pg)).await;
+    let redis_proxy = FlakyProxy::start(host_port(&redis)).await;
+    let schema = unique_namespace("outage");
+    let text = format!(
+        r#"
+        id = "chicago"
+        name = "Chicago"
+        latitude = 41.88
+        longitude = -87.63
+        listen = "127.0.0.1:0"
+        internal_secret = "{SECRET}"
+        [stores.users]
+        backend = "postgres"
+        url = "{pg_url}"
+        schema = "{schema}"
+        connect_timeout_ms = 1000
+        [stores.sessions]
+        backend = "redis"
+        url = "{redis_url}"
+        key_prefix = "{schema}:"
+        "#,
+        pg_url = via(&pg, pg_proxy.addr),
+        redis_url = via(&redis, redis_proxy.addr),
+    );
+    let mut config = RegionConfig::parse(&text, "outage").unwrap();
+    config.validate("outage").unwrap();
+    config.sellers.images_dir = Some(std::env::temp_dir().join("meridian-outage-images"));
+    let router = meridian_server::build(&config).await.unwrap().router;
+    assert_eq!(
+        call(&router, "POST", "/api/auth/register", &register(1))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let login = r#"{"email":"user1@example.com","password":"correct horse battery"}"#;
+    assert_eq!(
+        call(&router, "POST", "/api/auth/login", login).await.0,
+        StatusCode::OK
+    );
+
+    // PostgreSQL goes away: a clear 503, quickly, and readiness says so.
+    pg_proxy.down();
+    let (status, body, took) = call(&router, "POST", "/api/auth/register", &register(2)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    let (status, ready, _) = call(&router, "GET", "/readyz", "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        ready["stores"]["users:postgres"]
+            .as_str()
+            .unwrap()
+            .starts_with("error"),
+        "{ready}"
+    );
+
+    // Redis goes away too: login (which needs both) is a 503, not a hang.
+    redis_proxy.down();
+    pg_proxy.up().await;
+    let (status, body, took) = call(&router, "POST", "/api/auth/login", login).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+
+    // Both back: the service recovers by itself.
+    redis_proxy.up().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _, _) = call(&router, "POST", "/api/auth/login", login).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never recovered: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        call(&router, "POST", "/api/auth/register", &register(3))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(call(&router, "GET", "/readyz", "").await.0, StatusCode::OK);
+    drop_pg_schema(&pg, &schema).await;
+}
