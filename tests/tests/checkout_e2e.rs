@@ -417,11 +417,15 @@ async fn declined_payment_releases_stock_and_keeps_the_cart() {
 /// 200 buyers race for the last 10 units: exactly 10 orders, stock 0,
 /// payments captured only for those 10. Buyers are distinct users whose
 /// identity is presented as the edge would (no 200 password hashes).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_buyers_ten_units_no_oversell() {
-    let cluster = Cluster::start(Options::default()).await;
-    let client = cluster.client();
-    let (_, product) = seller_with_product(&cluster, &client, 10).await;
+/// 200 distinct buyers, each with one unit in the cart, check out at once
+/// against a product with 10 units. Buyers present their identity as the
+/// edge would (no 200 password hashes). Returns the seller's token, the
+/// product and every checkout's (status, body).
+async fn two_hundred_buyers_race(
+    cluster: &Cluster,
+    client: &reqwest::Client,
+) -> (String, String, Vec<(u16, Value)>) {
+    let (owner, product) = seller_with_product(cluster, client, 10).await;
     let origin = cluster.region("chicago").addr;
     let direct = reqwest::Client::new();
     let buyers: Vec<String> = (0..200).map(|_| uuid::Uuid::new_v4().to_string()).collect();
@@ -454,14 +458,26 @@ async fn two_hundred_buyers_ten_units_no_oversell() {
             tokio::spawn(async move {
                 let r = request.send().await.unwrap();
                 let status = r.status().as_u16();
-                let body: Value = r.json().await.unwrap();
-                (status, body)
+                (status, r.json::<Value>().await.unwrap())
             })
         })
         .collect();
-    let (mut paid, mut out_of_stock) = (0, 0);
+    let mut results = Vec::new();
     for t in tasks {
-        let (status, body) = t.await.unwrap();
+        results.push(t.await.unwrap());
+    }
+    (owner, product, results)
+}
+
+/// 200 buyers race for the last 10 units: exactly 10 orders, stock 0,
+/// payments captured only for those 10.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_buyers_ten_units_no_oversell() {
+    let cluster = Cluster::start(Options::default()).await;
+    let client = cluster.client();
+    let (_, product, results) = two_hundred_buyers_race(&cluster, &client).await;
+    let (mut paid, mut out_of_stock) = (0, 0);
+    for (status, body) in results {
         match status {
             201 => {
                 assert_eq!(body["status"], "paid");
@@ -774,42 +790,10 @@ async fn no_oversell_with_orders_on_postgres() {
     })
     .await;
     let client = cluster.client();
-    let (owner, product) = seller_with_product(&cluster, &client, 10).await;
-    let origin = cluster.region("chicago").addr;
-    let direct = reqwest::Client::new();
-    let buyers: Vec<String> = (0..200).map(|_| uuid::Uuid::new_v4().to_string()).collect();
-    for buyer in &buyers {
-        let r = as_edge(
-            &direct,
-            Method::POST,
-            origin,
-            "/api/cart/items",
-            Some(buyer),
-        )
-        .json(&json!({ "product_id": product, "quantity": 1 }))
-        .send()
-        .await
-        .unwrap();
-        assert_eq!(r.status(), 200);
-    }
-    let tasks: Vec<_> = buyers
-        .iter()
-        .map(|buyer| {
-            let request = as_edge(
-                &direct,
-                Method::POST,
-                origin,
-                "/api/orders/checkout",
-                Some(buyer),
-            )
-            .header("idempotency-key", "pg-race")
-            .json(&json!({ "shipping_address": address(), "payment_token": "tok_visa" }));
-            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
-        })
-        .collect();
+    let (owner, product, results) = two_hundred_buyers_race(&cluster, &client).await;
     let mut statuses = std::collections::BTreeMap::new();
-    for t in tasks {
-        *statuses.entry(t.await.unwrap()).or_insert(0) += 1;
+    for (status, _) in results {
+        *statuses.entry(status).or_insert(0) += 1;
     }
     assert_eq!(statuses, [(201, 10), (409, 190)].into_iter().collect());
     assert_eq!(stock_of(&cluster, &client, &product).await, 0);

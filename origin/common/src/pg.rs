@@ -76,6 +76,17 @@ pub async fn connect(settings: &PgSettings) -> Result<PgPool, sqlx::Error> {
         .await
 }
 
+/// `connect`, then apply the service's pending migrations (a migration
+/// failure comes back as `sqlx::Error::Migrate`).
+pub async fn connect_migrated(
+    settings: &PgSettings,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<PgPool, sqlx::Error> {
+    let pool = connect(settings).await?;
+    migrator.run(&pool).await?;
+    Ok(pool)
+}
+
 fn validate_identifier(name: &str) -> Result<(), sqlx::Error> {
     let ok = !name.is_empty()
         && name.len() <= 63

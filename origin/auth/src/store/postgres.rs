@@ -25,11 +25,9 @@ fn map_err(e: sqlx::Error) -> StoreError {
 impl PostgresUserStore {
     /// Connects and applies pending migrations.
     pub async fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
-        let pool = pg::connect(settings).await.map_err(map_err)?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
+        let pool = pg::connect_migrated(settings, &sqlx::migrate!("./migrations"))
             .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+            .map_err(map_err)?;
         Ok(Self { pool })
     }
 }

@@ -64,11 +64,9 @@ fn from_row(row: &PgRow) -> Result<Order, StoreError> {
 impl PostgresOrderStore {
     /// Connects and applies pending migrations.
     pub async fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
-        let pool = pg::connect(settings).await.map_err(map_err)?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
+        let pool = pg::connect_migrated(settings, &sqlx::migrate!("./migrations"))
             .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+            .map_err(map_err)?;
         Ok(Self { pool })
     }
 
