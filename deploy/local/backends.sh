@@ -2,17 +2,25 @@
 # Installs (only what is missing) and starts the backing servers the real
 # stores and their tests need, on 127.0.0.1, and stops what it started.
 #
-#   deploy/local/backends.sh up      # install + start, wait until each answers
-#   deploy/local/backends.sh status  # one line per server
-#   deploy/local/backends.sh down    # stop the servers this script started
-#   deploy/local/backends.sh env     # print the MERIDIAN_TEST_* exports
+#   deploy/local/backends.sh up [name...]   # install + start, wait until each answers
+#   deploy/local/backends.sh status         # one line per server
+#   deploy/local/backends.sh down [name...] # stop the servers this script started
+#   deploy/local/backends.sh env            # print the MERIDIAN_TEST_* exports
+#   deploy/local/backends.sh install        # only install what is missing
 #
+# Names: postgres redis cluster dynamodb s3 mongodb cassandra elasticsearch.
 # PostgreSQL 5432 and Redis 6379 are pre-started on this machine kind; when
 # they already answer they are used as they are and never stopped here.
+# Which server stands in for which store, and what a stand-in does not cover:
+# docs/stores.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 DATA="${MERIDIAN_BACKENDS_DIR:-$ROOT/.run/backends}"
-mkdir -p "$DATA"
+# Installed tools live outside the clone so CI runs on one machine reuse them.
+TOOLS="${MERIDIAN_TOOLS_DIR:-/var/tmp/meridian-tools}"
+HELPERS="${MERIDIAN_BACKEND_HELPERS:-$ROOT/../shared/backends-helpers}"
+mkdir -p "$DATA" "$TOOLS"
+[[ -d "$HELPERS" ]] || HELPERS=/work/shared/backends-helpers
 
 PG_PORT=5432
 REDIS_PORT=6379
@@ -86,20 +94,199 @@ redis_down() {
   fi
 }
 
+
+# --- servers this script runs itself: started in the background, pid recorded ---
+
+CLUSTER_PORTS=(7000 7001 7002 7003 7004 7005)
+DYNAMODB_PORT=18000
+S3_PORT=18014
+S3_ACCESS_KEY=meridian-dev
+S3_SECRET_KEY=meridian-dev-secret
+MONGODB_PORT=27017
+CASSANDRA_PORT=19042
+ELASTICSEARCH_PORT=19200
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_bg() { # name, command... ; logs and pid under $DATA/<name>
+  local name=$1; shift
+  mkdir -p "$DATA/$name"
+  nohup "$@" >"$DATA/$name/log" 2>&1 </dev/null &
+  echo $! >"$DATA/$name/pid"
+}
+
+stop_bg() { # name
+  local pidfile="$DATA/$1/pid"
+  [[ -f $pidfile ]] || return 0
+  local pid
+  pid=$(cat "$pidfile")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+}
+
+venv_tool() { # venv name, pip spec
+  local venv="$TOOLS/$1"
+  if [[ ! -x $venv/bin/python ]]; then python3 -m venv "$venv"; fi
+  if ! "$venv/bin/pip" show -q "${2%%=*}" >/dev/null 2>&1; then
+    log "installing $2"
+    "$venv/bin/pip" install -q "$2"
+  fi
+}
+
+cluster_up() {
+  local p
+  if redis-cli -p 7000 cluster info 2>/dev/null | grep -q cluster_state:ok; then return 0; fi
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server redis-tools
+  for p in "${CLUSTER_PORTS[@]}"; do
+    # A fresh cluster each start: nothing is kept on disk, so stale node
+    # files would only describe slots whose data is gone.
+    rm -rf "$DATA/cluster/$p"; mkdir -p "$DATA/cluster/$p"
+    redis-server --bind 127.0.0.1 --port "$p" --cluster-enabled yes \
+      --cluster-config-file "$DATA/cluster/$p/nodes.conf" --cluster-node-timeout 5000 \
+      --dir "$DATA/cluster/$p" --save '' --appendonly no \
+      --daemonize yes --pidfile "$DATA/cluster/$p/redis.pid" >/dev/null
+  done
+  for p in "${CLUSTER_PORTS[@]}"; do wait_for "cluster node $p" redis-cli -p "$p" ping; done
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${CLUSTER_PORTS[@]}") \
+    --cluster-replicas 1 --cluster-yes >/dev/null
+  wait_for "redis cluster" sh -c "redis-cli -p 7000 cluster info | grep -q cluster_state:ok"
+}
+
+cluster_down() {
+  local p
+  for p in "${CLUSTER_PORTS[@]}"; do
+    if [[ -f $DATA/cluster/$p/redis.pid ]]; then
+      kill "$(cat "$DATA/cluster/$p/redis.pid")" 2>/dev/null || true
+      rm -f "$DATA/cluster/$p/redis.pid"
+    fi
+  done
+}
+
+dynamodb_install() {
+  [[ -f $TOOLS/dynamodb/package/emulator/DynamoDBLocal.jar ]] && return 0
+  command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
+  command -v npm >/dev/null 2>&1 || apt_install npm
+  log "installing DynamoDB Local (npm amplify-dynamodb-simulator@2.9.30)"
+  mkdir -p "$TOOLS/dynamodb"
+  (cd "$TOOLS/dynamodb" && npm pack -q amplify-dynamodb-simulator@2.9.30 >/dev/null &&
+    tar xzf amplify-dynamodb-simulator-2.9.30.tgz package/emulator)
+}
+
+dynamodb_up() {
+  port_open $DYNAMODB_PORT && return 0
+  dynamodb_install
+  local e=$TOOLS/dynamodb/package/emulator
+  # The stock jar binds every interface; the launcher pins it to loopback.
+  start_bg dynamodb java -Djava.library.path="$e/DynamoDBLocal_lib" -cp "$e/DynamoDBLocal.jar" \
+    "$HELPERS/LoopbackDynamoDBLocal.java" -inMemory -sharedDb -disableTelemetry -port $DYNAMODB_PORT
+  wait_for dynamodb port_open $DYNAMODB_PORT
+}
+
+s3_install() {
+  [[ -x $TOOLS/s3s-fs/bin/s3s-fs ]] && return 0
+  log "installing s3s-fs 0.14.1 (cargo, a few minutes)"
+  env -u CARGO_TARGET_DIR cargo install -q --locked --root "$TOOLS/s3s-fs" \
+    --target-dir "$TOOLS/s3s-fs-build" s3s-fs@0.14.1 --features binary
+}
+
+s3_up() {
+  port_open $S3_PORT && return 0
+  s3_install
+  mkdir -p "$DATA/s3/data"
+  start_bg s3 "$TOOLS/s3s-fs/bin/s3s-fs" --host 127.0.0.1 --port $S3_PORT \
+    --access-key $S3_ACCESS_KEY --secret-key $S3_SECRET_KEY "$DATA/s3/data"
+  wait_for s3 port_open $S3_PORT
+}
+
+mongodb_install() { venv_tool venv-nx27017 nx-27017==0.8.1; }
+
+mongodb_up() {
+  port_open $MONGODB_PORT && return 0
+  mongodb_install
+  rm -rf "$DATA/mongodb/data"; mkdir -p "$DATA/mongodb/data"
+  start_bg mongodb "$TOOLS/venv-nx27017/bin/nx-27017" --data-dir "$DATA/mongodb/data" \
+    --host 127.0.0.1 -p $MONGODB_PORT --log-file "$DATA/mongodb/server.log"
+  wait_for mongodb port_open $MONGODB_PORT
+}
+
+cassandra_install() {
+  [[ -x $TOOLS/kassandra/release/kassandra-serve ]] && return 0
+  log "building kassandra-serve (CQL server for tests)"
+  env CARGO_TARGET_DIR="$TOOLS/kassandra" cargo build -q --release --locked \
+    --manifest-path "$HELPERS/kassandra-serve/Cargo.toml"
+}
+
+cassandra_up() {
+  port_open $CASSANDRA_PORT && return 0
+  cassandra_install
+  start_bg cassandra "$TOOLS/kassandra/release/kassandra-serve" 127.0.0.1:$CASSANDRA_PORT
+  wait_for cassandra port_open $CASSANDRA_PORT
+}
+
+elasticsearch_install() { venv_tool venv-osmem osmem-server==0.1.6; }
+
+elasticsearch_up() {
+  port_open $ELASTICSEARCH_PORT && return 0
+  elasticsearch_install
+  local bin
+  bin=$("$TOOLS/venv-osmem/bin/python" -c 'import osmem_server; print(osmem_server.resolve_binary())')
+  start_bg elasticsearch "$bin" -addr 127.0.0.1:$ELASTICSEARCH_PORT -no-stdin-watch
+  wait_for elasticsearch port_open $ELASTICSEARCH_PORT
+}
+
+for one in dynamodb s3 mongodb cassandra elasticsearch; do
+  eval "${one}_down() { stop_bg $one; }"
+done
+
+ALL=(postgres redis cluster dynamodb s3 mongodb cassandra elasticsearch)
+declare -A PORT_OF=([postgres]=$PG_PORT [redis]=$REDIS_PORT [cluster]=7000 [dynamodb]=$DYNAMODB_PORT
+  [s3]=$S3_PORT [mongodb]=$MONGODB_PORT [cassandra]=$CASSANDRA_PORT [elasticsearch]=$ELASTICSEARCH_PORT)
+postgres_up() { pg_up; }
+postgres_down() { pg_down; }
+
 status() {
-  if pg_isready -q -h 127.0.0.1 -p $PG_PORT 2>/dev/null; then echo "postgresql 127.0.0.1:$PG_PORT up"; else echo "postgresql 127.0.0.1:$PG_PORT down"; fi
-  if redis-cli -h 127.0.0.1 -p $REDIS_PORT ping 2>/dev/null | grep -q PONG; then echo "redis      127.0.0.1:$REDIS_PORT up"; else echo "redis      127.0.0.1:$REDIS_PORT down"; fi
+  local name
+  for name in "${ALL[@]}"; do
+    if port_open "${PORT_OF[$name]}"; then state=up; else state=down; fi
+    printf '%-14s 127.0.0.1:%-6s %s\n' "$name" "${PORT_OF[$name]}" "$state"
+  done
 }
 
 env_exports() {
   echo "export MERIDIAN_TEST_POSTGRES=postgres://postgres@127.0.0.1:$PG_PORT/postgres"
   echo "export MERIDIAN_TEST_REDIS=redis://127.0.0.1:$REDIS_PORT"
+  echo "export MERIDIAN_TEST_REDIS_CLUSTER=redis://127.0.0.1:7000,redis://127.0.0.1:7001,redis://127.0.0.1:7002"
+  echo "export MERIDIAN_TEST_DYNAMODB=http://127.0.0.1:$DYNAMODB_PORT"
+  echo "export MERIDIAN_TEST_S3=http://$S3_ACCESS_KEY:$S3_SECRET_KEY@127.0.0.1:$S3_PORT"
+  echo "export MERIDIAN_TEST_MONGODB=mongodb://127.0.0.1:$MONGODB_PORT/?directConnection=true"
+  echo "export MERIDIAN_TEST_CASSANDRA=127.0.0.1:$CASSANDRA_PORT"
+  echo "export MERIDIAN_TEST_ELASTICSEARCH=http://127.0.0.1:$ELASTICSEARCH_PORT"
 }
 
-case "${1:-}" in
-  up) pg_up; redis_up; status ;;
-  down) redis_down; pg_down; status ;;
+cmd=${1:-}
+shift || true
+names=("$@")
+((${#names[@]})) || names=("${ALL[@]}")
+case "$cmd" in
+  up)
+    # Slow installs first and together, so a fresh machine waits once.
+    pids=()
+    for name in "${names[@]}"; do
+      if declare -F "${name}_install" >/dev/null; then "${name}_install" & pids+=($!); fi
+    done
+    for pid in "${pids[@]}"; do wait "$pid"; done
+    for name in "${names[@]}"; do "${name}_up"; done
+    status ;;
+  down)
+    for name in "${names[@]}"; do "${name}_down"; done
+    status ;;
+  install)
+    for name in "${names[@]}"; do
+      if declare -F "${name}_install" >/dev/null; then "${name}_install"; fi
+    done ;;
   status) status ;;
   env) env_exports ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env|install [name...]" >&2; exit 2 ;;
 esac

@@ -78,3 +78,39 @@ async fn memory_cart_store() {
     let outbox = MemoryOutbox::new();
     cart_store_contract(Arc::new(MemoryCartStore::new(outbox.clone())), outbox).await;
 }
+
+#[cfg(feature = "redis-cluster")]
+#[tokio::test]
+async fn redis_cluster_cart_store() {
+    use meridian_cart::store::cluster::ClusterCartStore;
+    use meridian_common::events::EventEnvelope;
+    use meridian_common::testing::{backend_endpoint, unique_namespace};
+
+    let Some(nodes) = backend_endpoint("MERIDIAN_TEST_REDIS_CLUSTER") else {
+        return;
+    };
+    let nodes: Vec<String> = nodes.split(',').map(str::to_owned).collect();
+    let prefix = format!("{}:", unique_namespace("cart"));
+    let store = ClusterCartStore::connect(&nodes, &prefix, std::time::Duration::from_secs(600))
+        .await
+        .unwrap();
+    let outbox = Arc::new(store.outbox());
+    let store = Arc::new(store);
+    cart_store_contract(store.clone(), outbox.clone()).await;
+
+    // Events land with the change, on the cart's slot, and drain once.
+    let user = CartKey::User(UserId::new());
+    let p = ProductId::new();
+    let event = EventEnvelope::new("test", "cart.item.added", 1, user.id(), p);
+    let emitted = event.clone();
+    let change = move |c: &mut Cart| {
+        c.add(p, 1, usd(100), Utc::now())?;
+        Ok(vec![emitted.clone()])
+    };
+    store.update(&user, &change).await.unwrap().unwrap();
+    let pending = outbox.pending(100).await.unwrap();
+    assert_eq!(pending, vec![event.clone()]);
+    outbox.mark_published(&[event.id]).await.unwrap();
+    assert!(outbox.pending(100).await.unwrap().is_empty());
+    assert_eq!(outbox.backlog().await.unwrap(), 0);
+}

@@ -343,3 +343,115 @@ mod stock_properties {
         out
     }
 }
+
+/// The DynamoDB store, with and without its Redis read-through cache.
+#[cfg(feature = "dynamodb")]
+mod dynamodb {
+    use super::*;
+    use meridian_catalog::store::cache::ProductCache;
+    use meridian_catalog::store::dynamo::DynamoProductStore;
+    use meridian_common::events::{EventEnvelope, OutboxReader};
+    use meridian_common::testing::{backend_endpoint, unique_namespace};
+    use std::time::Duration;
+
+    async fn store(endpoint: &str, cache: Option<ProductCache>) -> DynamoProductStore {
+        let table = unique_namespace("products");
+        DynamoProductStore::connect(Some(endpoint), "us-east-1", &table, cache)
+            .await
+            .unwrap()
+    }
+
+    async fn cache() -> Option<ProductCache> {
+        let url = backend_endpoint("MERIDIAN_TEST_REDIS")?;
+        let prefix = format!("{}:", unique_namespace("catalog"));
+        Some(
+            ProductCache::connect(&url, &prefix, Duration::from_secs(60))
+                .await
+                .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn dynamodb_product_store() {
+        let Some(endpoint) = backend_endpoint("MERIDIAN_TEST_DYNAMODB") else {
+            return;
+        };
+        product_store_contract(Arc::new(store(&endpoint, None).await)).await;
+        write_contract(Arc::new(store(&endpoint, None).await)).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_product_store_behind_redis_cache() {
+        let Some(endpoint) = backend_endpoint("MERIDIAN_TEST_DYNAMODB") else {
+            return;
+        };
+        let Some(c) = cache().await else { return };
+        product_store_contract(Arc::new(store(&endpoint, Some(c)).await)).await;
+        let Some(c) = cache().await else { return };
+        write_contract(Arc::new(store(&endpoint, Some(c)).await)).await;
+    }
+
+    /// Events are written with the change and drained in order.
+    #[tokio::test]
+    async fn dynamodb_outbox_commits_with_the_change() {
+        let Some(endpoint) = backend_endpoint("MERIDIAN_TEST_DYNAMODB") else {
+            return;
+        };
+        let store = store(&endpoint, None).await;
+        let outbox = store.outbox();
+        let product = demo::products().remove(0);
+        let events: Vec<EventEnvelope> = (0..3)
+            .map(|i| EventEnvelope::new("test", "catalog.product.created", 1, i, i))
+            .collect();
+        store.put(&product, events.clone()).await.unwrap();
+        // A refused reservation writes no event.
+        let outcome = store
+            .reserve(
+                uuid::Uuid::new_v4(),
+                &[line(product.id, product.stock + 1)],
+                events[..1].to_vec(),
+            )
+            .await
+            .unwrap();
+        assert!(outcome.is_err());
+        assert_eq!(outbox.backlog().await.unwrap(), 3);
+        let pending = outbox.pending(10).await.unwrap();
+        assert_eq!(pending, events);
+        let ids: Vec<_> = pending.iter().map(|e| e.id).collect();
+        outbox.mark_published(&ids).await.unwrap();
+        assert_eq!(outbox.backlog().await.unwrap(), 0);
+    }
+
+    /// A write is visible through the cache at once (invalidation), and a
+    /// storm of reads of a cold product fills the cache once.
+    #[tokio::test]
+    async fn cache_is_invalidated_on_write_and_filled_once() {
+        let Some(endpoint) = backend_endpoint("MERIDIAN_TEST_DYNAMODB") else {
+            return;
+        };
+        let Some(c) = cache().await else { return };
+        let store = Arc::new(store(&endpoint, Some(c)).await);
+        let product = demo::products().remove(3);
+        store.put(&product, Vec::new()).await.unwrap();
+        let reads: Vec<_> = (0..50)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.get(product.id).await.unwrap().unwrap() })
+            })
+            .collect();
+        for r in reads {
+            assert_eq!(r.await.unwrap(), product);
+        }
+        store
+            .set_stock(product.id, 77, chrono::Utc::now(), Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(store.get(product.id).await.unwrap().unwrap().stock, 77);
+        store
+            .reserve(uuid::Uuid::new_v4(), &[line(product.id, 7)], Vec::new())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.get(product.id).await.unwrap().unwrap().stock, 70);
+    }
+}

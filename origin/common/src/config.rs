@@ -135,6 +135,12 @@ pub struct StoresConfig {
     pub shipments: StoreConfig,
     #[serde(default)]
     pub reviews: StoreConfig,
+    /// Product search index: `memory` (embedded tantivy) or `elasticsearch`.
+    #[serde(default)]
+    pub search: StoreConfig,
+    /// Seller images: `memory` (files under `sellers.images_dir`) or `s3`.
+    #[serde(default)]
+    pub images: StoreConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -158,20 +164,163 @@ pub enum StoreConfig {
         /// collide; the default is the server's search path.
         schema: Option<String>,
     },
+    /// Amazon DynamoDB (or DynamoDB Local through `endpoint`).
+    Dynamodb {
+        /// A local server, e.g. `http://127.0.0.1:18000`; omit for AWS. May
+        /// carry static credentials as `http://KEY:SECRET@host:port`.
+        endpoint: Option<String>,
+        #[serde(default = "default_aws_region")]
+        region: String,
+        /// Table name; created (with its indexes) when missing.
+        table: String,
+        /// Redis read-through cache in front of the table (catalog only).
+        cache_url: Option<String>,
+        #[serde(default = "default_cache_ttl")]
+        cache_ttl_secs: u64,
+    },
+    /// A Redis Cluster; `nodes` are seed addresses (`redis://host:port`).
+    #[serde(rename = "redis-cluster")]
+    RedisCluster {
+        nodes: Vec<String>,
+        #[serde(default = "default_redis_prefix")]
+        key_prefix: String,
+        /// Idle lifetime of a cart; every write renews it.
+        #[serde(default = "default_cart_ttl")]
+        ttl_secs: u64,
+    },
+    Mongodb {
+        url: String,
+        #[serde(default = "default_database")]
+        database: String,
+    },
+    Cassandra {
+        /// Contact points, `host:port`.
+        nodes: Vec<String>,
+        keyspace: String,
+        /// Used when the keyspace is created (SimpleStrategy).
+        #[serde(default = "default_replication")]
+        replication_factor: u32,
+    },
+    Elasticsearch {
+        url: String,
+        /// Index name (created with its mapping when missing).
+        index: String,
+    },
+    /// Amazon S3 (or an S3-compatible server through `endpoint`).
+    S3 {
+        endpoint: Option<String>,
+        #[serde(default = "default_aws_region")]
+        region: String,
+        bucket: String,
+    },
 }
 
 impl StoreConfig {
+    /// Checks the settings a backend cannot work without.
+    fn validate(&self) -> Result<(), String> {
+        let named = |what: &str, value: &str| {
+            let ok = !value.is_empty()
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} must be non-empty letters, digits, '-', '_' or '.'"
+                ))
+            }
+        };
+        match self {
+            StoreConfig::Postgres {
+                max_connections: 0, ..
+            } => Err("max_connections must be at least 1".into()),
+            StoreConfig::Dynamodb {
+                table,
+                cache_ttl_secs,
+                ..
+            } => {
+                named("table", table)?;
+                if *cache_ttl_secs == 0 {
+                    return Err("cache_ttl_secs must be at least 1".into());
+                }
+                Ok(())
+            }
+            StoreConfig::RedisCluster {
+                nodes, ttl_secs, ..
+            } => {
+                if nodes.is_empty() {
+                    return Err("nodes must list at least one node".into());
+                }
+                if *ttl_secs < 60 {
+                    return Err("ttl_secs must be at least 60".into());
+                }
+                Ok(())
+            }
+            StoreConfig::Mongodb { database, .. } => named("database", database),
+            StoreConfig::Cassandra {
+                nodes,
+                keyspace,
+                replication_factor,
+            } => {
+                if nodes.is_empty() {
+                    return Err("nodes must list at least one node".into());
+                }
+                if *replication_factor == 0 {
+                    return Err("replication_factor must be at least 1".into());
+                }
+                if keyspace.is_empty()
+                    || !keyspace
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                {
+                    return Err("keyspace must be lowercase letters, digits and '_'".into());
+                }
+                Ok(())
+            }
+            StoreConfig::Elasticsearch { index, .. } => {
+                if index.is_empty() || index.bytes().any(|b| b.is_ascii_uppercase()) {
+                    return Err("index must be a non-empty lowercase name".into());
+                }
+                named("index", index)
+            }
+            StoreConfig::S3 { bucket, .. } => named("bucket", bucket),
+            _ => Ok(()),
+        }
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self {
             StoreConfig::Memory => "memory",
             StoreConfig::Redis { .. } => "redis",
             StoreConfig::Postgres { .. } => "postgres",
+            StoreConfig::Dynamodb { .. } => "dynamodb",
+            StoreConfig::RedisCluster { .. } => "redis-cluster",
+            StoreConfig::Mongodb { .. } => "mongodb",
+            StoreConfig::Cassandra { .. } => "cassandra",
+            StoreConfig::Elasticsearch { .. } => "elasticsearch",
+            StoreConfig::S3 { .. } => "s3",
         }
     }
 }
 
 fn default_redis_prefix() -> String {
     "meridian:".to_owned()
+}
+fn default_aws_region() -> String {
+    "us-east-1".to_owned()
+}
+fn default_cache_ttl() -> u64 {
+    300
+}
+fn default_cart_ttl() -> u64 {
+    30 * 24 * 3600
+}
+fn default_database() -> String {
+    "meridian".to_owned()
+}
+fn default_replication() -> u32 {
+    1
 }
 fn default_pool_size() -> u32 {
     16
@@ -318,14 +467,11 @@ impl RegionConfig {
             ("stores.orders", &self.stores.orders),
             ("stores.shipments", &self.stores.shipments),
             ("stores.reviews", &self.stores.reviews),
+            ("stores.search", &self.stores.search),
+            ("stores.images", &self.stores.images),
         ] {
-            if let StoreConfig::Postgres {
-                max_connections, ..
-            } = store
-            {
-                if *max_connections == 0 {
-                    return invalid(key, "max_connections must be at least 1");
-                }
+            if let Err(message) = store.validate() {
+                return invalid(key, &message);
             }
         }
         Ok(())

@@ -4,10 +4,14 @@
 //! that every service needs the same way (config, edge trust, telemetry,
 //! metrics). Service crates never depend on each other, only on this crate.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod client;
 pub mod clients;
 pub mod config;
 pub mod demo;
+#[cfg(feature = "dynamodb")]
+pub mod dynamo;
 pub mod email;
 pub mod error;
 pub mod events;

@@ -229,3 +229,20 @@ async fn test_tokens_and_idempotent_authorization() {
         409
     );
 }
+
+#[cfg(feature = "dynamodb")]
+#[tokio::test]
+async fn dynamodb_payment_store() {
+    use meridian_common::testing::{backend_endpoint, unique_namespace};
+    use meridian_payments::store::dynamo::DynamoPaymentStore;
+
+    let Some(endpoint) = backend_endpoint("MERIDIAN_TEST_DYNAMODB") else {
+        return;
+    };
+    let table = unique_namespace("payments");
+    let store = DynamoPaymentStore::connect(Some(&endpoint), "us-east-1", &table)
+        .await
+        .unwrap();
+    let outbox = Arc::new(store.outbox());
+    payment_store_contract(Arc::new(store), outbox).await;
+}

@@ -88,3 +88,48 @@ async fn review_store_contract(store: Arc<dyn ReviewStore>) {
 async fn memory_review_store() {
     review_store_contract(Arc::new(MemoryReviewStore::new(MemoryOutbox::new()))).await;
 }
+
+#[cfg(feature = "mongodb")]
+#[tokio::test]
+async fn mongodb_review_store() {
+    use meridian_common::events::{EventEnvelope, OutboxReader};
+    use meridian_common::testing::{backend_endpoint, unique_namespace};
+    use meridian_reviews::store::mongo::MongoReviewStore;
+
+    let Some(url) = backend_endpoint("MERIDIAN_TEST_MONGODB") else {
+        return;
+    };
+    let database = unique_namespace("reviews");
+    let store = Arc::new(MongoReviewStore::connect(&url, &database).await.unwrap());
+    review_store_contract(store.clone()).await;
+
+    // Events are embedded in the same single-document write and drain once.
+    let outbox = store.outbox();
+    let product = ProductId::new();
+    let user = UserId::new();
+    let emitted = |old: Option<u8>| {
+        vec![EventEnvelope::new(
+            "test",
+            "reviews.review.submitted",
+            1,
+            "r",
+            old,
+        )]
+    };
+    store
+        .upsert(&review(product, user, 3), &emitted)
+        .await
+        .unwrap();
+    store
+        .upsert(&review(product, user, 4), &emitted)
+        .await
+        .unwrap();
+    let pending = outbox.pending(100).await.unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[1].payload, serde_json::json!(3), "old rating");
+    assert_eq!(outbox.backlog().await.unwrap(), 2);
+    let ids: Vec<_> = pending.iter().map(|e| e.id).collect();
+    outbox.mark_published(&ids).await.unwrap();
+    assert_eq!(outbox.backlog().await.unwrap(), 0);
+    assert!(outbox.pending(100).await.unwrap().is_empty());
+}

@@ -14,6 +14,8 @@ use axum::Router;
 pub mod demo;
 pub mod domain;
 pub mod images;
+#[cfg(feature = "s3")]
+pub mod images_s3;
 pub mod keys;
 mod routes;
 pub mod store;

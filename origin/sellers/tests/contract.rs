@@ -188,3 +188,19 @@ async fn postgres_seller_store() {
     assert_eq!(outbox.backlog().await.unwrap(), 0);
     meridian_common::testing::drop_pg_schema(&url, &schema).await;
 }
+
+#[cfg(feature = "s3")]
+#[tokio::test]
+async fn s3_image_store() {
+    use meridian_common::testing::{backend_endpoint, unique_namespace};
+    use meridian_sellers::images_s3::S3ImageStore;
+
+    let Some(endpoint) = backend_endpoint("MERIDIAN_TEST_S3") else {
+        return;
+    };
+    let bucket = unique_namespace("images").replace('_', "-");
+    let store = S3ImageStore::connect(Some(&endpoint), "us-east-1", &bucket)
+        .await
+        .unwrap();
+    image_store_contract(Arc::new(store)).await;
+}

@@ -6,6 +6,8 @@ use meridian_common::events::EventEnvelope;
 
 use crate::domain::{Cart, CartError, CartKey};
 
+#[cfg(feature = "redis-cluster")]
+pub mod cluster;
 pub mod memory;
 
 pub use meridian_common::store::StoreError;

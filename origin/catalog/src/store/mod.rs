@@ -13,6 +13,10 @@ use crate::domain::{
     CategoryCount, ListQuery, Page, Product, ProductPatch, ReserveError, ReserveLine,
 };
 
+#[cfg(feature = "dynamodb")]
+pub mod cache;
+#[cfg(feature = "dynamodb")]
+pub mod dynamo;
 pub mod memory;
 
 pub use meridian_common::store::StoreError;

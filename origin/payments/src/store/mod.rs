@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{LedgerEntry, Payment, PaymentError, PaymentId};
 
+#[cfg(feature = "dynamodb")]
+pub mod dynamo;
 pub mod memory;
 
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,8 @@ use uuid::Uuid;
 use crate::domain::{Reply, Review, Summary};
 
 pub mod memory;
+#[cfg(feature = "mongodb")]
+pub mod mongo;
 
 pub use meridian_common::store::StoreError;
 
