@@ -2,17 +2,31 @@
 # Starts the whole Meridian system on embedded stores: six regional origins
 # and the edge in front of them, with demo data. Ctrl-C stops everything.
 #
-#   ./deploy/local/run.sh            # debug build (fast to compile)
-#   ./deploy/local/run.sh --release  # optimised build (for load tests)
+#   ./deploy/local/run.sh                 # debug build (fast to compile)
+#   ./deploy/local/run.sh --release       # optimised build (for load tests)
+#   ./deploy/local/run.sh --real-stores   # on the real stores: PostgreSQL, Redis,
+#                                         # Redis Cluster, DynamoDB, S3, MongoDB
+#
+# --real-stores installs and starts the servers first (deploy/local/backends.sh
+# up; stop them with `deploy/local/backends.sh down`) and gives every origin
+# deploy/local/real-stores.toml as its [stores] tables.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 
 PROFILE=debug
 CARGO_FLAGS=()
-if [[ "${1:-}" == "--release" ]]; then
-  PROFILE=release
-  CARGO_FLAGS=(--release)
+STORES_ARGS=()
+for arg in "$@"; do
+  case "$arg" in
+    --release) PROFILE=release; CARGO_FLAGS=(--release) ;;
+    --real-stores) STORES_ARGS=(--stores deploy/local/real-stores.toml) ;;
+    *) echo "usage: $0 [--release] [--real-stores]" >&2; exit 2 ;;
+  esac
+done
+if ((${#STORES_ARGS[@]})); then
+  echo "==> starting the real stores"
+  deploy/local/backends.sh up postgres redis cluster dynamodb s3 mongodb
 fi
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 REGIONS=(new-york dallas chicago los-angeles portland virginia)
@@ -37,8 +51,18 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 for region in "${REGIONS[@]}"; do
-  "$TARGET_DIR/$PROFILE/origin" --region "regions/$region.toml" >"$LOG_DIR/$region.log" 2>&1 &
+  "$TARGET_DIR/$PROFILE/origin" --region "regions/$region.toml" ${STORES_ARGS[@]+"${STORES_ARGS[@]}"} \
+    >"$LOG_DIR/$region.log" 2>&1 &
   PIDS+=($!)
+  if ((${#STORES_ARGS[@]})) && [[ $region == "${REGIONS[0]}" ]]; then
+    # Shared stores: the first origin creates tables and seeds the demo
+    # data alone; the others start once it is ready.
+    for _ in $(seq 1 300); do
+      curl -fsS http://127.0.0.1:7101/readyz >/dev/null 2>&1 && break
+      kill -0 "$!" 2>/dev/null || { tail -n 20 "$LOG_DIR/$region.log"; exit 1; }
+      sleep 0.2
+    done
+  fi
 done
 "$TARGET_DIR/$PROFILE/edge" --config deploy/local/edge.toml >"$LOG_DIR/edge.log" 2>&1 &
 PIDS+=($!)

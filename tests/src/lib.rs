@@ -48,6 +48,15 @@ pub struct Options {
     /// Users, sellers and orders in this PostgreSQL (one schema per role and
     /// cluster) instead of memory.
     pub postgres_url: Option<String>,
+    /// Products and payments in this DynamoDB (tables per cluster and
+    /// region), the catalog cached in `redis_url` when that is set.
+    pub dynamodb_url: Option<String>,
+    /// Carts in this Redis Cluster (comma-separated seed nodes).
+    pub redis_cluster: Option<String>,
+    /// Reviews in this MongoDB (a database per cluster and region).
+    pub mongodb_url: Option<String>,
+    /// Seller images in this S3 endpoint (a bucket per cluster and region).
+    pub s3_url: Option<String>,
 }
 
 impl Default for Options {
@@ -58,6 +67,10 @@ impl Default for Options {
             max_body_bytes: 1 << 20,
             redis_url: None,
             postgres_url: None,
+            dynamodb_url: None,
+            redis_cluster: None,
+            mongodb_url: None,
+            s3_url: None,
         }
     }
 }
@@ -117,6 +130,11 @@ impl Options {
         Backends {
             redis: self.redis_url.as_deref().map(|url| (url, prefix)),
             postgres: self.postgres_url.as_deref().map(|url| (url, schema)),
+            dynamodb: self.dynamodb_url.as_deref(),
+            redis_cluster: self.redis_cluster.as_deref(),
+            mongodb: self.mongodb_url.as_deref(),
+            s3: self.s3_url.as_deref(),
+            namespace: schema,
         }
     }
 }
@@ -128,6 +146,12 @@ struct Backends<'a> {
     redis: Option<(&'a str, &'a str)>,
     /// (url, schema prefix) of PostgreSQL.
     postgres: Option<(&'a str, &'a str)>,
+    dynamodb: Option<&'a str>,
+    redis_cluster: Option<&'a str>,
+    mongodb: Option<&'a str>,
+    s3: Option<&'a str>,
+    /// Unique to the cluster: prefixes tables, databases, buckets, keys.
+    namespace: &'a str,
 }
 
 /// A region's config; sessions in Redis and users/sellers/orders in
@@ -153,11 +177,48 @@ fn region_config(id: &str, listen: &str, backends: Backends<'_>) -> RegionConfig
             ));
         }
     }
+    text.push_str(&real_stores(id, backends));
     let mut config = RegionConfig::parse(&text, id).unwrap();
     config.validate(id).unwrap();
     config.sellers.images_dir =
         Some(std::env::temp_dir().join(format!("meridian-e2e-images-{id}")));
     config
+}
+
+/// The `[stores.*]` tables of the real backends given beyond PostgreSQL
+/// and the session Redis.
+fn real_stores(id: &str, b: Backends<'_>) -> String {
+    let ns = format!("{}-{id}", b.namespace).replace('_', "-");
+    let mut text = String::new();
+    if let Some(url) = b.dynamodb {
+        let cache = match b.redis {
+            Some((redis, _)) => format!("cache_url = \"{redis}\"\n"),
+            None => String::new(),
+        };
+        text.push_str(&format!(
+            "[stores.products]\nbackend = \"dynamodb\"\nendpoint = \"{url}\"\ntable = \"{ns}-products\"\n{cache}\
+             [stores.payments]\nbackend = \"dynamodb\"\nendpoint = \"{url}\"\ntable = \"{ns}-payments\"\n"
+        ));
+    }
+    if let Some(nodes) = b.redis_cluster {
+        let nodes: Vec<String> = nodes.split(',').map(|n| format!("\"{n}\"")).collect();
+        text.push_str(&format!(
+            "[stores.carts]\nbackend = \"redis-cluster\"\nnodes = [{}]\nkey_prefix = \"{ns}:\"\n",
+            nodes.join(", ")
+        ));
+    }
+    if let Some(url) = b.mongodb {
+        text.push_str(&format!(
+            "[stores.reviews]\nbackend = \"mongodb\"\nurl = \"{url}\"\ndatabase = \"{}\"\n",
+            ns.replace('-', "_")
+        ));
+    }
+    if let Some(url) = b.s3 {
+        text.push_str(&format!(
+            "[stores.images]\nbackend = \"s3\"\nendpoint = \"{url}\"\nbucket = \"{ns}\"\n"
+        ));
+    }
+    text
 }
 
 async fn start_origin(id: &'static str, backends: Backends<'_>) -> RegionHandle {

@@ -406,6 +406,32 @@ impl RegionConfig {
         Ok(config)
     }
 
+    /// `load`, with the `[stores.*]` tables taken from a separate file
+    /// when one is given: one stores file serves every region of a
+    /// deployment (`deploy/local/real-stores.toml`).
+    pub fn load_with_stores(path: &Path, stores: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = Self::load(path)?;
+        if let Some(stores_path) = stores {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct StoresFile {
+                stores: StoresConfig,
+            }
+            let file = stores_path.display().to_string();
+            let text = std::fs::read_to_string(stores_path).map_err(|source| ConfigError::Io {
+                file: file.clone(),
+                source,
+            })?;
+            let parsed: StoresFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                file: file.clone(),
+                message: e.to_string().trim_end().replace('\n', " "),
+            })?;
+            config.stores = parsed.stores;
+            config.validate(&file)?;
+        }
+        Ok(config)
+    }
+
     /// Parse without environment overrides or validation (tests use this).
     pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse {

@@ -208,7 +208,7 @@ pub fn is_transaction_conflict<E: ProvideErrorMetadata>(error: &E) -> bool {
 
 /// Transactions cancelled by concurrent transactions on the same items are
 /// retried with jittered backoff this many times before a 503.
-pub const CONFLICT_RETRIES: u32 = 40;
+pub const CONFLICT_RETRIES: u32 = 80;
 
 pub fn transact_put(table: &str, item: Item, condition: Option<&str>) -> TransactWriteItem {
     TransactWriteItem::builder()
@@ -294,9 +294,10 @@ pub fn cancellation(error: &TransactWriteItemsError) -> Option<Cancelled> {
 }
 
 pub async fn backoff(attempt: u32) {
-    let base = 5u64 << attempt.min(5);
-    let jitter = u64::from(Uuid::new_v4().as_bytes()[0]) % base.max(1);
-    tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+    // Exponential from 4 ms, capped at 128 ms, with full jitter.
+    let cap = 4u64 << attempt.min(5);
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * cap / 255;
+    tokio::time::sleep(Duration::from_millis(1 + jitter)).await;
 }
 
 /// Runs a transaction; a cancellation comes back as `Err(Cancelled)`.

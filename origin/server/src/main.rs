@@ -1,8 +1,9 @@
-//! `origin --region regions/chicago.toml [--check]`
+//! `origin --region regions/chicago.toml [--stores FILE] [--check]`
 //!
 //! Loads the region's config, builds every service and serves until SIGINT or
 //! SIGTERM, then drains in-flight requests. `--check` validates the config and
-//! exits.
+//! exits. `--stores` (or `MERIDIAN_STORES`) takes the `[stores.*]` tables
+//! from a file shared by every region, e.g. `deploy/local/real-stores.toml`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,34 +11,48 @@ use std::process::ExitCode;
 use meridian_common::config::RegionConfig;
 use meridian_common::telemetry;
 
-const USAGE: &str = "usage: origin --region <regions/NAME.toml> [--check]";
+const USAGE: &str = "usage: origin --region <regions/NAME.toml> [--stores <FILE>] [--check]";
 
-fn parse_args() -> Result<(PathBuf, bool), String> {
+struct Args {
+    region: PathBuf,
+    stores: Option<PathBuf>,
+    check: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut region = None;
+    let mut stores = std::env::var_os("MERIDIAN_STORES").map(PathBuf::from);
     let mut check = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--region" => region = args.next().map(PathBuf::from),
+            "--stores" => stores = args.next().map(PathBuf::from),
             "--check" => check = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    region.map(|r| (r, check)).ok_or_else(|| USAGE.to_owned())
+    let region = region.ok_or_else(|| USAGE.to_owned())?;
+    Ok(Args {
+        region,
+        stores,
+        check,
+    })
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     telemetry::init("origin");
-    let (path, check) = match parse_args() {
+    let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);
         }
     };
-    let config = match RegionConfig::load(&path) {
+    let (path, check) = (args.region, args.check);
+    let config = match RegionConfig::load_with_stores(&path, args.stores.as_deref()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("invalid configuration: {e}");

@@ -50,7 +50,17 @@ fn unsupported(role: &str, store: &StoreConfig) -> anyhow::Error {
     )
 }
 
-#[cfg_attr(all(feature = "postgres", feature = "redis"), allow(dead_code))]
+#[cfg_attr(
+    all(
+        feature = "postgres",
+        feature = "redis",
+        feature = "dynamodb",
+        feature = "s3",
+        feature = "redis-cluster",
+        feature = "mongodb"
+    ),
+    allow(dead_code)
+)]
 fn compiled_out(role: &str, feature: &str) -> anyhow::Error {
     anyhow::anyhow!(
         "stores.{role}: this origin was built without the `{feature}` cargo feature; \
@@ -63,12 +73,45 @@ impl Stores {
         let users = users(&config.stores.users).await?;
         let sessions = sessions(&config.stores.sessions).await?;
         let catalog_outbox = MemoryOutbox::new();
+        let mut polled: Vec<(&'static str, Arc<dyn OutboxReader>)> = Vec::new();
         let products: Arc<dyn ProductStore> = match &config.stores.products {
             StoreConfig::Memory => Arc::new(MemoryProductStore::new(catalog_outbox.clone())),
+            #[cfg(feature = "dynamodb")]
+            StoreConfig::Dynamodb {
+                endpoint,
+                region,
+                table,
+                cache_url,
+                cache_ttl_secs,
+            } => {
+                let cache = match cache_url {
+                    Some(url) => Some(
+                        meridian_catalog::store::cache::ProductCache::connect(
+                            url,
+                            &format!("meridian:{table}:"),
+                            std::time::Duration::from_secs(*cache_ttl_secs),
+                        )
+                        .await
+                        .context("stores.products.cache_url: connecting to Redis")?,
+                    ),
+                    None => None,
+                };
+                let store = meridian_catalog::store::dynamo::DynamoProductStore::connect(
+                    endpoint.as_deref(),
+                    region,
+                    table,
+                    cache,
+                )
+                .await
+                .context("stores.products: connecting to DynamoDB")?;
+                polled.push(("catalog", Arc::new(store.outbox())));
+                Arc::new(store)
+            }
+            #[cfg(not(feature = "dynamodb"))]
+            StoreConfig::Dynamodb { .. } => bail!(compiled_out("products", "dynamodb")),
             other => bail!(unsupported("products", other)),
         };
         let sellers_outbox = MemoryOutbox::new();
-        let mut polled: Vec<(&'static str, Arc<dyn OutboxReader>)> = Vec::new();
         let sellers: Arc<dyn SellerStore> = match &config.stores.sellers {
             StoreConfig::Memory => Arc::new(MemorySellerStore::new(sellers_outbox.clone())),
             #[cfg(feature = "postgres")]
@@ -86,23 +129,52 @@ impl Stores {
             StoreConfig::Postgres { .. } => bail!(compiled_out("sellers", "postgres")),
             other => bail!(unsupported("sellers", other)),
         };
-        let images_dir = config.sellers.images_dir.clone().unwrap_or_else(|| {
-            std::env::temp_dir()
-                .join("meridian-images")
-                .join(&config.id)
-        });
-        let images: Arc<dyn ImageStore> =
-            Arc::new(LocalDirImageStore::new(&images_dir).with_context(|| {
-                format!("sellers.images_dir: cannot create {}", images_dir.display())
-            })?);
+        let images = images(config).await?;
         let cart_outbox = MemoryOutbox::new();
         let carts: Arc<dyn CartStore> = match &config.stores.carts {
             StoreConfig::Memory => Arc::new(MemoryCartStore::new(cart_outbox.clone())),
+            #[cfg(feature = "redis-cluster")]
+            StoreConfig::RedisCluster {
+                nodes,
+                key_prefix,
+                ttl_secs,
+            } => {
+                let store = meridian_cart::store::cluster::ClusterCartStore::connect(
+                    nodes,
+                    key_prefix,
+                    std::time::Duration::from_secs(*ttl_secs),
+                )
+                .await
+                .context("stores.carts: connecting to the Redis Cluster")?;
+                polled.push(("cart", Arc::new(store.outbox())));
+                Arc::new(store)
+            }
+            #[cfg(not(feature = "redis-cluster"))]
+            StoreConfig::RedisCluster { .. } => bail!(compiled_out("carts", "redis-cluster")),
             other => bail!(unsupported("carts", other)),
         };
         let payments_outbox = MemoryOutbox::new();
         let payments: Arc<dyn PaymentStore> = match &config.stores.payments {
             StoreConfig::Memory => Arc::new(MemoryPaymentStore::new(payments_outbox.clone())),
+            #[cfg(feature = "dynamodb")]
+            StoreConfig::Dynamodb {
+                endpoint,
+                region,
+                table,
+                ..
+            } => {
+                let store = meridian_payments::store::dynamo::DynamoPaymentStore::connect(
+                    endpoint.as_deref(),
+                    region,
+                    table,
+                )
+                .await
+                .context("stores.payments: connecting to DynamoDB")?;
+                polled.push(("payments", Arc::new(store.outbox())));
+                Arc::new(store)
+            }
+            #[cfg(not(feature = "dynamodb"))]
+            StoreConfig::Dynamodb { .. } => bail!(compiled_out("payments", "dynamodb")),
             other => bail!(unsupported("payments", other)),
         };
         let orders_outbox = MemoryOutbox::new();
@@ -131,6 +203,17 @@ impl Stores {
         let reviews_outbox = MemoryOutbox::new();
         let reviews: Arc<dyn ReviewStore> = match &config.stores.reviews {
             StoreConfig::Memory => Arc::new(MemoryReviewStore::new(reviews_outbox.clone())),
+            #[cfg(feature = "mongodb")]
+            StoreConfig::Mongodb { url, database } => {
+                let store =
+                    meridian_reviews::store::mongo::MongoReviewStore::connect(url, database)
+                        .await
+                        .context("stores.reviews: connecting to MongoDB")?;
+                polled.push(("reviews", Arc::new(store.outbox())));
+                Arc::new(store)
+            }
+            #[cfg(not(feature = "mongodb"))]
+            StoreConfig::Mongodb { .. } => bail!(compiled_out("reviews", "mongodb")),
             other => bail!(unsupported("reviews", other)),
         };
         Ok(Self {
@@ -163,7 +246,7 @@ impl Stores {
                 ("payments", config.stores.payments.backend_name()),
                 ("orders", config.stores.orders.backend_name()),
                 ("shipments", config.stores.shipments.backend_name()),
-                ("images", "local"),
+                ("images", config.stores.images.backend_name()),
                 ("reviews", config.stores.reviews.backend_name()),
             ],
         })
@@ -245,5 +328,47 @@ async fn sessions(config: &StoreConfig) -> anyhow::Result<Arc<dyn SessionStore>>
         #[cfg(not(feature = "redis"))]
         StoreConfig::Redis { .. } => Err(compiled_out("sessions", "redis")),
         other => Err(unsupported("sessions", other)),
+    }
+}
+
+async fn images(config: &RegionConfig) -> anyhow::Result<Arc<dyn ImageStore>> {
+    match &config.stores.images {
+        StoreConfig::Memory => {
+            let dir = config.sellers.images_dir.clone().unwrap_or_else(|| {
+                std::env::temp_dir()
+                    .join("meridian-images")
+                    .join(&config.id)
+            });
+            let store = LocalDirImageStore::new(&dir)
+                .with_context(|| format!("sellers.images_dir: cannot create {}", dir.display()))?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(feature = "s3")]
+        StoreConfig::S3 {
+            endpoint,
+            region,
+            bucket,
+        } => {
+            let store = meridian_sellers::images_s3::S3ImageStore::connect(
+                endpoint.as_deref(),
+                region,
+                bucket,
+            )
+            .await
+            .context("stores.images: connecting to S3")?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(not(feature = "s3"))]
+        StoreConfig::S3 { .. } => Err(compiled_out("images", "s3")),
+        other => Err(unsupported("images", other)),
+    }
+}
+
+pub async fn search_index(
+    config: &RegionConfig,
+) -> anyhow::Result<Arc<dyn meridian_search::index::SearchIndex>> {
+    match &config.stores.search {
+        StoreConfig::Memory => Ok(Arc::new(meridian_search::index::TantivyIndex::in_memory()?)),
+        other => Err(unsupported("search", other)),
     }
 }

@@ -45,7 +45,14 @@ pub struct DynamoProductStore {
     client: Client,
     table: String,
     cache: Option<ProductCache>,
+    /// Striped locks: reservations of one product from this process take
+    /// turns instead of cancelling each other's transactions (DynamoDB
+    /// cancels concurrent transactions on one item); across processes the
+    /// conflict retry remains.
+    stripes: Vec<tokio::sync::Mutex<()>>,
 }
+
+const STRIPES: usize = 64;
 
 fn product_key(id: ProductId) -> Item {
     key(format!("P#{id}"), "P")
@@ -152,6 +159,7 @@ impl DynamoProductStore {
             client,
             table: table.to_owned(),
             cache,
+            stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
         })
     }
 
@@ -480,6 +488,17 @@ impl ProductStore for DynamoProductStore {
             ));
         }
         items.extend(dynamo::outbox_puts(&self.table, &events));
+        let mut stripes: Vec<usize> = wanted
+            .iter()
+            .map(|(id, _)| id.0.as_u128() as usize % STRIPES)
+            .collect();
+        // Always in ascending order, so two reservations cannot deadlock.
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut _held = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            _held.push(self.stripes[stripe].lock().await);
+        }
         for attempt in 0..CONFLICT_RETRIES {
             let failed = match dynamo::transact(&self.client, items.clone()).await? {
                 Ok(()) => {
