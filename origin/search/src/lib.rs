@@ -14,6 +14,8 @@ use meridian_common::extract::{Json, Path, Query};
 use meridian_common::{ApiError, FieldError, ProductId};
 use serde_json::{json, Value};
 
+#[cfg(feature = "elasticsearch")]
+pub mod elastic;
 pub mod index;
 pub mod query;
 

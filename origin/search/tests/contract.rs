@@ -163,3 +163,16 @@ async fn search_index_contract(index: Arc<dyn SearchIndex>) {
 async fn tantivy_index() {
     search_index_contract(Arc::new(TantivyIndex::in_memory().unwrap())).await;
 }
+
+#[cfg(feature = "elasticsearch")]
+#[tokio::test]
+async fn elasticsearch_index() {
+    use meridian_common::testing::{backend_endpoint, unique_namespace};
+    use meridian_search::elastic::ElasticIndex;
+
+    let Some(url) = backend_endpoint("MERIDIAN_TEST_ELASTICSEARCH") else {
+        return;
+    };
+    let index = unique_namespace("products");
+    search_index_contract(Arc::new(ElasticIndex::connect(&url, &index).await.unwrap())).await;
+}

@@ -56,7 +56,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     if config.catalog.demo_data {
         meridian_sellers::demo::seed_if_empty(stores.sellers.as_ref()).await?;
     }
-    let search_index = stores::search_index(config).await?;
+    let search_index = stores.search.clone();
     let indexed = consumers::index_catalog(stores.products.as_ref(), search_index.as_ref()).await?;
     tracing::debug!(products = indexed, "search index built");
     // Services call each other through their internal routes; in one origin

@@ -36,6 +36,7 @@ pub struct Stores {
     pub orders: Arc<dyn OrderStore>,
     pub shipments: Arc<dyn ShipmentStore>,
     pub reviews: Arc<dyn ReviewStore>,
+    pub search: Arc<dyn meridian_search::index::SearchIndex>,
     /// One outbox per event-emitting service, drained by the relays:
     /// embedded ones wake their relay, database tables are polled.
     pub outboxes: Vec<(&'static str, Arc<MemoryOutbox>)>,
@@ -57,7 +58,8 @@ fn unsupported(role: &str, store: &StoreConfig) -> anyhow::Error {
         feature = "dynamodb",
         feature = "s3",
         feature = "redis-cluster",
-        feature = "mongodb"
+        feature = "mongodb",
+        feature = "elasticsearch"
     ),
     allow(dead_code)
 )]
@@ -216,7 +218,9 @@ impl Stores {
             StoreConfig::Mongodb { .. } => bail!(compiled_out("reviews", "mongodb")),
             other => bail!(unsupported("reviews", other)),
         };
+        let search = search_index(config).await?;
         Ok(Self {
+            search,
             users,
             sessions,
             products,
@@ -248,6 +252,7 @@ impl Stores {
                 ("shipments", config.stores.shipments.backend_name()),
                 ("images", config.stores.images.backend_name()),
                 ("reviews", config.stores.reviews.backend_name()),
+                ("search", config.stores.search.backend_name()),
             ],
         })
     }
@@ -283,6 +288,7 @@ impl Stores {
             "orders" => self.orders,
             "shipments" => self.shipments,
             "reviews" => self.reviews,
+            "search" => self.search,
         );
         readiness
     }
@@ -364,11 +370,19 @@ async fn images(config: &RegionConfig) -> anyhow::Result<Arc<dyn ImageStore>> {
     }
 }
 
-pub async fn search_index(
+async fn search_index(
     config: &RegionConfig,
 ) -> anyhow::Result<Arc<dyn meridian_search::index::SearchIndex>> {
     match &config.stores.search {
         StoreConfig::Memory => Ok(Arc::new(meridian_search::index::TantivyIndex::in_memory()?)),
+        #[cfg(feature = "elasticsearch")]
+        StoreConfig::Elasticsearch { url, index } => Ok(Arc::new(
+            meridian_search::elastic::ElasticIndex::connect(url, index)
+                .await
+                .context("stores.search: connecting to Elasticsearch")?,
+        )),
+        #[cfg(not(feature = "elasticsearch"))]
+        StoreConfig::Elasticsearch { .. } => Err(compiled_out("search", "elasticsearch")),
         other => Err(unsupported("search", other)),
     }
 }
