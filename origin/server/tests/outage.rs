@@ -1,6 +1,7 @@
 //! A store that goes away mid-flight gives a clear 503 with a JSON error (no
 //! hang, no panic), `/readyz` reports it, and the service recovers by itself
-//! when the store returns — for PostgreSQL (users) and Redis (sessions).
+//! when the store returns — for PostgreSQL (users), Redis (sessions),
+//! DynamoDB (products), MongoDB (reviews) and Elasticsearch (search).
 
 use std::time::{Duration, Instant};
 
@@ -152,4 +153,98 @@ async fn postgres_and_redis_outages_give_503_then_recover() {
     );
     assert_eq!(call(&router, "GET", "/readyz", "").await.0, StatusCode::OK);
     drop_pg_schema(&pg, &schema).await;
+}
+
+/// The same for the catalog on DynamoDB (no cache, so reads need the
+/// table), reviews on MongoDB and search on Elasticsearch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_mongodb_elasticsearch_outages_give_503_then_recover() {
+    let (Some(dynamodb), Some(mongodb), Some(elastic)) = (
+        backend_endpoint("MERIDIAN_TEST_DYNAMODB"),
+        backend_endpoint("MERIDIAN_TEST_MONGODB"),
+        backend_endpoint("MERIDIAN_TEST_ELASTICSEARCH"),
+    ) else {
+        return;
+    };
+    let proxies = [
+        FlakyProxy::start(host_port(&dynamodb)).await,
+        FlakyProxy::start(host_port(&mongodb)).await,
+        FlakyProxy::start(host_port(&elastic)).await,
+    ];
+    let ns = unique_namespace("outage");
+    let text = format!(
+        r#"
+        id = "chicago"
+        name = "Chicago"
+        latitude = 41.88
+        longitude = -87.63
+        listen = "127.0.0.1:0"
+        internal_secret = "{SECRET}"
+        [stores.products]
+        backend = "dynamodb"
+        endpoint = "{dynamodb_url}"
+        table = "{ns}"
+        [stores.reviews]
+        backend = "mongodb"
+        url = "{mongodb_url}"
+        database = "{ns}"
+        [stores.search]
+        backend = "elasticsearch"
+        url = "{elastic_url}"
+        index = "{ns}"
+        "#,
+        dynamodb_url = via(&dynamodb, proxies[0].addr),
+        mongodb_url = via(&mongodb, proxies[1].addr),
+        elastic_url = via(&elastic, proxies[2].addr),
+    );
+    let mut config = RegionConfig::parse(&text, "outage").unwrap();
+    config.validate("outage").unwrap();
+    config.sellers.images_dir = Some(std::env::temp_dir().join("meridian-outage-images"));
+    let router = meridian_server::build(&config).await.unwrap().router;
+    let product = meridian_catalog::demo::products()[0].id;
+    let paths = [
+        format!("/api/catalog/products/{product}"),
+        format!("/api/reviews/products/{product}/summary"),
+        "/api/search?q=watercolor".to_owned(),
+    ];
+    for path in &paths {
+        assert_eq!(
+            call(&router, "GET", path, "").await.0,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+
+    for proxy in &proxies {
+        proxy.down();
+    }
+    for path in &paths {
+        let (status, body, took) = call(&router, "GET", path, "").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "unavailable", "{path}");
+        assert!(took < Duration::from_secs(10), "{path} took {took:?}");
+    }
+    assert_eq!(
+        call(&router, "GET", "/readyz", "").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    for proxy in &proxies {
+        proxy.up().await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for path in &paths {
+        loop {
+            let (status, _, _) = call(&router, "GET", path, "").await;
+            if status == StatusCode::OK {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} never recovered: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    assert_eq!(call(&router, "GET", "/readyz", "").await.0, StatusCode::OK);
 }
