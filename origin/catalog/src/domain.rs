@@ -176,6 +176,48 @@ pub enum ReserveError {
     Unavailable(Vec<ProductId>),
 }
 
+/// Quantities per product, duplicate lines summed (so they cannot
+/// over-take), in first-seen order.
+pub fn wanted(lines: &[ReserveLine]) -> Vec<(ProductId, u64)> {
+    let mut out: Vec<(ProductId, u64)> = Vec::new();
+    for line in lines {
+        match out.iter_mut().find(|(id, _)| *id == line.product_id) {
+            Some((_, qty)) => *qty += u64::from(line.quantity),
+            None => out.push((line.product_id, u64::from(line.quantity))),
+        }
+    }
+    out
+}
+
+/// Why `wanted` cannot be reserved from the current products (`lookup`),
+/// or `None` if it can: unknown or archived products first, then short ones.
+pub fn shortage<'a>(
+    wanted: &[(ProductId, u64)],
+    lookup: impl Fn(ProductId) -> Option<&'a Product>,
+) -> Option<ReserveError> {
+    let mut unavailable = Vec::new();
+    let mut short = Vec::new();
+    for (id, qty) in wanted {
+        match lookup(*id) {
+            Some(p) if p.is_active() => {
+                if u64::from(p.stock) < *qty {
+                    short.push(*id);
+                }
+            }
+            _ => unavailable.push(*id),
+        }
+    }
+    unavailable.sort();
+    short.sort();
+    if !unavailable.is_empty() {
+        Some(ReserveError::Unavailable(unavailable))
+    } else if !short.is_empty() {
+        Some(ReserveError::OutOfStock(short))
+    } else {
+        None
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sort {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 pub use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{
@@ -336,6 +337,26 @@ pub async fn read_item(
     Ok(out.item)
 }
 
+/// How many items `query` matches, over every page.
+pub async fn count(query: QueryFluentBuilder) -> Result<u64, StoreError> {
+    let mut total = 0u64;
+    let mut start: Option<Item> = None;
+    loop {
+        let out = query
+            .clone()
+            .select(Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(classify)?;
+        total += out.count() as u64;
+        start = out.last_evaluated_key().cloned();
+        if start.is_none() {
+            return Ok(total);
+        }
+    }
+}
+
 /// Reads a service table's outbox partition.
 pub struct DynamoOutbox {
     pub client: Client,
@@ -401,25 +422,12 @@ impl OutboxReader for DynamoOutbox {
     }
 
     async fn backlog(&self) -> Result<u64, String> {
-        let mut total = 0u64;
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(OUTBOX_PK))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| classify(e).to_string())?;
-            total += out.count() as u64;
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(total);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(OUTBOX_PK));
+        count(query).await.map_err(|e| e.to_string())
     }
 }

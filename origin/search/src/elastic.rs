@@ -67,12 +67,7 @@ fn mapping() -> Value {
 /// Every word must match title, attributes or description, exactly or
 /// within a small edit distance; exact and title matches weigh more.
 fn text_query(text: &str) -> Option<Value> {
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(10)
-        .map(str::to_lowercase)
-        .collect();
+    let words = crate::query::words(text);
     if words.is_empty() {
         return None;
     }
@@ -82,9 +77,7 @@ fn text_query(text: &str) -> Option<Value> {
             let mut should = Vec::new();
             for (field, boost) in [("title", 3.0), ("attributes", 1.5), ("description", 1.0)] {
                 should.push(json!({ "match": { field: { "query": w, "boost": boost } } }));
-                let len = w.chars().count();
-                if len >= 4 {
-                    let distance = if len >= 8 { 2 } else { 1 };
+                if let Some(distance) = crate::query::fuzzy_distance(w) {
                     should.push(json!({ "match": { field: {
                         "query": w, "fuzziness": distance, "boost": boost * 0.5
                     } } }));

@@ -121,12 +121,7 @@ impl TantivyIndex {
     /// Text: every word must match title, attributes or description,
     /// exactly or within a small edit distance (typo tolerance).
     fn text_query(&self, text: &str) -> Option<Box<dyn Query>> {
-        let words: Vec<String> = text
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .take(10)
-            .map(str::to_lowercase)
-            .collect();
+        let words = crate::query::words(text);
         if words.is_empty() {
             return None;
         }
@@ -145,9 +140,7 @@ impl TantivyIndex {
                         Occur::Should,
                         Box::new(BoostQuery::new(Box::new(exact), boost)),
                     ));
-                    let len = w.chars().count();
-                    if len >= 4 {
-                        let distance = if len >= 8 { 2 } else { 1 };
+                    if let Some(distance) = crate::query::fuzzy_distance(w) {
                         let fuzzy = FuzzyTermQuery::new(term, distance, true);
                         should.push((
                             Occur::Should,

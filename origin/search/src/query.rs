@@ -118,3 +118,22 @@ impl Params {
         })
     }
 }
+
+/// The words of a search text, lowercased, at most 10: each must match.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(10)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Edits a word may be away from a match: none below 4 letters, one up to
+/// 7, two from 8, the same in every index implementation.
+pub fn fuzzy_distance(word: &str) -> Option<u8> {
+    match word.chars().count() {
+        0..=3 => None,
+        4..=7 => Some(1),
+        _ => Some(2),
+    }
+}

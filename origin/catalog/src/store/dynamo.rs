@@ -22,7 +22,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    GlobalSecondaryIndex, KeyType, KeysAndAttributes, Projection, ProjectionType, Select,
+    GlobalSecondaryIndex, KeyType, KeysAndAttributes, Projection, ProjectionType,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -37,8 +37,8 @@ use uuid::Uuid;
 use super::cache::ProductCache;
 use super::{ProductStore, StoreError};
 use crate::domain::{
-    Category, CategoryCount, Cursor, ListQuery, Page, Product, ProductPatch, ReserveError,
-    ReserveLine, Sort, CATEGORIES,
+    shortage, wanted, Category, CategoryCount, Cursor, ListQuery, Page, Product, ProductPatch,
+    ReserveError, ReserveLine, Sort, CATEGORIES,
 };
 
 pub struct DynamoProductStore {
@@ -317,27 +317,14 @@ impl DynamoProductStore {
     }
 
     async fn count_category(&self, category: Category) -> Result<u64, StoreError> {
-        let mut total = 0u64;
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index_name(Sort::Newest, true))
-                .key_condition_expression("gcat = :c")
-                .expression_attribute_values(":c", s(category.slug()))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            total += out.count() as u64;
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(total);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index_name(Sort::Newest, true))
+            .key_condition_expression("gcat = :c")
+            .expression_attribute_values(":c", s(category.slug()));
+        dynamo::count(query).await
     }
 }
 
@@ -456,13 +443,7 @@ impl ProductStore for DynamoProductStore {
     ) -> Result<Result<(), ReserveError>, StoreError> {
         // One update per product: duplicate lines count together, and a
         // transaction may touch an item only once.
-        let mut wanted: Vec<(ProductId, u64)> = Vec::new();
-        for line in lines {
-            match wanted.iter_mut().find(|(id, _)| *id == line.product_id) {
-                Some((_, qty)) => *qty += u64::from(line.quantity),
-                None => wanted.push((line.product_id, u64::from(line.quantity))),
-            }
-        }
+        let wanted = wanted(lines);
         if wanted.len() + events.len() + 1 > 100 {
             return Err(StoreError::Other(
                 "a reservation may hold at most 99 products with its events".into(),
@@ -518,25 +499,8 @@ impl ProductStore for DynamoProductStore {
             }
             let ids: Vec<ProductId> = wanted.iter().map(|(id, _)| *id).collect();
             let current = self.load(&ids).await?;
-            let mut unavailable = Vec::new();
-            let mut short = Vec::new();
-            for (id, qty) in &wanted {
-                match current.iter().find(|p| p.id == *id) {
-                    Some(p) if p.is_active() => {
-                        if u64::from(p.stock) < *qty {
-                            short.push(*id);
-                        }
-                    }
-                    _ => unavailable.push(*id),
-                }
-            }
-            if !unavailable.is_empty() {
-                unavailable.sort();
-                return Ok(Err(ReserveError::Unavailable(unavailable)));
-            }
-            if !short.is_empty() {
-                short.sort();
-                return Ok(Err(ReserveError::OutOfStock(short)));
+            if let Some(refused) = shortage(&wanted, |id| current.iter().find(|p| p.id == id)) {
+                return Ok(Err(refused));
             }
             // Stock came back between the attempt and the check: retry.
             backoff(attempt).await;

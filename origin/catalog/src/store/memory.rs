@@ -15,8 +15,8 @@ use meridian_common::store::poisoned;
 
 use super::{ProductStore, StoreError};
 use crate::domain::{
-    Category, CategoryCount, Cursor, ListQuery, Page, Product, ProductPatch, ReserveError,
-    ReserveLine, Sort, CATEGORIES,
+    shortage, wanted, Category, CategoryCount, Cursor, ListQuery, Page, Product, ProductPatch,
+    ReserveError, ReserveLine, Sort, CATEGORIES,
 };
 
 const SORTS: [Sort; 3] = [Sort::Newest, Sort::PriceAsc, Sort::PriceDesc];
@@ -166,30 +166,9 @@ impl ProductStore for MemoryProductStore {
         if state.reservations.contains_key(&reservation) {
             return Ok(Ok(()));
         }
-        // Sum quantities per product so duplicate lines cannot over-take.
-        let mut wanted: HashMap<ProductId, u64> = HashMap::new();
-        for line in lines {
-            *wanted.entry(line.product_id).or_default() += u64::from(line.quantity);
-        }
-        let mut unavailable = Vec::new();
-        let mut short = Vec::new();
-        for (id, qty) in &wanted {
-            match state.by_id.get(id) {
-                Some(p) if p.is_active() => {
-                    if u64::from(p.stock) < *qty {
-                        short.push(*id);
-                    }
-                }
-                _ => unavailable.push(*id),
-            }
-        }
-        if !unavailable.is_empty() {
-            unavailable.sort();
-            return Ok(Err(ReserveError::Unavailable(unavailable)));
-        }
-        if !short.is_empty() {
-            short.sort();
-            return Ok(Err(ReserveError::OutOfStock(short)));
+        let wanted = wanted(lines);
+        if let Some(refused) = shortage(&wanted, |id| state.by_id.get(&id)) {
+            return Ok(Err(refused));
         }
         for (id, qty) in wanted {
             let p = state.by_id.get_mut(&id).expect("checked above");

@@ -145,6 +145,33 @@ impl MongoReviewStore {
         self.reviews.find_one(filter).await.map_err(failed)
     }
 
+    /// Applies `update` unless `user` is already in the review's `list`
+    /// (which the update adds them to): `Some(true)` if it counted,
+    /// `Some(false)` if they were there, `None` for an unknown review.
+    async fn once_per_user(
+        &self,
+        id: Uuid,
+        list: &str,
+        user: &str,
+        update: Document,
+    ) -> Result<Option<bool>, StoreError> {
+        let result = self
+            .reviews
+            .update_one(
+                doc! { "_id": id.to_string(), list: { "$nin": [user] } },
+                update,
+            )
+            .await
+            .map_err(failed)?;
+        if result.modified_count == 1 {
+            return Ok(Some(true));
+        }
+        Ok(self
+            .find(doc! { "_id": id.to_string() })
+            .await?
+            .map(|_| false))
+    }
+
     async fn by_id(&self, id: Uuid) -> Result<Option<Review>, StoreError> {
         self.find(doc! { "_id": id.to_string() })
             .await?
@@ -291,21 +318,8 @@ impl ReviewStore for MongoReviewStore {
 
     async fn vote(&self, id: Uuid, user: UserId) -> Result<Option<bool>, StoreError> {
         let voter = user.to_string();
-        let result = self
-            .reviews
-            .update_one(
-                doc! { "_id": id.to_string(), "voters": { "$nin": [&voter] } },
-                doc! { "$push": { "voters": &voter }, "$inc": { "helpful": 1i64 } },
-            )
-            .await
-            .map_err(failed)?;
-        if result.modified_count == 1 {
-            return Ok(Some(true));
-        }
-        Ok(self
-            .find(doc! { "_id": id.to_string() })
-            .await?
-            .map(|_| false))
+        let update = doc! { "$push": { "voters": &voter }, "$inc": { "helpful": 1i64 } };
+        self.once_per_user(id, "voters", &voter, update).await
     }
 
     async fn report(
@@ -323,21 +337,7 @@ impl ReviewStore for MongoReviewStore {
             },
             &events,
         );
-        let result = self
-            .reviews
-            .update_one(
-                doc! { "_id": id.to_string(), "reporters": { "$nin": [&reporter] } },
-                update,
-            )
-            .await
-            .map_err(failed)?;
-        if result.modified_count == 1 {
-            return Ok(Some(true));
-        }
-        Ok(self
-            .find(doc! { "_id": id.to_string() })
-            .await?
-            .map(|_| false))
+        self.once_per_user(id, "reporters", &reporter, update).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
