@@ -8,8 +8,7 @@
 #   deploy/local/backends.sh env            # print the MERIDIAN_TEST_* exports
 #   deploy/local/backends.sh install        # only install what is missing
 #
-# Names: postgres redis cluster dynamodb s3 mongodb elasticsearch (default
-# set), cassandra.
+# Names: postgres redis cluster dynamodb s3 mongodb cassandra elasticsearch.
 # PostgreSQL 5432 and Redis 6379 are pre-started on this machine kind; when
 # they already answer they are used as they are and never stopped here.
 # Which server stands in for which store, and what a stand-in does not cover:
@@ -241,9 +240,7 @@ for one in dynamodb s3 mongodb cassandra elasticsearch; do
   eval "${one}_down() { stop_bg $one; }"
 done
 
-# Cassandra (kassandra-serve) is not in the default set until a store uses
-# it; `backends.sh up cassandra` starts it.
-ALL=(postgres redis cluster dynamodb s3 mongodb elasticsearch)
+ALL=(postgres redis cluster dynamodb s3 mongodb cassandra elasticsearch)
 declare -A PORT_OF=([postgres]=$PG_PORT [redis]=$REDIS_PORT [cluster]=7000 [dynamodb]=$DYNAMODB_PORT
   [s3]=$S3_PORT [mongodb]=$MONGODB_PORT [cassandra]=$CASSANDRA_PORT [elasticsearch]=$ELASTICSEARCH_PORT)
 postgres_up() { pg_up; }
@@ -264,6 +261,7 @@ env_exports() {
   echo "export MERIDIAN_TEST_DYNAMODB=http://127.0.0.1:$DYNAMODB_PORT"
   echo "export MERIDIAN_TEST_S3=http://$S3_ACCESS_KEY:$S3_SECRET_KEY@127.0.0.1:$S3_PORT"
   echo "export MERIDIAN_TEST_MONGODB=mongodb://127.0.0.1:$MONGODB_PORT/?directConnection=true"
+  echo "export MERIDIAN_TEST_CASSANDRA=127.0.0.1:$CASSANDRA_PORT"
   echo "export MERIDIAN_TEST_ELASTICSEARCH=http://127.0.0.1:$ELASTICSEARCH_PORT"
 }
 

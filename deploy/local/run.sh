@@ -6,7 +6,7 @@
 #   ./deploy/local/run.sh --release       # optimised build (for load tests)
 #   ./deploy/local/run.sh --real-stores   # on the real stores: PostgreSQL, Redis,
 #                                         # Redis Cluster, DynamoDB, S3, MongoDB,
-#                                         # Elasticsearch
+#                                         # Cassandra, Elasticsearch
 #
 # --real-stores installs and starts the servers first (deploy/local/backends.sh
 # up; stop them with `deploy/local/backends.sh down`) and gives every origin
@@ -27,7 +27,7 @@ for arg in "$@"; do
 done
 if ((${#STORES_ARGS[@]})); then
   echo "==> starting the real stores"
-  deploy/local/backends.sh up postgres redis cluster dynamodb s3 mongodb elasticsearch
+  deploy/local/backends.sh up
 fi
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 REGIONS=(new-york dallas chicago los-angeles portland virginia)

@@ -57,6 +57,29 @@ pub struct Options {
     pub mongodb_url: Option<String>,
     /// Seller images in this S3 endpoint (a bucket per cluster and region).
     pub s3_url: Option<String>,
+    /// Shipments in this Cassandra node (a keyspace per cluster and region).
+    pub cassandra: Option<String>,
+    /// Search in this Elasticsearch (an index per cluster and region).
+    pub elasticsearch_url: Option<String>,
+}
+
+impl Options {
+    /// Every store on its real backend, from the `MERIDIAN_TEST_*`
+    /// endpoints; `None` (skip) when one is missing and not required.
+    pub fn real_stores() -> Option<Self> {
+        use meridian_common::testing::backend_endpoint;
+        Some(Self {
+            postgres_url: Some(backend_endpoint("MERIDIAN_TEST_POSTGRES")?),
+            redis_url: Some(backend_endpoint("MERIDIAN_TEST_REDIS")?),
+            dynamodb_url: Some(backend_endpoint("MERIDIAN_TEST_DYNAMODB")?),
+            redis_cluster: Some(backend_endpoint("MERIDIAN_TEST_REDIS_CLUSTER")?),
+            mongodb_url: Some(backend_endpoint("MERIDIAN_TEST_MONGODB")?),
+            s3_url: Some(backend_endpoint("MERIDIAN_TEST_S3")?),
+            cassandra: Some(backend_endpoint("MERIDIAN_TEST_CASSANDRA")?),
+            elasticsearch_url: Some(backend_endpoint("MERIDIAN_TEST_ELASTICSEARCH")?),
+            ..Self::default()
+        })
+    }
 }
 
 impl Default for Options {
@@ -71,6 +94,8 @@ impl Default for Options {
             redis_cluster: None,
             mongodb_url: None,
             s3_url: None,
+            cassandra: None,
+            elasticsearch_url: None,
         }
     }
 }
@@ -134,6 +159,8 @@ impl Options {
             redis_cluster: self.redis_cluster.as_deref(),
             mongodb: self.mongodb_url.as_deref(),
             s3: self.s3_url.as_deref(),
+            cassandra: self.cassandra.as_deref(),
+            elasticsearch: self.elasticsearch_url.as_deref(),
             namespace: schema,
         }
     }
@@ -150,6 +177,8 @@ struct Backends<'a> {
     redis_cluster: Option<&'a str>,
     mongodb: Option<&'a str>,
     s3: Option<&'a str>,
+    cassandra: Option<&'a str>,
+    elasticsearch: Option<&'a str>,
     /// Unique to the cluster: prefixes tables, databases, buckets, keys.
     namespace: &'a str,
 }
@@ -211,6 +240,17 @@ fn real_stores(id: &str, b: Backends<'_>) -> String {
         text.push_str(&format!(
             "[stores.reviews]\nbackend = \"mongodb\"\nurl = \"{url}\"\ndatabase = \"{}\"\n",
             ns.replace('-', "_")
+        ));
+    }
+    if let Some(node) = b.cassandra {
+        text.push_str(&format!(
+            "[stores.shipments]\nbackend = \"cassandra\"\nnodes = [\"{node}\"]\nkeyspace = \"{}\"\n",
+            ns.replace('-', "_")
+        ));
+    }
+    if let Some(url) = b.elasticsearch {
+        text.push_str(&format!(
+            "[stores.search]\nbackend = \"elasticsearch\"\nurl = \"{url}\"\nindex = \"{ns}\"\n"
         ));
     }
     if let Some(url) = b.s3 {

@@ -558,7 +558,21 @@ async fn one_key_fifty_times_is_one_order_and_one_charge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shipped_tracked_delivered_then_reviewed() {
-    let cluster = Cluster::start(Options::default()).await;
+    delivered_then_reviewed(Cluster::start(Options::default()).await).await;
+}
+
+/// The same story with every store on its real backend: carts in the Redis
+/// Cluster, stock and payments in DynamoDB, orders in PostgreSQL, shipments
+/// in Cassandra, reviews in MongoDB, search in Elasticsearch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_then_reviewed_on_the_real_stores() {
+    let Some(options) = Options::real_stores() else {
+        return;
+    };
+    delivered_then_reviewed(Cluster::start(options).await).await;
+}
+
+async fn delivered_then_reviewed(cluster: Cluster) {
     let client = cluster.client();
     let (owner, product) = seller_with_product(&cluster, &client, 5).await;
     let buyer = login(&cluster, &client, "gia@example.com").await;
@@ -794,26 +808,14 @@ async fn no_oversell_with_orders_on_postgres() {
 
 /// The race on the production stores: stock and payments in DynamoDB
 /// (condition expressions, `TransactWriteItems`), the catalog cached in
-/// Redis, carts in the Redis Cluster, orders in PostgreSQL.
+/// Redis, carts in the Redis Cluster, orders in PostgreSQL (and every other
+/// store real too).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_oversell_on_the_real_stores() {
-    use meridian_common::testing::backend_endpoint;
-    let (Some(pg), Some(redis), Some(dynamodb), Some(cluster_nodes)) = (
-        backend_endpoint("MERIDIAN_TEST_POSTGRES"),
-        backend_endpoint("MERIDIAN_TEST_REDIS"),
-        backend_endpoint("MERIDIAN_TEST_DYNAMODB"),
-        backend_endpoint("MERIDIAN_TEST_REDIS_CLUSTER"),
-    ) else {
+    let Some(options) = Options::real_stores() else {
         return;
     };
-    let cluster = Cluster::start(Options {
-        postgres_url: Some(pg),
-        redis_url: Some(redis),
-        dynamodb_url: Some(dynamodb),
-        redis_cluster: Some(cluster_nodes),
-        ..Options::default()
-    })
-    .await;
+    let cluster = Cluster::start(options).await;
     race_on_stored_orders(cluster).await;
 }
 

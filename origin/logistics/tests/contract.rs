@@ -89,3 +89,54 @@ async fn shipment_store_contract(store: Arc<dyn ShipmentStore>) {
 async fn memory_shipment_store() {
     shipment_store_contract(Arc::new(MemoryShipmentStore::new(MemoryOutbox::new()))).await;
 }
+
+#[cfg(feature = "cassandra")]
+#[tokio::test]
+async fn cassandra_shipment_store() {
+    use meridian_common::events::{EventEnvelope, OutboxReader};
+    use meridian_common::testing::{backend_endpoint, unique_namespace};
+    use meridian_logistics::store::cassandra::CassandraShipmentStore;
+
+    let Some(node) = backend_endpoint("MERIDIAN_TEST_CASSANDRA") else {
+        return;
+    };
+    let keyspace = unique_namespace("logistics");
+    let store = Arc::new(
+        CassandraShipmentStore::connect(&[node], &keyspace, 1)
+            .await
+            .unwrap(),
+    );
+    shipment_store_contract(store.clone()).await;
+
+    // The history reads back in time order, and events go out once.
+    let outbox = store.outbox();
+    let before = outbox.backlog().await.unwrap();
+    let s = shipment(Uuid::now_v7(), "1Z9");
+    let opened = EventEnvelope::new("test", "logistics.shipment.opened", 1, s.id, 1);
+    store.open(&s, vec![opened.clone()]).await.unwrap();
+    for status in [TrackingStatus::InTransit, TrackingStatus::OutForDelivery] {
+        let change = move |x: &mut Shipment| {
+            x.record(TrackingEvent {
+                status,
+                at: Utc::now(),
+                location: Some("Dallas".into()),
+                note: None,
+            })?;
+            Ok(Vec::new())
+        };
+        store.update(s.id, &change).await.unwrap().unwrap().unwrap();
+    }
+    let read = store.by_tracking("ups", "1Z9").await.unwrap().unwrap();
+    let statuses: Vec<_> = read.events.iter().map(|e| e.status).collect();
+    assert_eq!(
+        statuses,
+        [TrackingStatus::InTransit, TrackingStatus::OutForDelivery]
+    );
+    assert_eq!(read.buyer_id, s.buyer_id);
+    assert_eq!(outbox.backlog().await.unwrap(), before + 1);
+    let pending = outbox.pending(1000).await.unwrap();
+    assert!(pending.contains(&opened));
+    let ids: Vec<_> = pending.iter().map(|e| e.id).collect();
+    outbox.mark_published(&ids).await.unwrap();
+    assert_eq!(outbox.backlog().await.unwrap(), 0);
+}

@@ -59,6 +59,7 @@ fn unsupported(role: &str, store: &StoreConfig) -> anyhow::Error {
         feature = "s3",
         feature = "redis-cluster",
         feature = "mongodb",
+        feature = "cassandra",
         feature = "elasticsearch"
     ),
     allow(dead_code)
@@ -200,6 +201,24 @@ impl Stores {
         let logistics_outbox = MemoryOutbox::new();
         let shipments: Arc<dyn ShipmentStore> = match &config.stores.shipments {
             StoreConfig::Memory => Arc::new(MemoryShipmentStore::new(logistics_outbox.clone())),
+            #[cfg(feature = "cassandra")]
+            StoreConfig::Cassandra {
+                nodes,
+                keyspace,
+                replication_factor,
+            } => {
+                let store = meridian_logistics::store::cassandra::CassandraShipmentStore::connect(
+                    nodes,
+                    keyspace,
+                    *replication_factor,
+                )
+                .await
+                .context("stores.shipments: connecting to Cassandra")?;
+                polled.push(("logistics", Arc::new(store.outbox())));
+                Arc::new(store)
+            }
+            #[cfg(not(feature = "cassandra"))]
+            StoreConfig::Cassandra { .. } => bail!(compiled_out("shipments", "cassandra")),
             other => bail!(unsupported("shipments", other)),
         };
         let reviews_outbox = MemoryOutbox::new();

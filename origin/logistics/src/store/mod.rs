@@ -7,6 +7,8 @@ use uuid::Uuid;
 
 use crate::domain::Shipment;
 
+#[cfg(feature = "cassandra")]
+pub mod cassandra;
 pub mod memory;
 
 pub use meridian_common::store::StoreError;
