@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use meridian_common::events::{EventEnvelope, OutboxReader};
+use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::batch::{Batch, BatchType};
@@ -137,9 +138,16 @@ impl CassandraShipmentStore {
         keyspace: &str,
         replication_factor: u32,
     ) -> Result<Self, StoreError> {
+        // Every statement times out, so a node that stops answering is a
+        // 503 within seconds rather than a hung request.
+        let profile = ExecutionProfile::builder()
+            .request_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .into_handle();
         let session = SessionBuilder::new()
             .known_nodes(nodes)
             .connection_timeout(Duration::from_secs(3))
+            .default_execution_profile_handle(profile)
             .build()
             .await
             .map_err(failed)?;
