@@ -8,7 +8,8 @@
 #   deploy/local/backends.sh env            # print the MERIDIAN_TEST_* exports
 #   deploy/local/backends.sh install        # only install what is missing
 #
-# Names: postgres redis cluster dynamodb s3 mongodb cassandra elasticsearch.
+# Names: postgres redis cluster dynamodb s3 mongodb cassandra elasticsearch
+# kafka clickhouse.
 # PostgreSQL 5432 and Redis 6379 are pre-started on this machine kind; when
 # they already answer they are used as they are and never stopped here.
 # Which server stands in for which store, and what a stand-in does not cover:
@@ -105,6 +106,10 @@ S3_SECRET_KEY=meridian-dev-secret
 MONGODB_PORT=27017
 CASSANDRA_PORT=19042
 ELASTICSEARCH_PORT=19200
+KAFKA_PORT=19092
+CLICKHOUSE_HTTP_PORT=18123
+CLICKHOUSE_TCP_PORT=19000
+CLICKHOUSE_INTERSERVER_PORT=19009
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -236,13 +241,47 @@ elasticsearch_up() {
   wait_for elasticsearch port_open $ELASTICSEARCH_PORT
 }
 
-for one in dynamodb s3 mongodb cassandra elasticsearch; do
+kafka_install() { venv_tool venv-noida noida-db==0.2.3; }
+
+kafka_up() {
+  port_open $KAFKA_PORT && return 0
+  kafka_install
+  local bin
+  bin=$(ls "$TOOLS"/venv-noida/lib/python3*/site-packages/noida_db/noida-db | head -n 1)
+  rm -rf "$DATA/kafka/data"; mkdir -p "$DATA/kafka/data"
+  # The native binary, not the Python wrapper: SIGTERM to the wrapper would
+  # orphan the server.
+  start_bg kafka "$bin" start --data-dir "$DATA/kafka/data" --host 127.0.0.1 \
+    --only kafka --kafka-port $KAFKA_PORT
+  wait_for kafka port_open $KAFKA_PORT
+}
+
+clickhouse_install() {
+  [[ -x /usr/sbin/clickhouse-server ]] || apt_install clickhouse-server clickhouse-client
+}
+
+clickhouse_up() {
+  port_open $CLICKHOUSE_HTTP_PORT && return 0
+  clickhouse_install
+  local d=$DATA/clickhouse
+  rm -rf "$d"; mkdir -p "$d/data" "$d/logs"
+  sed -e "s|<listen_host>::1</listen_host>||; s|/var/log/clickhouse-server/|$d/logs/|g; s|/var/lib/clickhouse/|$d/data/|g" \
+    -e "s|<http_port>8123<|<http_port>$CLICKHOUSE_HTTP_PORT<|; s|<tcp_port>9000<|<tcp_port>$CLICKHOUSE_TCP_PORT<|" \
+    -e "s|<interserver_http_port>9009<|<interserver_http_port>$CLICKHOUSE_INTERSERVER_PORT<|" \
+    /etc/clickhouse-server/config.xml >"$d/config.xml"
+  cp /etc/clickhouse-server/users.xml "$d/"
+  start_bg clickhouse /usr/sbin/clickhouse-server --config-file="$d/config.xml"
+  wait_for clickhouse sh -c "curl -fsS http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping"
+}
+
+for one in dynamodb s3 mongodb cassandra elasticsearch kafka clickhouse; do
   eval "${one}_down() { stop_bg $one; }"
 done
 
-ALL=(postgres redis cluster dynamodb s3 mongodb cassandra elasticsearch)
+ALL=(postgres redis cluster dynamodb s3 mongodb cassandra elasticsearch kafka clickhouse)
 declare -A PORT_OF=([postgres]=$PG_PORT [redis]=$REDIS_PORT [cluster]=7000 [dynamodb]=$DYNAMODB_PORT
-  [s3]=$S3_PORT [mongodb]=$MONGODB_PORT [cassandra]=$CASSANDRA_PORT [elasticsearch]=$ELASTICSEARCH_PORT)
+  [s3]=$S3_PORT [mongodb]=$MONGODB_PORT [cassandra]=$CASSANDRA_PORT [elasticsearch]=$ELASTICSEARCH_PORT
+  [kafka]=$KAFKA_PORT [clickhouse]=$CLICKHOUSE_HTTP_PORT)
 postgres_up() { pg_up; }
 postgres_down() { pg_down; }
 
@@ -263,6 +302,8 @@ env_exports() {
   echo "export MERIDIAN_TEST_MONGODB=mongodb://127.0.0.1:$MONGODB_PORT/?directConnection=true"
   echo "export MERIDIAN_TEST_CASSANDRA=127.0.0.1:$CASSANDRA_PORT"
   echo "export MERIDIAN_TEST_ELASTICSEARCH=http://127.0.0.1:$ELASTICSEARCH_PORT"
+  echo "export MERIDIAN_TEST_KAFKA=127.0.0.1:$KAFKA_PORT"
+  echo "export MERIDIAN_TEST_CLICKHOUSE=http://127.0.0.1:$CLICKHOUSE_HTTP_PORT"
 }
 
 cmd=${1:-}
