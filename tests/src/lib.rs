@@ -61,6 +61,8 @@ pub struct Options {
     pub cassandra: Option<String>,
     /// Search in this Elasticsearch (an index per cluster and region).
     pub elasticsearch_url: Option<String>,
+    /// Outboxes relayed into these Kafka brokers (then the in-process bus).
+    pub kafka: Option<String>,
 }
 
 impl Options {
@@ -77,6 +79,7 @@ impl Options {
             s3_url: Some(backend_endpoint("MERIDIAN_TEST_S3")?),
             cassandra: Some(backend_endpoint("MERIDIAN_TEST_CASSANDRA")?),
             elasticsearch_url: Some(backend_endpoint("MERIDIAN_TEST_ELASTICSEARCH")?),
+            kafka: Some(backend_endpoint("MERIDIAN_TEST_KAFKA")?),
             ..Self::default()
         })
     }
@@ -96,6 +99,7 @@ impl Default for Options {
             s3_url: None,
             cassandra: None,
             elasticsearch_url: None,
+            kafka: None,
         }
     }
 }
@@ -161,6 +165,7 @@ impl Options {
             s3: self.s3_url.as_deref(),
             cassandra: self.cassandra.as_deref(),
             elasticsearch: self.elasticsearch_url.as_deref(),
+            kafka: self.kafka.as_deref(),
             namespace: schema,
         }
     }
@@ -179,6 +184,7 @@ struct Backends<'a> {
     s3: Option<&'a str>,
     cassandra: Option<&'a str>,
     elasticsearch: Option<&'a str>,
+    kafka: Option<&'a str>,
     /// Unique to the cluster: prefixes tables, databases, buckets, keys.
     namespace: &'a str,
 }
@@ -202,7 +208,7 @@ fn region_config(id: &str, listen: &str, backends: Backends<'_>) -> RegionConfig
         let region = id.replace('-', "_");
         for role in ["users", "sellers", "orders"] {
             text.push_str(&format!(
-                "[stores.{role}]\nbackend = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}_{region}_{role}\"\nmax_connections = 8\n"
+                "[stores.{role}]\nbackend = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}_{region}_{role}\"\nmax_connections = 4\n"
             ));
         }
     }
@@ -251,6 +257,11 @@ fn real_stores(id: &str, b: Backends<'_>) -> String {
     if let Some(url) = b.elasticsearch {
         text.push_str(&format!(
             "[stores.search]\nbackend = \"elasticsearch\"\nurl = \"{url}\"\nindex = \"{ns}\"\n"
+        ));
+    }
+    if let Some(brokers) = b.kafka {
+        text.push_str(&format!(
+            "[events]\nbackend = \"kafka\"\nbrokers = \"{brokers}\"\n"
         ));
     }
     if let Some(url) = b.s3 {

@@ -40,6 +40,28 @@ pub struct RegionConfig {
     pub orders: OrdersConfig,
     #[serde(default)]
     pub logistics: LogisticsConfig,
+    #[serde(default)]
+    pub events: EventsConfig,
+}
+
+/// Where the outbox relays deliver events: the in-process bus only
+/// (embedded), or Kafka first (then the bus, for the region's projections).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
+pub enum EventsConfig {
+    #[default]
+    Memory,
+    Kafka {
+        /// `host:port[,host:port…]`
+        brokers: String,
+        /// Partitions of each topic when the origin creates it.
+        #[serde(default = "default_partitions")]
+        partitions: i32,
+    },
+}
+
+fn default_partitions() -> i32 {
+    3
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -416,6 +438,7 @@ impl RegionConfig {
             #[serde(deny_unknown_fields)]
             struct StoresFile {
                 stores: StoresConfig,
+                events: Option<EventsConfig>,
             }
             let file = stores_path.display().to_string();
             let text = std::fs::read_to_string(stores_path).map_err(|source| ConfigError::Io {
@@ -427,6 +450,9 @@ impl RegionConfig {
                 message: e.to_string().trim_end().replace('\n', " "),
             })?;
             config.stores = parsed.stores;
+            if let Some(events) = parsed.events {
+                config.events = events;
+            }
             config.validate(&file)?;
         }
         Ok(config)
@@ -479,6 +505,18 @@ impl RegionConfig {
         }
         if self.orders.shipping_per_seller_cents < 0 || self.orders.free_shipping_over_cents < 0 {
             return invalid("orders", "shipping amounts must not be negative");
+        }
+        if let EventsConfig::Kafka {
+            brokers,
+            partitions,
+        } = &self.events
+        {
+            if brokers.trim().is_empty() {
+                return invalid("events.brokers", "must list at least one broker");
+            }
+            if *partitions < 1 {
+                return invalid("events.partitions", "must be at least 1");
+            }
         }
         if self.auth.session_ttl_secs < 60 {
             return invalid("auth.session_ttl_secs", "must be at least 60 seconds");

@@ -176,20 +176,48 @@ pub async fn relay_in_process(outbox: Arc<MemoryOutbox>, bus: EventBus) {
     }
 }
 
+/// Where a relay delivers events: the in-process bus, or Kafka (then the
+/// bus, for the region's own projections).
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Delivers a batch in order; `Ok` only once every event is accepted
+    /// (for Kafka: acknowledged by the brokers).
+    async fn deliver(&self, batch: &[EventEnvelope]) -> Result<(), String>;
+}
+
+#[async_trait]
+impl EventSink for EventBus {
+    async fn deliver(&self, batch: &[EventEnvelope]) -> Result<(), String> {
+        for event in batch {
+            self.publish(event.clone());
+        }
+        Ok(())
+    }
+}
+
 /// Drains an outbox that cannot signal new rows (a database table) into
-/// `bus`, polling every `interval` while it is empty.
+/// `sink`, polling every `interval` while it is empty. Events are marked
+/// published only after the sink accepted them; while the sink fails they
+/// stay in the outbox and are retried in order.
 pub async fn relay_polling(
     outbox: Arc<dyn OutboxReader>,
-    bus: EventBus,
+    sink: Arc<dyn EventSink>,
     interval: std::time::Duration,
 ) {
+    let mut failures: u32 = 0;
     loop {
         match outbox.pending(256).await {
             Ok(batch) if !batch.is_empty() => {
-                let ids: Vec<Uuid> = batch.iter().map(|e| e.id).collect();
-                for event in batch {
-                    bus.publish(event);
+                if let Err(e) = sink.deliver(&batch).await {
+                    failures += 1;
+                    if failures == 1 || failures % 50 == 0 {
+                        tracing::warn!(error = %e, backlog = batch.len(), "events not delivered; they wait in the outbox");
+                    }
+                    tokio::time::sleep(interval * failures.min(20)).await;
+                    continue;
                 }
+                failures = 0;
+                let ids: Vec<Uuid> = batch.iter().map(|e| e.id).collect();
                 if let Err(e) = outbox.mark_published(&ids).await {
                     tracing::warn!(error = %e, "outbox rows not marked published; they will be redelivered");
                 }
@@ -206,6 +234,57 @@ pub async fn relay_polling(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sink that refuses while `down` is set.
+    struct Flaky {
+        down: std::sync::atomic::AtomicBool,
+        got: Mutex<Vec<EventEnvelope>>,
+    }
+
+    #[async_trait]
+    impl EventSink for Flaky {
+        async fn deliver(&self, batch: &[EventEnvelope]) -> Result<(), String> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("sink down".into());
+            }
+            self.got.lock().unwrap().extend_from_slice(batch);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn events_wait_in_the_outbox_while_the_sink_is_down_then_drain_in_order() {
+        let outbox = MemoryOutbox::new();
+        let sink = Arc::new(Flaky {
+            down: true.into(),
+            got: Mutex::default(),
+        });
+        tokio::spawn(relay_polling(
+            outbox.clone(),
+            sink.clone(),
+            std::time::Duration::from_millis(5),
+        ));
+        let events: Vec<_> = (0..5)
+            .map(|i| EventEnvelope::new("chicago", "orders.order.placed", 1, i, i))
+            .collect();
+        outbox.push(events.clone());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(
+            outbox.backlog().await.unwrap(),
+            5,
+            "nothing lost while down"
+        );
+        assert!(sink.got.lock().unwrap().is_empty());
+        sink.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..200 {
+            if outbox.backlog().await.unwrap() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(outbox.backlog().await.unwrap(), 0);
+        assert_eq!(*sink.got.lock().unwrap(), events, "once each, in order");
+    }
 
     #[tokio::test]
     async fn relay_delivers_in_order_and_empties_outbox() {

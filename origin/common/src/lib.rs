@@ -18,6 +18,8 @@ pub mod events;
 pub mod extract;
 pub mod ids;
 pub mod internal;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod metrics;
 pub mod money;
 pub mod openapi;

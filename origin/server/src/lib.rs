@@ -43,6 +43,49 @@ pub struct Origin {
     pub events: EventBus,
 }
 
+/// Starts one relay per outbox. Embedded: memory outboxes wake their relay
+/// and everything goes to the in-process bus. Kafka: every outbox is drained
+/// into Kafka (acknowledged before marking published), then the bus.
+async fn spawn_relays(
+    config: &RegionConfig,
+    stores: &stores::Stores,
+    bus: &EventBus,
+) -> anyhow::Result<()> {
+    let interval = Duration::from_millis(100);
+    let sink: Arc<dyn meridian_common::events::EventSink> = match &config.events {
+        meridian_common::config::EventsConfig::Memory => {
+            for (_, outbox) in &stores.outboxes {
+                tokio::spawn(relay_in_process(outbox.clone(), bus.clone()));
+            }
+            Arc::new(bus.clone())
+        }
+        #[cfg(feature = "kafka")]
+        meridian_common::config::EventsConfig::Kafka {
+            brokers,
+            partitions,
+        } => {
+            let sink =
+                meridian_common::kafka::KafkaSink::connect(brokers, *partitions, Some(bus.clone()))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("events: connecting to Kafka: {e}"))?;
+            let sink: Arc<dyn meridian_common::events::EventSink> = Arc::new(sink);
+            for (_, outbox) in &stores.outboxes {
+                tokio::spawn(relay_polling(outbox.clone(), sink.clone(), interval));
+            }
+            sink
+        }
+        #[cfg(not(feature = "kafka"))]
+        meridian_common::config::EventsConfig::Kafka { .. } => anyhow::bail!(
+            "events: this origin was built without the `kafka` cargo feature; \
+             rebuild with `--features kafka` or choose backend = \"memory\""
+        ),
+    };
+    for (_, outbox) in &stores.polled_outboxes {
+        tokio::spawn(relay_polling(outbox.clone(), sink.clone(), interval));
+    }
+    Ok(())
+}
+
 /// Connects the configured stores, seeds demo data where configured and
 /// composes every service's router.
 pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
@@ -130,16 +173,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     let bus = EventBus::new();
     consumers::spawn_rating_projection(&bus, stores.products.clone());
     consumers::spawn_search_projection(&bus, stores.products.clone(), search_index.clone());
-    for (_, outbox) in &stores.outboxes {
-        tokio::spawn(relay_in_process(outbox.clone(), bus.clone()));
-    }
-    for (_, outbox) in &stores.polled_outboxes {
-        tokio::spawn(relay_polling(
-            outbox.clone(),
-            bus.clone(),
-            Duration::from_millis(100),
-        ));
-    }
+    spawn_relays(config, &stores, &bus).await?;
 
     let api = Router::new()
         .nest("/api/auth", meridian_auth::router(auth.clone()))

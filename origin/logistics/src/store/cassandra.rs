@@ -36,16 +36,18 @@ use crate::domain::{Shipment, TrackingEvent};
 const BUCKETS: i32 = 16;
 const STRIPES: usize = 64;
 
+/// Tables are always named with their keyspace (`{ks}` below), never through
+/// `USE`: a server may share the current keyspace between clients.
 const SCHEMA: [&str; 6] = [
-    "CREATE TABLE IF NOT EXISTS shipments (id uuid PRIMARY KEY, doc text, ver bigint)",
-    "CREATE TABLE IF NOT EXISTS shipments_by_order (order_id uuid, created bigint, id uuid, \
+    "CREATE TABLE IF NOT EXISTS {ks}.shipments (id uuid PRIMARY KEY, doc text, ver bigint)",
+    "CREATE TABLE IF NOT EXISTS {ks}.shipments_by_order (order_id uuid, created bigint, id uuid, \
      PRIMARY KEY ((order_id), created, id))",
-    "CREATE TABLE IF NOT EXISTS shipments_by_sub_order (sub_order_id uuid PRIMARY KEY, id uuid)",
-    "CREATE TABLE IF NOT EXISTS shipments_by_tracking (carrier text, tracking text, id uuid, \
+    "CREATE TABLE IF NOT EXISTS {ks}.shipments_by_sub_order (sub_order_id uuid PRIMARY KEY, id uuid)",
+    "CREATE TABLE IF NOT EXISTS {ks}.shipments_by_tracking (carrier text, tracking text, id uuid, \
      PRIMARY KEY ((carrier, tracking)))",
-    "CREATE TABLE IF NOT EXISTS tracking_events (shipment_id uuid, at bigint, seq int, event text, \
+    "CREATE TABLE IF NOT EXISTS {ks}.tracking_events (shipment_id uuid, at bigint, seq int, event text, \
      PRIMARY KEY ((shipment_id), at, seq))",
-    "CREATE TABLE IF NOT EXISTS logistics_outbox (bucket int, id uuid, event text, \
+    "CREATE TABLE IF NOT EXISTS {ks}.logistics_outbox (bucket int, id uuid, event text, \
      PRIMARY KEY ((bucket), id))",
 ];
 
@@ -150,7 +152,7 @@ impl CassandraShipmentStore {
             .default_execution_profile_handle(profile)
             .build()
             .await
-            .map_err(failed)?;
+            .map_err(|e| failed(format!("connecting: {e}")))?;
         session
             .query_unpaged(
                 format!(
@@ -160,60 +162,66 @@ impl CassandraShipmentStore {
                 &[],
             )
             .await
-            .map_err(failed)?;
-        session
-            .use_keyspace(keyspace, false)
-            .await
-            .map_err(failed)?;
+            .map_err(|e| failed(format!("creating keyspace {keyspace}: {e}")))?;
         for ddl in SCHEMA {
-            session.query_unpaged(ddl, &[]).await.map_err(failed)?;
+            let ddl = ddl.replace("{ks}", keyspace);
+            session
+                .query_unpaged(ddl.clone(), &[])
+                .await
+                .map_err(|e| failed(format!("{ddl}: {e}")))?;
         }
         let prepare = |q: &'static str| {
             let session = &session;
-            async move { session.prepare(q).await.map_err(failed) }
+            let q = q.replace("{ks}", keyspace);
+            async move {
+                session
+                    .prepare(q.clone())
+                    .await
+                    .map_err(|e| failed(format!("{q}: {e}")))
+            }
         };
         let st = Statements {
-            put_shipment: prepare("INSERT INTO shipments (id, doc, ver) VALUES (?, ?, ?)").await?,
-            get_shipment: prepare("SELECT doc, ver FROM shipments WHERE id = ?").await?,
+            put_shipment: prepare("INSERT INTO {ks}.shipments (id, doc, ver) VALUES (?, ?, ?)").await?,
+            get_shipment: prepare("SELECT doc, ver FROM {ks}.shipments WHERE id = ?").await?,
             put_by_order: prepare(
-                "INSERT INTO shipments_by_order (order_id, created, id) VALUES (?, ?, ?)",
+                "INSERT INTO {ks}.shipments_by_order (order_id, created, id) VALUES (?, ?, ?)",
             )
             .await?,
-            get_by_order: prepare("SELECT created, id FROM shipments_by_order WHERE order_id = ?")
+            get_by_order: prepare("SELECT created, id FROM {ks}.shipments_by_order WHERE order_id = ?")
                 .await?,
             put_by_sub_order: prepare(
-                "INSERT INTO shipments_by_sub_order (sub_order_id, id) VALUES (?, ?)",
+                "INSERT INTO {ks}.shipments_by_sub_order (sub_order_id, id) VALUES (?, ?)",
             )
             .await?,
             get_by_sub_order: prepare(
-                "SELECT id FROM shipments_by_sub_order WHERE sub_order_id = ?",
+                "SELECT id FROM {ks}.shipments_by_sub_order WHERE sub_order_id = ?",
             )
             .await?,
             put_by_tracking: prepare(
-                "INSERT INTO shipments_by_tracking (carrier, tracking, id) VALUES (?, ?, ?)",
+                "INSERT INTO {ks}.shipments_by_tracking (carrier, tracking, id) VALUES (?, ?, ?)",
             )
             .await?,
             get_by_tracking: prepare(
-                "SELECT id FROM shipments_by_tracking WHERE carrier = ? AND tracking = ?",
+                "SELECT id FROM {ks}.shipments_by_tracking WHERE carrier = ? AND tracking = ?",
             )
             .await?,
             put_event: prepare(
-                "INSERT INTO tracking_events (shipment_id, at, seq, event) VALUES (?, ?, ?, ?)",
+                "INSERT INTO {ks}.tracking_events (shipment_id, at, seq, event) VALUES (?, ?, ?, ?)",
             )
             .await?,
-            get_events: prepare("SELECT at, seq, event FROM tracking_events WHERE shipment_id = ?")
+            get_events: prepare("SELECT at, seq, event FROM {ks}.tracking_events WHERE shipment_id = ?")
                 .await?,
             put_outbox: prepare(
-                "INSERT INTO logistics_outbox (bucket, id, event) VALUES (?, ?, ?)",
+                "INSERT INTO {ks}.logistics_outbox (bucket, id, event) VALUES (?, ?, ?)",
             )
             .await?,
             // A literal limit: not every CQL server binds one.
             get_outbox: prepare(
-                "SELECT id, event FROM logistics_outbox WHERE bucket = ? LIMIT 256",
+                "SELECT id, event FROM {ks}.logistics_outbox WHERE bucket = ? LIMIT 256",
             )
             .await?,
-            count_outbox: prepare("SELECT id FROM logistics_outbox WHERE bucket = ?").await?,
-            delete_outbox: prepare("DELETE FROM logistics_outbox WHERE bucket = ? AND id = ?")
+            count_outbox: prepare("SELECT id FROM {ks}.logistics_outbox WHERE bucket = ?").await?,
+            delete_outbox: prepare("DELETE FROM {ks}.logistics_outbox WHERE bucket = ? AND id = ?")
                 .await?,
         };
         Ok(Self {

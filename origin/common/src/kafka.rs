@@ -1,0 +1,129 @@
+//! Kafka as the events sink of the outbox relays.
+//!
+//! One topic per service, `meridian.<service>.events`, keyed by aggregate
+//! id so one aggregate's events stay in one partition, in order. The
+//! producer is idempotent with `acks=all`: a batch counts as delivered only
+//! when the brokers acknowledged every event, and only then does the relay
+//! mark the outbox rows published. While Kafka is unreachable, delivery
+//! fails within `message.timeout.ms` and the events wait in their outbox.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
+
+use crate::events::{EventBus, EventEnvelope, EventSink};
+
+/// The services whose outboxes are relayed, i.e. the topics to create.
+pub const SERVICES: [&str; 7] = [
+    "catalog",
+    "sellers",
+    "cart",
+    "orders",
+    "payments",
+    "logistics",
+    "reviews",
+];
+
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn topic(service: &str) -> String {
+    format!("meridian.{service}.events")
+}
+
+pub struct KafkaSink {
+    producer: FutureProducer,
+    /// Also published here once Kafka acknowledged (the region's own
+    /// projections).
+    then: Option<EventBus>,
+}
+
+impl KafkaSink {
+    /// A producer for `brokers`; creates the topics (`partitions` each) when
+    /// missing.
+    pub async fn connect(
+        brokers: &str,
+        partitions: i32,
+        then: Option<EventBus>,
+    ) -> Result<Self, String> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set(
+                "message.timeout.ms",
+                DELIVERY_TIMEOUT.as_millis().to_string(),
+            );
+        let admin: AdminClient<DefaultClientContext> =
+            config.create().map_err(|e| format!("kafka admin: {e}"))?;
+        let names: Vec<String> = SERVICES.iter().map(|s| topic(s)).collect();
+        let topics: Vec<NewTopic<'_>> = names
+            .iter()
+            .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(DELIVERY_TIMEOUT));
+        let results = admin
+            .create_topics(&topics, &options)
+            .await
+            .map_err(|e| format!("kafka: creating topics: {e}"))?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => return Err(format!("kafka: creating {name}: {code}")),
+            }
+        }
+        let producer: FutureProducer = config
+            .create()
+            .map_err(|e| format!("kafka producer: {e}"))?;
+        Ok(Self { producer, then })
+    }
+}
+
+#[async_trait]
+impl EventSink for KafkaSink {
+    async fn deliver(&self, batch: &[EventEnvelope]) -> Result<(), String> {
+        let encoded: Vec<(String, String)> = batch
+            .iter()
+            .map(|e| {
+                (
+                    topic(e.service()),
+                    serde_json::to_string(e).expect("events serialise"),
+                )
+            })
+            .collect();
+        // Enqueued in order (the idempotent producer keeps that order per
+        // partition), then awaited together.
+        let sends = batch.iter().zip(&encoded).map(|(e, (topic, payload))| {
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "event-type",
+                    value: Some(e.event_type.as_str()),
+                })
+                .insert(Header {
+                    key: "event-id",
+                    value: Some(e.id.to_string().as_str()),
+                });
+            self.producer.send(
+                FutureRecord::to(topic)
+                    .key(e.aggregate_id.as_str())
+                    .payload(payload.as_str())
+                    .headers(headers),
+                DELIVERY_TIMEOUT,
+            )
+        });
+        for result in futures::future::join_all(sends).await {
+            result.map_err(|(e, _)| format!("kafka: {e}"))?;
+        }
+        if let Some(bus) = &self.then {
+            bus.deliver(batch).await?;
+        }
+        Ok(())
+    }
+}
