@@ -57,6 +57,18 @@ async fn call(
     )
 }
 
+/// A Chicago origin with these `[stores.*]` tables.
+async fn chicago_with(stores: &str) -> axum::Router {
+    let text = format!(
+        "id = \"chicago\"\nname = \"Chicago\"\nlatitude = 41.88\nlongitude = -87.63\n\
+         listen = \"127.0.0.1:0\"\ninternal_secret = \"{SECRET}\"\n{stores}"
+    );
+    let mut config = RegionConfig::parse(&text, "outage").unwrap();
+    config.validate("outage").unwrap();
+    config.sellers.images_dir = Some(std::env::temp_dir().join("meridian-outage-images"));
+    meridian_server::build(&config).await.unwrap().router
+}
+
 fn register(n: u32) -> String {
     format!(
         r#"{{"email":"user{n}@example.com","password":"correct horse battery","display_name":"U"}}"#
@@ -74,14 +86,8 @@ async fn postgres_and_redis_outages_give_503_then_recover() {
     let pg_proxy = FlakyProxy::start(host_port(&pg)).await;
     let redis_proxy = FlakyProxy::start(host_port(&redis)).await;
     let schema = unique_namespace("outage");
-    let text = format!(
+    let stores = format!(
         r#"
-        id = "chicago"
-        name = "Chicago"
-        latitude = 41.88
-        longitude = -87.63
-        listen = "127.0.0.1:0"
-        internal_secret = "{SECRET}"
         [stores.users]
         backend = "postgres"
         url = "{pg_url}"
@@ -95,10 +101,7 @@ async fn postgres_and_redis_outages_give_503_then_recover() {
         pg_url = via(&pg, pg_proxy.addr),
         redis_url = via(&redis, redis_proxy.addr),
     );
-    let mut config = RegionConfig::parse(&text, "outage").unwrap();
-    config.validate("outage").unwrap();
-    config.sellers.images_dir = Some(std::env::temp_dir().join("meridian-outage-images"));
-    let router = meridian_server::build(&config).await.unwrap().router;
+    let router = chicago_with(&stores).await;
     assert_eq!(
         call(&router, "POST", "/api/auth/register", &register(1))
             .await
@@ -172,14 +175,8 @@ async fn dynamodb_mongodb_elasticsearch_outages_give_503_then_recover() {
         FlakyProxy::start(host_port(&elastic)).await,
     ];
     let ns = unique_namespace("outage");
-    let text = format!(
+    let stores = format!(
         r#"
-        id = "chicago"
-        name = "Chicago"
-        latitude = 41.88
-        longitude = -87.63
-        listen = "127.0.0.1:0"
-        internal_secret = "{SECRET}"
         [stores.products]
         backend = "dynamodb"
         endpoint = "{dynamodb_url}"
@@ -197,10 +194,7 @@ async fn dynamodb_mongodb_elasticsearch_outages_give_503_then_recover() {
         mongodb_url = via(&mongodb, proxies[1].addr),
         elastic_url = via(&elastic, proxies[2].addr),
     );
-    let mut config = RegionConfig::parse(&text, "outage").unwrap();
-    config.validate("outage").unwrap();
-    config.sellers.images_dir = Some(std::env::temp_dir().join("meridian-outage-images"));
-    let router = meridian_server::build(&config).await.unwrap().router;
+    let router = chicago_with(&stores).await;
     let product = meridian_catalog::demo::products()[0].id;
     let paths = [
         format!("/api/catalog/products/{product}"),
