@@ -126,6 +126,21 @@ pub struct Cluster {
     edge_stop: watch::Sender<bool>,
     edge_task: JoinHandle<()>,
     dir: PathBuf,
+    /// Held while the cluster uses the shared PostgreSQL (see `start`).
+    _database_turn: Option<tokio::sync::MutexGuard<'static, ()>>,
+}
+
+/// Clusters on the shared PostgreSQL take turns within a test binary: six
+/// regions × three roles of pools, under a 200-buyer race, would otherwise
+/// crowd the server's connection limit when tests run in parallel.
+static DATABASE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+static HEAVY_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Load tests (hundreds of concurrent checkouts) take turns within a test
+/// binary: two at once on two cores measure the machine, not the code.
+pub async fn heavy_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY_TURN.lock().await
 }
 
 fn free_port() -> SocketAddr {
@@ -208,7 +223,7 @@ fn region_config(id: &str, listen: &str, backends: Backends<'_>) -> RegionConfig
         let region = id.replace('-', "_");
         for role in ["users", "sellers", "orders"] {
             text.push_str(&format!(
-                "[stores.{role}]\nbackend = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}_{region}_{role}\"\nmax_connections = 4\n"
+                "[stores.{role}]\nbackend = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}_{region}_{role}\"\nmax_connections = 8\nconnect_timeout_ms = 10000\n"
             ));
         }
     }
@@ -425,6 +440,10 @@ fn edge_config(
 
 impl Cluster {
     pub async fn start(options: Options) -> Cluster {
+        let database_turn = match options.postgres_url {
+            Some(_) => Some(DATABASE_TURN.lock().await),
+            None => None,
+        };
         let dir =
             std::env::temp_dir().join(format!("meridian-e2e-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -441,6 +460,7 @@ impl Cluster {
         let (edge_stop, stop_rx) = watch::channel(false);
         let edge_task = tokio::spawn(app.run(stop_rx));
         let cluster = Cluster {
+            _database_turn: database_turn,
             regions,
             options,
             https,

@@ -18,7 +18,7 @@ use super::{Begin, Change, OrderStore, StoreError, StoredResponse};
 use crate::domain::{Order, OrderError, OrderId};
 
 pub const OUTBOX: &str = "orders_outbox";
-const RETRIES: u32 = 8;
+const RETRIES: u32 = 16;
 
 pub struct PostgresOrderStore {
     pool: PgPool,
@@ -240,7 +240,10 @@ impl OrderStore for PostgresOrderStore {
             match self.try_update(id, change).await {
                 Ok(result) => return Ok(result),
                 Err(e) if is_serialization_failure(&e) && attempt < RETRIES => {
-                    tokio::time::sleep(pause).await;
+                    // Jittered, so transactions that conflicted do not
+                    // collide again in lockstep.
+                    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 8;
+                    tokio::time::sleep(pause + Duration::from_millis(jitter)).await;
                     pause = (pause * 2).min(Duration::from_millis(200));
                 }
                 Err(e) => return Err(map_err(e)),
