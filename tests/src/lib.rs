@@ -135,14 +135,6 @@ pub struct Cluster {
 /// crowd the server's connection limit when tests run in parallel.
 static DATABASE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-static HEAVY_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Load tests (hundreds of concurrent checkouts) take turns within a test
-/// binary: two at once on two cores measure the machine, not the code.
-pub async fn heavy_turn() -> tokio::sync::MutexGuard<'static, ()> {
-    HEAVY_TURN.lock().await
-}
-
 fn free_port() -> SocketAddr {
     // Pingora binds its own listeners, so reserve a port by binding and
     // releasing it; below the ephemeral range collisions are unlikely.
@@ -223,7 +215,7 @@ fn region_config(id: &str, listen: &str, backends: Backends<'_>) -> RegionConfig
         let region = id.replace('-', "_");
         for role in ["users", "sellers", "orders"] {
             text.push_str(&format!(
-                "[stores.{role}]\nbackend = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}_{region}_{role}\"\nmax_connections = 8\nconnect_timeout_ms = 10000\n"
+                "[stores.{role}]\nbackend = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}_{region}_{role}\"\nmax_connections = 8\n"
             ));
         }
     }
