@@ -480,10 +480,10 @@ impl ProductStore for DynamoProductStore {
         for stripe in stripes {
             _held.push(self.stripes[stripe].lock().await);
         }
+        let ids: Vec<ProductId> = wanted.iter().map(|(id, _)| *id).collect();
         for attempt in 0..CONFLICT_RETRIES {
             let failed = match dynamo::transact(&self.client, items.clone()).await? {
                 Ok(()) => {
-                    let ids: Vec<ProductId> = wanted.iter().map(|(id, _)| *id).collect();
                     self.invalidate(&ids).await;
                     return Ok(Ok(()));
                 }
@@ -497,7 +497,6 @@ impl ProductStore for DynamoProductStore {
                 // This reservation already exists: idempotent success.
                 return Ok(Ok(()));
             }
-            let ids: Vec<ProductId> = wanted.iter().map(|(id, _)| *id).collect();
             let current = self.load(&ids).await?;
             if let Some(refused) = shortage(&wanted, |id| current.iter().find(|p| p.id == id)) {
                 return Ok(Err(refused));
