@@ -42,6 +42,54 @@ pub struct RegionConfig {
     pub logistics: LogisticsConfig,
     #[serde(default)]
     pub events: EventsConfig,
+    #[serde(default)]
+    pub analytics: AnalyticsConfig,
+}
+
+/// The analytics service and its Kafka → ClickHouse loader.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    /// Ops credential for platform-wide figures, sent as
+    /// `Authorization: Bearer <token>`; `MERIDIAN_ANALYTICS_ADMIN_TOKEN`
+    /// overrides it. Empty disables the platform endpoints.
+    #[serde(default)]
+    pub admin_token: String,
+    /// Run the loader in this origin (when `stores.analytics` is ClickHouse
+    /// and `events` is Kafka). Every region may run one: they share the
+    /// consumer group, so each partition is loaded by one of them.
+    #[serde(default = "default_true")]
+    pub loader: bool,
+    #[serde(default = "default_loader_group")]
+    pub loader_group: String,
+    /// A batch is written when it holds this many events…
+    #[serde(default = "default_batch_events")]
+    pub batch_max_events: usize,
+    /// …or this long after its first event arrived.
+    #[serde(default = "default_batch_wait")]
+    pub batch_max_wait_ms: u64,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            admin_token: String::new(),
+            loader: true,
+            loader_group: default_loader_group(),
+            batch_max_events: default_batch_events(),
+            batch_max_wait_ms: default_batch_wait(),
+        }
+    }
+}
+
+fn default_loader_group() -> String {
+    "meridian-analytics".to_owned()
+}
+fn default_batch_events() -> usize {
+    1_000
+}
+fn default_batch_wait() -> u64 {
+    500
 }
 
 /// Where the outbox relays deliver events: the in-process bus only
@@ -57,7 +105,14 @@ pub enum EventsConfig {
         /// Partitions of each topic when the origin creates it.
         #[serde(default = "default_partitions")]
         partitions: i32,
+        /// Topics are `<topic_prefix>.<service>.events`.
+        #[serde(default = "default_topic_prefix")]
+        topic_prefix: String,
     },
+}
+
+fn default_topic_prefix() -> String {
+    "meridian".to_owned()
 }
 
 fn default_partitions() -> i32 {
@@ -163,6 +218,10 @@ pub struct StoresConfig {
     /// Seller images: `memory` (files under `sellers.images_dir`) or `s3`.
     #[serde(default)]
     pub images: StoreConfig,
+    /// Analytics rollups: `memory` (fed by the region's own events) or
+    /// `clickhouse` (fed by the Kafka loader).
+    #[serde(default)]
+    pub analytics: StoreConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -234,6 +293,16 @@ pub enum StoreConfig {
         #[serde(default = "default_aws_region")]
         region: String,
         bucket: String,
+    },
+    /// ClickHouse over HTTP; tables and views are created by migrations.
+    Clickhouse {
+        /// e.g. `http://127.0.0.1:8123`
+        url: String,
+        #[serde(default = "default_database")]
+        database: String,
+        user: Option<String>,
+        /// `MERIDIAN_CLICKHOUSE_PASSWORD` overrides it.
+        password: Option<String>,
     },
 }
 
@@ -307,6 +376,12 @@ impl StoreConfig {
                 named("index", index)
             }
             StoreConfig::S3 { bucket, .. } => named("bucket", bucket),
+            StoreConfig::Clickhouse { url, database, .. } => {
+                if !url.starts_with("http://") && !url.starts_with("https://") {
+                    return Err("url must start with http:// or https://".into());
+                }
+                named("database", database)
+            }
             _ => Ok(()),
         }
     }
@@ -322,6 +397,7 @@ impl StoreConfig {
             StoreConfig::Cassandra { .. } => "cassandra",
             StoreConfig::Elasticsearch { .. } => "elasticsearch",
             StoreConfig::S3 { .. } => "s3",
+            StoreConfig::Clickhouse { .. } => "clickhouse",
         }
     }
 }
@@ -424,6 +500,10 @@ impl RegionConfig {
         if let Ok(secret) = std::env::var("MERIDIAN_CARRIER_SECRET") {
             config.logistics.carrier_secret = secret;
         }
+        if let Ok(token) = std::env::var("MERIDIAN_ANALYTICS_ADMIN_TOKEN") {
+            config.analytics.admin_token = token;
+        }
+        config.clickhouse_password_from_env();
         config.validate(&file)?;
         Ok(config)
     }
@@ -450,12 +530,24 @@ impl RegionConfig {
                 message: e.to_string().trim_end().replace('\n', " "),
             })?;
             config.stores = parsed.stores;
+            config.clickhouse_password_from_env();
             if let Some(events) = parsed.events {
                 config.events = events;
             }
             config.validate(&file)?;
         }
         Ok(config)
+    }
+
+    /// Secrets stay out of files: the ClickHouse password may come from
+    /// `MERIDIAN_CLICKHOUSE_PASSWORD`.
+    fn clickhouse_password_from_env(&mut self) {
+        if let (StoreConfig::Clickhouse { password, .. }, Ok(secret)) = (
+            &mut self.stores.analytics,
+            std::env::var("MERIDIAN_CLICKHOUSE_PASSWORD"),
+        ) {
+            *password = Some(secret);
+        }
     }
 
     /// Parse without environment overrides or validation (tests use this).
@@ -509,6 +601,7 @@ impl RegionConfig {
         if let EventsConfig::Kafka {
             brokers,
             partitions,
+            topic_prefix,
         } = &self.events
         {
             if brokers.trim().is_empty() {
@@ -517,6 +610,29 @@ impl RegionConfig {
             if *partitions < 1 {
                 return invalid("events.partitions", "must be at least 1");
             }
+            if topic_prefix.is_empty()
+                || !topic_prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return invalid(
+                    "events.topic_prefix",
+                    "must be non-empty letters, digits, '-', '_' or '.'",
+                );
+            }
+        }
+        let analytics = &self.analytics;
+        if !analytics.admin_token.is_empty() && analytics.admin_token.len() < 16 {
+            return invalid("analytics.admin_token", "must be at least 16 characters");
+        }
+        if analytics.loader_group.trim().is_empty() {
+            return invalid("analytics.loader_group", "must not be empty");
+        }
+        if !(1..=100_000).contains(&analytics.batch_max_events) {
+            return invalid("analytics.batch_max_events", "must be within 1..=100000");
+        }
+        if !(1..=60_000).contains(&analytics.batch_max_wait_ms) {
+            return invalid("analytics.batch_max_wait_ms", "must be within 1..=60000 ms");
         }
         if self.auth.session_ttl_secs < 60 {
             return invalid("auth.session_ttl_secs", "must be at least 60 seconds");
@@ -533,6 +649,7 @@ impl RegionConfig {
             ("stores.reviews", &self.stores.reviews),
             ("stores.search", &self.stores.search),
             ("stores.images", &self.stores.images),
+            ("stores.analytics", &self.stores.analytics),
         ] {
             if let Err(message) = store.validate() {
                 return invalid(key, &message);

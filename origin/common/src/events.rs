@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, Notify};
 use uuid::Uuid;
@@ -160,19 +161,101 @@ impl EventBus {
     }
 }
 
+/// One outbox relay's numbers: events waiting (the backlog a Kafka outage
+/// builds up), delivered, and failed delivery attempts.
+#[derive(Clone)]
+pub struct RelayStats {
+    backlog: IntGauge,
+    published: IntCounter,
+    failures: IntCounter,
+}
+
+impl Default for RelayStats {
+    /// Unregistered (tests).
+    fn default() -> Self {
+        Self {
+            backlog: IntGauge::new("backlog", "backlog").expect("static metric"),
+            published: IntCounter::new("published", "published").expect("static metric"),
+            failures: IntCounter::new("failures", "failures").expect("static metric"),
+        }
+    }
+}
+
+/// The relay metrics of one origin, labelled by service (a fixed set).
+#[derive(Clone)]
+pub struct RelayMetrics {
+    backlog: IntGaugeVec,
+    published: IntCounterVec,
+    failures: IntCounterVec,
+}
+
+impl RelayMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        let backlog = IntGaugeVec::new(
+            Opts::new(
+                "meridian_events_outbox_backlog_events",
+                "Events written to an outbox and not yet delivered",
+            ),
+            &["service"],
+        )
+        .expect("static metric");
+        let published = IntCounterVec::new(
+            Opts::new(
+                "meridian_events_published_total",
+                "Events delivered by the outbox relays",
+            ),
+            &["service"],
+        )
+        .expect("static metric");
+        let failures = IntCounterVec::new(
+            Opts::new(
+                "meridian_events_delivery_failures_total",
+                "Failed delivery attempts of an outbox batch (the events stay queued)",
+            ),
+            &["service"],
+        )
+        .expect("static metric");
+        for metric in [
+            Box::new(backlog.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(published.clone()),
+            Box::new(failures.clone()),
+        ] {
+            registry.register(metric).expect("registered once");
+        }
+        Self {
+            backlog,
+            published,
+            failures,
+        }
+    }
+
+    pub fn service(&self, service: &str) -> RelayStats {
+        RelayStats {
+            backlog: self.backlog.with_label_values(&[service]),
+            published: self.published.with_label_values(&[service]),
+            failures: self.failures.with_label_values(&[service]),
+        }
+    }
+}
+
 /// Drains `outbox` into `bus` until the process ends.
-pub async fn relay_in_process(outbox: Arc<MemoryOutbox>, bus: EventBus) {
+pub async fn relay_in_process(outbox: Arc<MemoryOutbox>, bus: EventBus, stats: RelayStats) {
     loop {
         let batch = outbox.pending(256).await.unwrap_or_default();
         if batch.is_empty() {
+            stats.backlog.set(0);
             outbox.wait().await;
             continue;
         }
         let ids: Vec<Uuid> = batch.iter().map(|e| e.id).collect();
+        stats.published.inc_by(ids.len() as u64);
         for event in batch {
             bus.publish(event);
         }
         let _ = outbox.mark_published(&ids).await;
+        if let Ok(backlog) = outbox.backlog().await {
+            stats.backlog.set(backlog as i64);
+        }
     }
 }
 
@@ -203,12 +286,23 @@ pub async fn relay_polling(
     outbox: Arc<dyn OutboxReader>,
     sink: Arc<dyn EventSink>,
     interval: std::time::Duration,
+    stats: RelayStats,
 ) {
     let mut failures: u32 = 0;
+    // The backlog is a count query on a table outbox: once a second is
+    // plenty for a gauge.
+    let mut counted = tokio::time::Instant::now() - std::time::Duration::from_secs(1);
     loop {
+        if counted.elapsed() >= std::time::Duration::from_secs(1) {
+            if let Ok(backlog) = outbox.backlog().await {
+                stats.backlog.set(backlog as i64);
+            }
+            counted = tokio::time::Instant::now();
+        }
         match outbox.pending(256).await {
             Ok(batch) if !batch.is_empty() => {
                 if let Err(e) = sink.deliver(&batch).await {
+                    stats.failures.inc();
                     failures += 1;
                     if failures == 1 || failures % 50 == 0 {
                         tracing::warn!(error = %e, backlog = batch.len(), "events not delivered; they wait in the outbox");
@@ -217,6 +311,7 @@ pub async fn relay_polling(
                     continue;
                 }
                 failures = 0;
+                stats.published.inc_by(batch.len() as u64);
                 let ids: Vec<Uuid> = batch.iter().map(|e| e.id).collect();
                 if let Err(e) = outbox.mark_published(&ids).await {
                     tracing::warn!(error = %e, "outbox rows not marked published; they will be redelivered");
@@ -263,6 +358,7 @@ mod tests {
             outbox.clone(),
             sink.clone(),
             std::time::Duration::from_millis(5),
+            RelayStats::default(),
         ));
         let events: Vec<_> = (0..5)
             .map(|i| EventEnvelope::new("chicago", "orders.order.placed", 1, i, i))
@@ -291,7 +387,11 @@ mod tests {
         let outbox = MemoryOutbox::new();
         let bus = EventBus::new();
         let mut rx = bus.subscribe();
-        tokio::spawn(relay_in_process(outbox.clone(), bus.clone()));
+        tokio::spawn(relay_in_process(
+            outbox.clone(),
+            bus.clone(),
+            RelayStats::default(),
+        ));
         let events: Vec<_> = (0..3)
             .map(|i| {
                 EventEnvelope::new(

@@ -32,12 +32,20 @@ pub const SERVICES: [&str; 7] = [
 
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub fn topic(service: &str) -> String {
-    format!("meridian.{service}.events")
+/// `<prefix>.<service>.events`; the prefix is `meridian` in production
+/// (tests and staging use their own).
+pub fn topic(prefix: &str, service: &str) -> String {
+    format!("{prefix}.{service}.events")
+}
+
+/// Every service topic under `prefix`.
+pub fn topics(prefix: &str) -> Vec<String> {
+    SERVICES.iter().map(|s| topic(prefix, s)).collect()
 }
 
 pub struct KafkaSink {
     producer: FutureProducer,
+    prefix: String,
     /// Also published here once Kafka acknowledged (the region's own
     /// projections).
     then: Option<EventBus>,
@@ -49,6 +57,7 @@ impl KafkaSink {
     pub async fn connect(
         brokers: &str,
         partitions: i32,
+        prefix: &str,
         then: Option<EventBus>,
     ) -> Result<Self, String> {
         let mut config = ClientConfig::new();
@@ -61,29 +70,42 @@ impl KafkaSink {
                 "message.timeout.ms",
                 DELIVERY_TIMEOUT.as_millis().to_string(),
             );
-        let admin: AdminClient<DefaultClientContext> =
-            config.create().map_err(|e| format!("kafka admin: {e}"))?;
-        let names: Vec<String> = SERVICES.iter().map(|s| topic(s)).collect();
-        let topics: Vec<NewTopic<'_>> = names
-            .iter()
-            .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
-            .collect();
-        let options = AdminOptions::new().operation_timeout(Some(DELIVERY_TIMEOUT));
-        let results = admin
-            .create_topics(&topics, &options)
-            .await
-            .map_err(|e| format!("kafka: creating topics: {e}"))?;
-        for result in results {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((name, code)) => return Err(format!("kafka: creating {name}: {code}")),
-            }
-        }
+        create_topics(&config, &topics(prefix), partitions).await?;
         let producer: FutureProducer = config
             .create()
             .map_err(|e| format!("kafka producer: {e}"))?;
-        Ok(Self { producer, then })
+        Ok(Self {
+            producer,
+            prefix: prefix.to_owned(),
+            then,
+        })
     }
+}
+
+/// Creates `names` (`partitions` each) where missing.
+pub async fn create_topics(
+    config: &ClientConfig,
+    names: &[String],
+    partitions: i32,
+) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> =
+        config.create().map_err(|e| format!("kafka admin: {e}"))?;
+    let topics: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(DELIVERY_TIMEOUT));
+    let results = admin
+        .create_topics(&topics, &options)
+        .await
+        .map_err(|e| format!("kafka: creating topics: {e}"))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(format!("kafka: creating {name}: {code}")),
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -93,7 +115,7 @@ impl EventSink for KafkaSink {
             .iter()
             .map(|e| {
                 (
-                    topic(e.service()),
+                    topic(&self.prefix, e.service()),
                     serde_json::to_string(e).expect("events serialise"),
                 )
             })

@@ -16,7 +16,9 @@ async fn relay_delivers_outbox_to_kafka_in_order_per_aggregate() {
     let Some(brokers) = backend_endpoint("MERIDIAN_TEST_KAFKA") else {
         return;
     };
-    let sink = KafkaSink::connect(&brokers, 3, None).await.unwrap();
+    let sink = KafkaSink::connect(&brokers, 3, "meridian", None)
+        .await
+        .unwrap();
     let outbox = MemoryOutbox::new();
     let aggregates = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()];
     let events: Vec<EventEnvelope> = (0..20)
@@ -35,6 +37,7 @@ async fn relay_delivers_outbox_to_kafka_in_order_per_aggregate() {
         outbox.clone(),
         Arc::new(sink),
         Duration::from_millis(20),
+        meridian_common::events::RelayStats::default(),
     ));
 
     let consumer: StreamConsumer = ClientConfig::new()
@@ -44,7 +47,7 @@ async fn relay_delivers_outbox_to_kafka_in_order_per_aggregate() {
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
-    consumer.subscribe(&[&topic("orders")]).unwrap();
+    consumer.subscribe(&[&topic("meridian", "orders")]).unwrap();
     let mut seen: Vec<EventEnvelope> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while seen.len() < events.len() {

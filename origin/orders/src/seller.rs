@@ -123,11 +123,14 @@ async fn apply(
     sub: Uuid,
     kind: &'static str,
     extra: Value,
-    f: impl Fn(&mut SubOrder) -> Result<(), OrderError> + Send + Sync + 'static,
+    // `Ok(false)`: nothing changed (a replayed refund), so no event either.
+    f: impl Fn(&mut SubOrder) -> Result<bool, OrderError> + Send + Sync + 'static,
 ) -> Result<Order, ApiError> {
     let s = state.clone();
     let change = move |o: &mut Order| {
-        f(o.sub_order_mut(sub)?)?;
+        if !f(o.sub_order_mut(sub)?)? {
+            return Ok(Vec::new());
+        }
         o.derive_status();
         o.updated_at = Utc::now();
         Ok(vec![sub_event(&s, kind, o, sub, extra.clone())])
@@ -199,7 +202,7 @@ pub async fn ship(
             s.transition(Status::Shipped)?;
             s.carrier = Some(carrier.clone());
             s.tracking_number = Some(tracking.clone());
-            Ok(())
+            Ok(true)
         },
     )
     .await?;
@@ -253,7 +256,7 @@ pub async fn cancel(
         move |s| {
             s.transition(Status::Cancelled)?;
             s.refunded.amount += outstanding.amount;
-            Ok(())
+            Ok(true)
         },
     )
     .await?;
@@ -322,11 +325,11 @@ pub async fn refund(
         extra,
         move |s| {
             if s.refund_keys.contains(&key) {
-                return Ok(());
+                return Ok(false);
             }
             s.refund_line(body.product_id, body.quantity, tax_bp)?;
             s.refund_keys.push(key.clone());
-            Ok(())
+            Ok(true)
         },
     )
     .await?;

@@ -17,7 +17,7 @@ use meridian_common::clients::{
     SellersClient,
 };
 use meridian_common::config::RegionConfig;
-use meridian_common::events::{relay_in_process, relay_polling, EventBus};
+use meridian_common::events::{relay_in_process, relay_polling, EventBus, RelayMetrics};
 use meridian_common::internal::{require_edge, InternalSecret};
 use meridian_common::metrics::{self, Metrics};
 use meridian_common::readiness::Readiness;
@@ -50,12 +50,17 @@ async fn spawn_relays(
     config: &RegionConfig,
     stores: &stores::Stores,
     bus: &EventBus,
+    metrics: &RelayMetrics,
 ) -> anyhow::Result<()> {
     let interval = Duration::from_millis(100);
     let sink: Arc<dyn meridian_common::events::EventSink> = match &config.events {
         meridian_common::config::EventsConfig::Memory => {
-            for (_, outbox) in &stores.outboxes {
-                tokio::spawn(relay_in_process(outbox.clone(), bus.clone()));
+            for (service, outbox) in &stores.outboxes {
+                tokio::spawn(relay_in_process(
+                    outbox.clone(),
+                    bus.clone(),
+                    metrics.service(service),
+                ));
             }
             Arc::new(bus.clone())
         }
@@ -63,14 +68,24 @@ async fn spawn_relays(
         meridian_common::config::EventsConfig::Kafka {
             brokers,
             partitions,
+            topic_prefix,
         } => {
-            let sink =
-                meridian_common::kafka::KafkaSink::connect(brokers, *partitions, Some(bus.clone()))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("events: connecting to Kafka: {e}"))?;
+            let sink = meridian_common::kafka::KafkaSink::connect(
+                brokers,
+                *partitions,
+                topic_prefix,
+                Some(bus.clone()),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("events: connecting to Kafka: {e}"))?;
             let sink: Arc<dyn meridian_common::events::EventSink> = Arc::new(sink);
-            for (_, outbox) in &stores.outboxes {
-                tokio::spawn(relay_polling(outbox.clone(), sink.clone(), interval));
+            for (service, outbox) in &stores.outboxes {
+                tokio::spawn(relay_polling(
+                    outbox.clone(),
+                    sink.clone(),
+                    interval,
+                    metrics.service(service),
+                ));
             }
             sink
         }
@@ -80,8 +95,61 @@ async fn spawn_relays(
              rebuild with `--features kafka` or choose backend = \"memory\""
         ),
     };
-    for (_, outbox) in &stores.polled_outboxes {
-        tokio::spawn(relay_polling(outbox.clone(), sink.clone(), interval));
+    for (service, outbox) in &stores.polled_outboxes {
+        tokio::spawn(relay_polling(
+            outbox.clone(),
+            sink.clone(),
+            interval,
+            metrics.service(service),
+        ));
+    }
+    Ok(())
+}
+
+/// Feeds the analytics store. ClickHouse with Kafka events: this origin
+/// joins the loader group (unless `analytics.loader = false`, when another
+/// process loads). Otherwise the region's own events come off the
+/// in-process bus.
+async fn spawn_analytics_feed(
+    config: &RegionConfig,
+    stores: &stores::Stores,
+    bus: &EventBus,
+    metrics: &Metrics,
+) -> anyhow::Result<()> {
+    use meridian_common::config::{EventsConfig, StoreConfig};
+    let stats = meridian_analytics::feed::LoadStats::registered(metrics.registry());
+    match (&config.stores.analytics, &config.events) {
+        #[cfg(feature = "kafka")]
+        (
+            StoreConfig::Clickhouse { .. },
+            EventsConfig::Kafka {
+                brokers,
+                partitions,
+                topic_prefix,
+            },
+        ) => {
+            if config.analytics.loader {
+                let settings = meridian_analytics::loader::LoaderSettings {
+                    brokers: brokers.clone(),
+                    group: config.analytics.loader_group.clone(),
+                    topic_prefix: topic_prefix.clone(),
+                    partitions: *partitions,
+                    batch_max_events: config.analytics.batch_max_events,
+                    batch_max_wait: Duration::from_millis(config.analytics.batch_max_wait_ms),
+                };
+                let loader = meridian_analytics::loader::KafkaLoader::connect(
+                    settings,
+                    stores.analytics.clone(),
+                    stats,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("analytics loader: {e}"))?;
+                tokio::spawn(loader.run());
+            }
+        }
+        _ => {
+            meridian_analytics::feed::spawn_bus_feed(bus, stores.analytics.clone(), stats);
+        }
     }
     Ok(())
 }
@@ -173,7 +241,20 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     let bus = EventBus::new();
     consumers::spawn_rating_projection(&bus, stores.products.clone());
     consumers::spawn_search_projection(&bus, stores.products.clone(), search_index.clone());
-    spawn_relays(config, &stores, &bus).await?;
+    let metrics = Metrics::new(&config.id);
+    spawn_relays(
+        config,
+        &stores,
+        &bus,
+        &RelayMetrics::new(metrics.registry()),
+    )
+    .await?;
+    spawn_analytics_feed(config, &stores, &bus, &metrics).await?;
+    let analytics = meridian_analytics::AppState {
+        store: stores.analytics.clone(),
+        sellers: sellers_client.clone(),
+        admin_token: InternalSecret::new(&config.analytics.admin_token),
+    };
 
     let api = Router::new()
         .nest("/api/auth", meridian_auth::router(auth.clone()))
@@ -202,6 +283,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
         )
         .nest("/api/reviews", meridian_reviews::router(reviews))
         .nest("/api/search", meridian_search::router(search.clone()))
+        .nest("/api/analytics", meridian_analytics::router(analytics))
         .nest("/internal/search", meridian_search::internal_router(search))
         .nest(
             "/internal/payments",
@@ -219,7 +301,6 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     // `set` fails only if already set, which cannot happen for a new router.
     let _ = internal.set(api.clone());
 
-    let metrics = Metrics::new(&config.id);
     let readiness = stores.readiness();
     let region = config.id.clone();
     let span_region = region.clone();

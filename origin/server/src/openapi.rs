@@ -21,6 +21,7 @@ fn merged() -> Result<&'static str, String> {
             meridian_orders::openapi(),
             meridian_logistics::openapi(),
             meridian_reviews::openapi(),
+            meridian_analytics::openapi(),
         ] {
             doc.merge(part);
         }

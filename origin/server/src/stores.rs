@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use meridian_analytics::store::memory::MemoryAnalyticsStore;
+use meridian_analytics::store::AnalyticsStore;
 use meridian_auth::store::memory::{MemorySessionStore, MemoryUserStore};
 use meridian_auth::store::{SessionStore, UserStore};
 use meridian_cart::store::memory::MemoryCartStore;
@@ -37,6 +39,7 @@ pub struct Stores {
     pub shipments: Arc<dyn ShipmentStore>,
     pub reviews: Arc<dyn ReviewStore>,
     pub search: Arc<dyn meridian_search::index::SearchIndex>,
+    pub analytics: Arc<dyn AnalyticsStore>,
     /// One outbox per event-emitting service, drained by the relays:
     /// embedded ones wake their relay, database tables are polled.
     pub outboxes: Vec<(&'static str, Arc<MemoryOutbox>)>,
@@ -60,7 +63,8 @@ fn unsupported(role: &str, store: &StoreConfig) -> anyhow::Error {
         feature = "redis-cluster",
         feature = "mongodb",
         feature = "cassandra",
-        feature = "elasticsearch"
+        feature = "elasticsearch",
+        feature = "clickhouse"
     ),
     allow(dead_code)
 )]
@@ -238,8 +242,10 @@ impl Stores {
             other => bail!(unsupported("reviews", other)),
         };
         let search = search_index(config).await?;
+        let analytics = analytics_store(config).await?;
         Ok(Self {
             search,
+            analytics,
             users,
             sessions,
             products,
@@ -272,6 +278,7 @@ impl Stores {
                 ("images", config.stores.images.backend_name()),
                 ("reviews", config.stores.reviews.backend_name()),
                 ("search", config.stores.search.backend_name()),
+                ("analytics", config.stores.analytics.backend_name()),
             ],
         })
     }
@@ -308,6 +315,7 @@ impl Stores {
             "shipments" => self.shipments,
             "reviews" => self.reviews,
             "search" => self.search,
+            "analytics" => self.analytics,
         );
         readiness
     }
@@ -403,5 +411,30 @@ async fn search_index(
         #[cfg(not(feature = "elasticsearch"))]
         StoreConfig::Elasticsearch { .. } => Err(compiled_out("search", "elasticsearch")),
         other => Err(unsupported("search", other)),
+    }
+}
+
+async fn analytics_store(config: &RegionConfig) -> anyhow::Result<Arc<dyn AnalyticsStore>> {
+    match &config.stores.analytics {
+        StoreConfig::Memory => Ok(Arc::new(MemoryAnalyticsStore::new())),
+        #[cfg(feature = "clickhouse")]
+        StoreConfig::Clickhouse {
+            url,
+            database,
+            user,
+            password,
+        } => Ok(Arc::new(
+            meridian_analytics::store::clickhouse::ClickhouseAnalyticsStore::connect(
+                url,
+                database,
+                user.as_deref(),
+                password.as_deref(),
+            )
+            .await
+            .context("stores.analytics: connecting to ClickHouse")?,
+        )),
+        #[cfg(not(feature = "clickhouse"))]
+        StoreConfig::Clickhouse { .. } => Err(compiled_out("analytics", "clickhouse")),
+        other => Err(unsupported("analytics", other)),
     }
 }
