@@ -14,6 +14,8 @@ use tokio::task::JoinHandle;
 
 pub const SECRET: &str = "e2e-internal-secret-0123456789";
 pub const CARRIER_SECRET: &str = "e2e-carrier-secret-0123456789";
+/// The ops credential of platform analytics (`x-admin-token`).
+pub const ADMIN_TOKEN: &str = "e2e-analytics-admin-0123456789";
 
 /// (id, latitude, longitude) of the six regions, in config order.
 pub const REGIONS: &[(&str, f64, f64)] = &[
@@ -61,8 +63,12 @@ pub struct Options {
     pub cassandra: Option<String>,
     /// Search in this Elasticsearch (an index per cluster and region).
     pub elasticsearch_url: Option<String>,
-    /// Outboxes relayed into these Kafka brokers (then the in-process bus).
+    /// Outboxes relayed into these Kafka brokers (then the in-process bus),
+    /// on topics prefixed with the cluster's namespace.
     pub kafka: Option<String>,
+    /// Analytics in this ClickHouse (a database per cluster, shared by its
+    /// regions); loaded from Kafka by the first region when `kafka` is set.
+    pub clickhouse_url: Option<String>,
 }
 
 impl Options {
@@ -80,6 +86,7 @@ impl Options {
             cassandra: Some(backend_endpoint("MERIDIAN_TEST_CASSANDRA")?),
             elasticsearch_url: Some(backend_endpoint("MERIDIAN_TEST_ELASTICSEARCH")?),
             kafka: Some(backend_endpoint("MERIDIAN_TEST_KAFKA")?),
+            clickhouse_url: Some(backend_endpoint("MERIDIAN_TEST_CLICKHOUSE")?),
             ..Self::default()
         })
     }
@@ -100,6 +107,7 @@ impl Default for Options {
             cassandra: None,
             elasticsearch_url: None,
             kafka: None,
+            clickhouse_url: None,
         }
     }
 }
@@ -173,6 +181,7 @@ impl Options {
             cassandra: self.cassandra.as_deref(),
             elasticsearch: self.elasticsearch_url.as_deref(),
             kafka: self.kafka.as_deref(),
+            clickhouse: self.clickhouse_url.as_deref(),
             namespace: schema,
         }
     }
@@ -192,6 +201,7 @@ struct Backends<'a> {
     cassandra: Option<&'a str>,
     elasticsearch: Option<&'a str>,
     kafka: Option<&'a str>,
+    clickhouse: Option<&'a str>,
     /// Unique to the cluster: prefixes tables, databases, buckets, keys.
     namespace: &'a str,
 }
@@ -204,7 +214,10 @@ fn region_config(id: &str, listen: &str, backends: Backends<'_>) -> RegionConfig
     let mut text = format!(
         "id = \"{id}\"\nname = \"{id}\"\nlatitude = {lat}\nlongitude = {lon}\n\
          listen = \"{listen}\"\ninternal_secret = \"{SECRET}\"\n\
-         [logistics]\ncarrier_secret = \"{CARRIER_SECRET}\"\n"
+         [logistics]\ncarrier_secret = \"{CARRIER_SECRET}\"\n\
+         [analytics]\nadmin_token = \"{ADMIN_TOKEN}\"\nbatch_max_wait_ms = 100\n\
+         loader = {}\n",
+        id == REGIONS[0].0
     );
     if let Some((url, prefix)) = backends.redis {
         text.push_str(&format!(
@@ -268,7 +281,14 @@ fn real_stores(id: &str, b: Backends<'_>) -> String {
     }
     if let Some(brokers) = b.kafka {
         text.push_str(&format!(
-            "[events]\nbackend = \"kafka\"\nbrokers = \"{brokers}\"\n"
+            "[events]\nbackend = \"kafka\"\nbrokers = \"{brokers}\"\ntopic_prefix = \"{}\"\n",
+            b.namespace
+        ));
+    }
+    if let Some(url) = b.clickhouse {
+        text.push_str(&format!(
+            "[stores.analytics]\nbackend = \"clickhouse\"\nurl = \"{url}\"\ndatabase = \"{}\"\n",
+            b.namespace
         ));
     }
     if let Some(url) = b.s3 {
@@ -421,6 +441,13 @@ fn edge_config(
         prefix = "/api/search"
         service = "search"
         [[routes]]
+        prefix = "/api/analytics"
+        service = "analytics"
+        [[routes]]
+        prefix = "/api/analytics/seller"
+        service = "analytics"
+        auth = "required"
+        [[routes]]
         prefix = "/api/openapi.json"
         service = "openapi.json"
         "#
@@ -540,6 +567,15 @@ impl Cluster {
         }
         if let Some(url) = &self.options.postgres_url {
             drop_cluster_schemas(url, &schema_of(&self.dir)).await;
+        }
+        if let Some(url) = &self.options.clickhouse_url {
+            // The loader may still be writing: give its task a moment to end.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let _ = reqwest::Client::new()
+                .post(url)
+                .body(format!("DROP DATABASE IF EXISTS {}", schema_of(&self.dir)))
+                .send()
+                .await;
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
