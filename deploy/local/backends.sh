@@ -243,11 +243,15 @@ elasticsearch_up() {
 
 kafka_install() { venv_tool venv-noida noida-db==0.2.3; }
 
+# The broker's native binary (tests start private brokers with it to stop
+# and restart them).
+kafka_bin() { ls "$TOOLS"/venv-noida/lib/python3*/site-packages/noida_db/noida-db 2>/dev/null | head -n 1; }
+
 kafka_up() {
   port_open $KAFKA_PORT && return 0
   kafka_install
   local bin
-  bin=$(ls "$TOOLS"/venv-noida/lib/python3*/site-packages/noida_db/noida-db | head -n 1)
+  bin=$(kafka_bin)
   rm -rf "$DATA/kafka/data"; mkdir -p "$DATA/kafka/data"
   # The native binary, not the Python wrapper: SIGTERM to the wrapper would
   # orphan the server.
@@ -303,6 +307,7 @@ env_exports() {
   echo "export MERIDIAN_TEST_CASSANDRA=127.0.0.1:$CASSANDRA_PORT"
   echo "export MERIDIAN_TEST_ELASTICSEARCH=http://127.0.0.1:$ELASTICSEARCH_PORT"
   echo "export MERIDIAN_TEST_KAFKA=127.0.0.1:$KAFKA_PORT"
+  echo "export MERIDIAN_TEST_KAFKA_SERVER=$(kafka_bin)"
   echo "export MERIDIAN_TEST_CLICKHOUSE=http://127.0.0.1:$CLICKHOUSE_HTTP_PORT"
 }
 

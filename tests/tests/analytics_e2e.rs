@@ -39,8 +39,10 @@ async fn shop(cluster: &Cluster, client: &reqwest::Client) -> (String, Vec<Strin
             client
                 .post(cluster.url("/api/catalog/products"))
                 .bearer_auth(&owner)
-                .json(&json!({ "title": title, "price": { "amount": price, "currency": "USD" },
-                               "category": "home-kitchen", "stock": 50 })),
+                .json(
+                    &json!({ "title": title, "price": { "amount": price, "currency": "USD" },
+                               "category": "home-kitchen", "stock": 50 }),
+                ),
             201,
         )
         .await;
@@ -358,5 +360,191 @@ async fn analytics_count_the_flows_exactly_through_kafka_and_clickhouse() {
     };
     let cluster = Cluster::start(options).await;
     sales_story(&cluster).await;
+    cluster.shutdown().await;
+}
+
+/// A Kafka broker of the test's own (the shared one must stay up for the
+/// other tests), stopped and started on the same data directory.
+struct Broker {
+    bin: String,
+    dir: std::path::PathBuf,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl Broker {
+    fn new(bin: String) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("meridian-kafka-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            bin,
+            dir,
+            port,
+            child: None,
+        }
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    async fn start(&mut self) {
+        let child = std::process::Command::new(&self.bin)
+            .args(["start", "--data-dir"])
+            .arg(&self.dir)
+            .args(["--host", "127.0.0.1", "--only", "kafka", "--kafka-port"])
+            .arg(self.port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(self.address()).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("private Kafka broker did not start");
+    }
+
+    /// A graceful stop (SIGTERM), as an operator's restart would do.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sum over every region's `/metrics` of the samples of `name` whose
+/// labels include `label`.
+async fn metric_sum(cluster: &Cluster, name: &str, label: &str) -> f64 {
+    let mut sum = 0.0;
+    for region in &cluster.regions {
+        let text = reqwest::get(format!("http://{}/metrics", region.addr))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        sum += text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    sum
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_down_checkouts_wait_in_the_outbox_and_arrive_once() {
+    use meridian_common::testing::backend_endpoint;
+    let (Some(bin), Some(clickhouse)) = (
+        backend_endpoint("MERIDIAN_TEST_KAFKA_SERVER"),
+        backend_endpoint("MERIDIAN_TEST_CLICKHOUSE"),
+    ) else {
+        return;
+    };
+    let mut broker = Broker::new(bin);
+    broker.start().await;
+    let cluster = Cluster::start(Options {
+        kafka: Some(broker.address()),
+        clickhouse_url: Some(clickhouse),
+        ..Options::default()
+    })
+    .await;
+    let client = cluster.client();
+    let (owner, products) = shop(&cluster, &client).await;
+    const N: usize = 5;
+    let mut buyers = Vec::new();
+    for i in 0..N {
+        buyers.push(login(&cluster, &client, &format!("buyer{i}@example.com")).await);
+    }
+
+    broker.stop();
+    let mut gross = 0;
+    for buyer in &buyers {
+        gross += total(&buy(&cluster, &client, buyer, &products[0], 1).await);
+    }
+    // The events wait in the orders outbox, visibly.
+    let backlog = (
+        "meridian_events_outbox_backlog_events",
+        "service=\"orders\"",
+    );
+    let mut waiting = 0.0;
+    for _ in 0..100 {
+        waiting = metric_sum(&cluster, backlog.0, backlog.1).await;
+        if waiting >= (2 * N) as f64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        waiting >= (2 * N) as f64,
+        "placed + paid of {N} orders queued; saw {waiting}"
+    );
+    let summary = get(
+        &cluster,
+        &client,
+        "/api/analytics/seller/summary",
+        Auth::Bearer(&owner),
+    )
+    .await;
+    assert_eq!(summary["sales"]["totals"], json!([]), "nothing arrived yet");
+
+    broker.start().await;
+    let summary = eventually(
+        &cluster,
+        &client,
+        "/api/analytics/seller/summary",
+        Auth::Bearer(&owner),
+        |s| s["sales"]["totals"][0]["orders"].as_u64() >= Some(N as u64),
+    )
+    .await;
+    assert_eq!(summary["sales"]["totals"][0]["orders"], N);
+    assert_eq!(summary["sales"]["totals"][0]["gross_cents"], gross);
+    let platform = get(
+        &cluster,
+        &client,
+        "/api/analytics/platform/summary",
+        Auth::Admin,
+    )
+    .await;
+    let paid = platform["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "orders.order.paid")
+        .unwrap();
+    assert_eq!(paid["events"], N, "each event once");
+    for _ in 0..100 {
+        if metric_sum(&cluster, backlog.0, backlog.1).await == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        metric_sum(&cluster, backlog.0, backlog.1).await,
+        0.0,
+        "outboxes drained"
+    );
     cluster.shutdown().await;
 }
