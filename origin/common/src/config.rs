@@ -685,6 +685,40 @@ mod tests {
     }
 
     #[test]
+    fn analytics_and_events_settings_are_validated() {
+        let check = |extra: &str| {
+            let config = RegionConfig::parse(&format!("{GOOD}\n{extra}"), "c.toml").unwrap();
+            config
+                .validate("c.toml")
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        let sections = [
+            (
+                "[analytics]\nadmin_token = \"short\"",
+                "analytics.admin_token",
+            ),
+            (
+                "[analytics]\nbatch_max_events = 0",
+                "analytics.batch_max_events",
+            ),
+            (
+                "[events]\nbackend = \"kafka\"\nbrokers = \"k:9092\"\ntopic_prefix = \"a b\"",
+                "events.topic_prefix",
+            ),
+            (
+                "[stores.analytics]\nbackend = \"clickhouse\"\nurl = \"tcp://ch:9000\"",
+                "stores.analytics",
+            ),
+        ];
+        for (extra, key) in sections {
+            let err = check(extra).unwrap_err();
+            assert!(err.contains(key), "{err}");
+        }
+        check("[stores.analytics]\nbackend = \"clickhouse\"\nurl = \"http://ch:8123\"").unwrap();
+    }
+
+    #[test]
     fn unknown_key_is_rejected_with_its_name() {
         let text = GOOD.replace("name = \"Chicago\"", "name = \"Chicago\"\nlatitud = 1.0");
         let err = RegionConfig::parse(&text, "chicago.toml").unwrap_err();

@@ -10,6 +10,7 @@
 
 use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
+use clickhouse::query::Query;
 use clickhouse::{Client, Row, RowOwned, RowWrite};
 use serde::{Deserialize, Serialize};
 
@@ -297,10 +298,17 @@ impl ClickhouseAnalyticsStore {
     }
 }
 
-/// The range's bounds as ClickHouse date literals.
-fn range_days(range: DayRange) -> (String, String) {
-    let text = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
-    (text(range.from), text(range.to))
+/// Binds a range's first and last day (as date literals) to the next two
+/// `?` of a query.
+trait InRange {
+    fn in_range(self, range: DayRange) -> Self;
+}
+
+impl InRange for Query {
+    fn in_range(self, range: DayRange) -> Self {
+        let text = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+        self.bind(text(range.from)).bind(text(range.to))
+    }
 }
 
 #[derive(Row, Deserialize)]
@@ -414,7 +422,6 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
         seller: Option<&str>,
         range: DayRange,
     ) -> Result<Vec<SalesCell>, StoreError> {
-        let (from, to) = range_days(range);
         let rows: Vec<SalesRow> = self
             .client
             .query(
@@ -424,8 +431,7 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
                  WHERE day >= toDate(?) AND day <= toDate(?) AND (? = '' OR seller = ?) \
                  GROUP BY day, region, currency ORDER BY day, region, currency",
             )
-            .bind(&from)
-            .bind(&to)
+            .in_range(range)
             .bind(seller.unwrap_or(""))
             .bind(seller.unwrap_or(""))
             .fetch_all()
@@ -450,7 +456,6 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
         range: DayRange,
         limit: usize,
     ) -> Result<Vec<ProductSales>, StoreError> {
-        let (from, to) = range_days(range);
         let rows: Vec<ProductRow> = self
             .client
             .query(
@@ -460,8 +465,7 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
                  GROUP BY product, seller, currency \
                  ORDER BY gross_cents DESC, units DESC, product LIMIT ?",
             )
-            .bind(&from)
-            .bind(&to)
+            .in_range(range)
             .bind(seller.unwrap_or(""))
             .bind(seller.unwrap_or(""))
             .bind(limit as u64)
@@ -484,15 +488,13 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
         &self,
         range: DayRange,
     ) -> Result<(Funnel, Vec<(NaiveDate, Funnel)>), StoreError> {
-        let (from, to) = range_days(range);
         let whole: Vec<StageRow> = self
             .client
             .query(
                 "SELECT stage, uniqExactMerge(entities) AS entities FROM funnel_daily \
                  WHERE day >= toDate(?) AND day <= toDate(?) GROUP BY stage",
             )
-            .bind(&from)
-            .bind(&to)
+            .in_range(range)
             .fetch_all()
             .await
             .map_err(unavailable)?;
@@ -503,8 +505,7 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
                  FROM funnel_daily WHERE day >= toDate(?) AND day <= toDate(?) \
                  GROUP BY day, stage ORDER BY day",
             )
-            .bind(&from)
-            .bind(&to)
+            .in_range(range)
             .fetch_all()
             .await
             .map_err(unavailable)?;
@@ -526,7 +527,6 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
     }
 
     async fn ratings(&self, range: DayRange) -> Result<Vec<RatingCell>, StoreError> {
-        let (from, to) = range_days(range);
         let rows: Vec<RatingRow> = self
             .client
             .query(
@@ -534,8 +534,7 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
                  FROM ratings_daily WHERE day >= toDate(?) AND day <= toDate(?) \
                  GROUP BY day ORDER BY day",
             )
-            .bind(&from)
-            .bind(&to)
+            .in_range(range)
             .fetch_all()
             .await
             .map_err(unavailable)?;
@@ -550,7 +549,6 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
     }
 
     async fn deliveries(&self, range: DayRange) -> Result<Vec<DeliveryCell>, StoreError> {
-        let (from, to) = range_days(range);
         let rows: Vec<DeliveryRow> = self
             .client
             .query(
@@ -558,8 +556,7 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
                  FROM deliveries_daily WHERE day >= toDate(?) AND day <= toDate(?) \
                  GROUP BY carrier ORDER BY carrier",
             )
-            .bind(&from)
-            .bind(&to)
+            .in_range(range)
             .fetch_all()
             .await
             .map_err(unavailable)?;
