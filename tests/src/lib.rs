@@ -92,6 +92,21 @@ impl Options {
     }
 }
 
+impl Options {
+    /// `real_stores` for the all-real-stores stories, which run in their
+    /// own `cargo test` invocation (`.ci/run` sets
+    /// `MERIDIAN_E2E_REAL_STORES=1` for it): six origins on nine networked
+    /// backends next to the embedded load tests would measure two shared
+    /// cores, not the code.
+    pub fn real_stores_run() -> Option<Self> {
+        if std::env::var("MERIDIAN_E2E_REAL_STORES").as_deref() != Ok("1") {
+            eprintln!("skipping: MERIDIAN_E2E_REAL_STORES is not 1 (see .ci/run)");
+            return None;
+        }
+        Self::real_stores()
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Self {

@@ -363,6 +363,16 @@ async fn analytics_count_the_flows_exactly_through_kafka_and_clickhouse() {
     cluster.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_count_the_flows_exactly_on_the_real_stores() {
+    let Some(options) = Options::real_stores_run() else {
+        return;
+    };
+    let cluster = Cluster::start(options).await;
+    sales_story(&cluster).await;
+    cluster.shutdown().await;
+}
+
 /// A Kafka broker of the test's own (the shared one must stay up for the
 /// other tests), stopped and started on the same data directory.
 struct Broker {

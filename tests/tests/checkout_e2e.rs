@@ -584,7 +584,7 @@ async fn shipped_tracked_delivered_then_reviewed() {
 /// in Cassandra, reviews in MongoDB, search in Elasticsearch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivered_then_reviewed_on_the_real_stores() {
-    let Some(options) = real_stores_run() else {
+    let Some(options) = Options::real_stores_run() else {
         return;
     };
     delivered_then_reviewed(Cluster::start(options).await).await;
@@ -830,23 +830,11 @@ async fn no_oversell_with_orders_on_postgres() {
 /// store real too).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_oversell_on_the_real_stores() {
-    let Some(options) = real_stores_run() else {
+    let Some(options) = Options::real_stores_run() else {
         return;
     };
     let cluster = Cluster::start(options).await;
     race_on_stored_orders(cluster).await;
-}
-
-/// The all-real-stores stories run in their own `cargo test` invocation
-/// (`.ci/run` sets `MERIDIAN_E2E_REAL_STORES=1` for it): six origins on eight
-/// networked backends next to the embedded load tests would measure two
-/// shared cores, not the code.
-fn real_stores_run() -> Option<Options> {
-    if std::env::var("MERIDIAN_E2E_REAL_STORES").as_deref() != Ok("1") {
-        eprintln!("skipping: MERIDIAN_E2E_REAL_STORES is not 1 (see .ci/run)");
-        return None;
-    }
-    Options::real_stores()
 }
 
 /// 200 buyers, 10 units, orders in a database: exactly 10 stored orders,
