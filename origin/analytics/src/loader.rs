@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use meridian_common::kafka::{create_topics, topics};
+use meridian_common::kafka::{create_topics, topics, TopicLayout};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
@@ -22,8 +22,8 @@ pub struct LoaderSettings {
     pub group: String,
     /// Topics are `<topic_prefix>.<service>.events`.
     pub topic_prefix: String,
-    /// Partitions of a topic the loader has to create.
-    pub partitions: i32,
+    /// Layout of a topic the loader has to create.
+    pub layout: TopicLayout,
     pub batch_max_events: usize,
     pub batch_max_wait: Duration,
 }
@@ -53,7 +53,7 @@ impl KafkaLoader {
         let names = topics(&settings.topic_prefix);
         // Subscribing to a missing topic logs errors until a producer
         // creates it; creating them first keeps start order free.
-        create_topics(&config, &names, settings.partitions).await?;
+        create_topics(&config, &names, settings.layout).await?;
         let consumer: StreamConsumer = config
             .set("group.id", &settings.group)
             .set("enable.auto.commit", "false")

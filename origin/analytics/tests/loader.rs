@@ -16,11 +16,18 @@ use meridian_analytics::loader::{KafkaLoader, LoaderSettings};
 use meridian_analytics::store::clickhouse::ClickhouseAnalyticsStore;
 use meridian_analytics::store::AnalyticsStore;
 use meridian_common::events::{EventEnvelope, EventSink};
-use meridian_common::kafka::{topic, KafkaSink};
+use meridian_common::kafka::{topic, KafkaSink, TopicLayout};
+
 use meridian_common::testing::{backend_endpoint, unique_namespace};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use serde_json::json;
+
+/// Topics of the test's own prefix: three partitions, one broker.
+const LAYOUT: TopicLayout = TopicLayout {
+    partitions: 3,
+    replication: 1,
+};
 
 fn paid(seller: &str, cents: i64) -> EventEnvelope {
     let usd = |amount: i64| json!({ "amount": amount, "currency": "USD" });
@@ -41,7 +48,7 @@ fn settings(brokers: &str, prefix: &str, group: &str) -> LoaderSettings {
         brokers: brokers.to_owned(),
         group: group.to_owned(),
         topic_prefix: prefix.to_owned(),
-        partitions: 3,
+        layout: LAYOUT,
         batch_max_events: 16,
         batch_max_wait: Duration::from_millis(200),
     }
@@ -96,7 +103,9 @@ async fn a_loader_killed_before_committing_is_replaced_and_nothing_counts_twice(
             .await
             .unwrap(),
     );
-    let sink = KafkaSink::connect(&brokers, 3, &ns, None).await.unwrap();
+    let sink = KafkaSink::connect(&brokers, LAYOUT, &ns, None)
+        .await
+        .unwrap();
     const N: usize = 40;
     let seller = format!("{ns}-seller");
     let events: Vec<EventEnvelope> = (0..N).map(|i| paid(&seller, 100 + i as i64)).collect();

@@ -105,10 +105,18 @@ pub enum EventsConfig {
         /// Partitions of each topic when the origin creates it.
         #[serde(default = "default_partitions")]
         partitions: i32,
+        /// Replicas of each topic when the origin creates it (1 suits a
+        /// single local broker; production clusters use 3).
+        #[serde(default = "default_replication_factor")]
+        replication_factor: i32,
         /// Topics are `<topic_prefix>.<service>.events`.
         #[serde(default = "default_topic_prefix")]
         topic_prefix: String,
     },
+}
+
+fn default_replication_factor() -> i32 {
+    1
 }
 
 fn default_topic_prefix() -> String {
@@ -601,9 +609,13 @@ impl RegionConfig {
         if let EventsConfig::Kafka {
             brokers,
             partitions,
+            replication_factor,
             topic_prefix,
         } = &self.events
         {
+            if *replication_factor < 1 {
+                return invalid("events.replication_factor", "must be at least 1");
+            }
             if brokers.trim().is_empty() {
                 return invalid("events.brokers", "must list at least one broker");
             }

@@ -52,11 +52,11 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
-    /// A producer for `brokers`; creates the topics (`partitions` each) when
-    /// missing.
+    /// A producer for `brokers`; creates the topics (laid out as `layout`)
+    /// when missing.
     pub async fn connect(
         brokers: &str,
-        partitions: i32,
+        layout: TopicLayout,
         prefix: &str,
         then: Option<EventBus>,
     ) -> Result<Self, String> {
@@ -70,7 +70,7 @@ impl KafkaSink {
                 "message.timeout.ms",
                 DELIVERY_TIMEOUT.as_millis().to_string(),
             );
-        create_topics(&config, &topics(prefix), partitions).await?;
+        create_topics(&config, &topics(prefix), layout).await?;
         let producer: FutureProducer = config
             .create()
             .map_err(|e| format!("kafka producer: {e}"))?;
@@ -82,17 +82,30 @@ impl KafkaSink {
     }
 }
 
-/// Creates `names` (`partitions` each) where missing.
+/// Partitions and replicas of the topics the origin creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicLayout {
+    pub partitions: i32,
+    pub replication: i32,
+}
+
+/// Creates `names` (laid out as `layout`) where missing.
 pub async fn create_topics(
     config: &ClientConfig,
     names: &[String],
-    partitions: i32,
+    layout: TopicLayout,
 ) -> Result<(), String> {
     let admin: AdminClient<DefaultClientContext> =
         config.create().map_err(|e| format!("kafka admin: {e}"))?;
     let topics: Vec<NewTopic<'_>> = names
         .iter()
-        .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
+        .map(|name| {
+            NewTopic::new(
+                name,
+                layout.partitions,
+                TopicReplication::Fixed(layout.replication),
+            )
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(DELIVERY_TIMEOUT));
     let results = admin

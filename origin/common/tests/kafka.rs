@@ -16,9 +16,17 @@ async fn relay_delivers_outbox_to_kafka_in_order_per_aggregate() {
     let Some(brokers) = backend_endpoint("MERIDIAN_TEST_KAFKA") else {
         return;
     };
-    let sink = KafkaSink::connect(&brokers, 3, "meridian", None)
-        .await
-        .unwrap();
+    let sink = KafkaSink::connect(
+        &brokers,
+        meridian_common::kafka::TopicLayout {
+            partitions: 3,
+            replication: 1,
+        },
+        "meridian",
+        None,
+    )
+    .await
+    .unwrap();
     let outbox = MemoryOutbox::new();
     let aggregates = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()];
     let events: Vec<EventEnvelope> = (0..20)

@@ -68,11 +68,15 @@ async fn spawn_relays(
         meridian_common::config::EventsConfig::Kafka {
             brokers,
             partitions,
+            replication_factor,
             topic_prefix,
         } => {
             let sink = meridian_common::kafka::KafkaSink::connect(
                 brokers,
-                *partitions,
+                meridian_common::kafka::TopicLayout {
+                    partitions: *partitions,
+                    replication: *replication_factor,
+                },
                 topic_prefix,
                 Some(bus.clone()),
             )
@@ -125,6 +129,7 @@ async fn spawn_analytics_feed(
             EventsConfig::Kafka {
                 brokers,
                 partitions,
+                replication_factor,
                 topic_prefix,
             },
         ) => {
@@ -133,7 +138,10 @@ async fn spawn_analytics_feed(
                     brokers: brokers.clone(),
                     group: config.analytics.loader_group.clone(),
                     topic_prefix: topic_prefix.clone(),
-                    partitions: *partitions,
+                    layout: meridian_common::kafka::TopicLayout {
+                        partitions: *partitions,
+                        replication: *replication_factor,
+                    },
                     batch_max_events: config.analytics.batch_max_events,
                     batch_max_wait: Duration::from_millis(config.analytics.batch_max_wait_ms),
                 };
