@@ -715,6 +715,10 @@ mod tests {
                 "analytics.batch_max_events",
             ),
             (
+                "[events]\nbackend = \"kafka\"\nbrokers = \"k:9092\"\nreplication_factor = 0",
+                "events.replication_factor",
+            ),
+            (
                 "[events]\nbackend = \"kafka\"\nbrokers = \"k:9092\"\ntopic_prefix = \"a b\"",
                 "events.topic_prefix",
             ),
