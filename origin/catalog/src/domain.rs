@@ -324,6 +324,19 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+impl Page {
+    /// A page in `sort` order; when `more` items follow, `next` points
+    /// after its last one.
+    pub fn new(items: Vec<Product>, more: bool, sort: Sort) -> Self {
+        let next = items.last().filter(|_| more).map(|last| Cursor {
+            sort,
+            key: sort.key(last),
+            id: last.id,
+        });
+        Self { items, next }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CategoryCount {
     pub slug: &'static str,

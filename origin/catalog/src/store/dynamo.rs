@@ -37,7 +37,7 @@ use uuid::Uuid;
 use super::cache::ProductCache;
 use super::{ProductStore, StoreError};
 use crate::domain::{
-    shortage, wanted, Category, CategoryCount, Cursor, ListQuery, Page, Product, ProductPatch,
+    shortage, wanted, Category, CategoryCount, ListQuery, Page, Product, ProductPatch,
     ReserveError, ReserveLine, Sort, CATEGORIES,
 };
 
@@ -656,17 +656,9 @@ impl ProductStore for DynamoProductStore {
                 break;
             }
         }
-        let next = if items.len() > query.limit as usize {
-            items.truncate(query.limit as usize);
-            items.last().map(|last| Cursor {
-                sort: query.sort,
-                key: query.sort.key(last),
-                id: last.id,
-            })
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        let more = items.len() > query.limit as usize;
+        items.truncate(query.limit as usize);
+        Ok(Page::new(items, more, query.sort))
     }
 
     async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError> {

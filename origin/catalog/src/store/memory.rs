@@ -15,7 +15,7 @@ use meridian_common::store::poisoned;
 
 use super::{ProductStore, StoreError};
 use crate::domain::{
-    shortage, wanted, Category, CategoryCount, Cursor, ListQuery, Page, Product, ProductPatch,
+    shortage, wanted, Category, CategoryCount, ListQuery, Page, Product, ProductPatch,
     ReserveError, ReserveLine, Sort, CATEGORIES,
 };
 
@@ -252,16 +252,8 @@ impl ProductStore for MemoryProductStore {
             .take(limit)
             .filter_map(|(_, id)| state.by_id.get(id).cloned())
             .collect();
-        let next = if entries.next().is_some() {
-            items.last().map(|last| Cursor {
-                sort: query.sort,
-                key: query.sort.key(last),
-                id: last.id,
-            })
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        let more = entries.next().is_some();
+        Ok(Page::new(items, more, query.sort))
     }
 
     async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError> {
