@@ -11,6 +11,7 @@
 use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
 use clickhouse::query::Query;
+use clickhouse::sql::Identifier;
 use clickhouse::{Client, Row, RowOwned, RowWrite};
 use serde::{Deserialize, Serialize};
 
@@ -216,7 +217,7 @@ impl ClickhouseAnalyticsStore {
             base = base.with_password(password);
         }
         base.query("CREATE DATABASE IF NOT EXISTS ?")
-            .bind(clickhouse::sql::Identifier(database))
+            .bind(Identifier(database))
             .execute()
             .await
             .map_err(unavailable)?;
@@ -257,29 +258,28 @@ impl ClickhouseAnalyticsStore {
         Ok(Self { client })
     }
 
-    /// Ids of `ids` already in `events`.
-    async fn loaded(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+    /// Those of `values` already stored in `table.column` (18.16's `IN`
+    /// takes no array, hence the `arrayJoin` subquery).
+    async fn already_stored(
+        &self,
+        table: &str,
+        column: &str,
+        values: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        if values.is_empty() {
+            return Ok(Default::default());
         }
-        self.client
-            .query("SELECT id FROM events WHERE id IN (SELECT arrayJoin(?))")
-            .bind(ids)
+        let rows = self
+            .client
+            .query("SELECT ? FROM ? WHERE ? IN (SELECT arrayJoin(?))")
+            .bind(Identifier(column))
+            .bind(Identifier(table))
+            .bind(Identifier(column))
+            .bind(values)
             .fetch_all::<String>()
             .await
-            .map_err(unavailable)
-    }
-
-    async fn parked(&self, sources: &[String]) -> Result<Vec<String>, StoreError> {
-        if sources.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.client
-            .query("SELECT source FROM dead_letters WHERE source IN (SELECT arrayJoin(?))")
-            .bind(sources)
-            .fetch_all::<String>()
-            .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        Ok(rows.into_iter().collect())
     }
 
     async fn write<T: RowOwned + RowWrite>(
@@ -375,8 +375,7 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
             })
             .collect();
         let ids: Vec<String> = facts.iter().map(|f| f.event.id.to_string()).collect();
-        let mut skip: std::collections::HashSet<String> =
-            self.loaded(&ids).await?.into_iter().collect();
+        let mut skip = self.already_stored("events", "id", &ids).await?;
         let now = seconds(Utc::now());
         let mut rows = Vec::with_capacity(facts.len());
         for (fact, id) in facts.into_iter().zip(ids) {
@@ -399,8 +398,9 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
             })
             .collect();
         let sources: Vec<String> = letters.iter().map(|d| d.source.clone()).collect();
-        let mut parked: std::collections::HashSet<String> =
-            self.parked(&sources).await?.into_iter().collect();
+        let mut parked = self
+            .already_stored("dead_letters", "source", &sources)
+            .await?;
         let dead: Vec<DeadRow> = letters
             .into_iter()
             .filter(|d| parked.insert(d.source.clone()))
