@@ -106,6 +106,23 @@ pub struct DeadLetter {
 /// Largest part of a bad message kept in a dead letter.
 const RAW_CAP: usize = 64 * 1024;
 
+impl DeadLetter {
+    /// Parks `raw` (capped at `RAW_CAP`, lossy UTF-8) with the reason.
+    pub fn new(source: &str, key: Option<&[u8]>, raw: &[u8], reason: String) -> Self {
+        let mut text = String::from_utf8_lossy(&raw[..raw.len().min(RAW_CAP)]).into_owned();
+        if raw.len() > RAW_CAP {
+            text.push('…');
+        }
+        Self {
+            source: source.to_owned(),
+            key: key.map(|k| String::from_utf8_lossy(k).into_owned()),
+            raw: text,
+            reason,
+            received_at: Utc::now(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Fact(Fact),
@@ -116,19 +133,7 @@ pub enum Record {
 /// the in-process bus). Never fails: what cannot be used becomes a dead
 /// letter naming the reason.
 pub fn decode(source: &str, topic: Option<&str>, key: Option<&[u8]>, raw: &[u8]) -> Record {
-    let dead = |reason: String| {
-        let mut text = String::from_utf8_lossy(&raw[..raw.len().min(RAW_CAP)]).into_owned();
-        if raw.len() > RAW_CAP {
-            text.push('…');
-        }
-        Record::Dead(DeadLetter {
-            source: source.to_owned(),
-            key: key.map(|k| String::from_utf8_lossy(k).into_owned()),
-            raw: text,
-            reason,
-            received_at: Utc::now(),
-        })
-    };
+    let dead = |reason: String| Record::Dead(DeadLetter::new(source, key, raw, reason));
     let event: EventEnvelope = match serde_json::from_slice(raw) {
         Ok(event) => event,
         Err(e) => return dead(format!("malformed envelope: {e}")),
@@ -142,28 +147,44 @@ pub fn decode(source: &str, topic: Option<&str>, key: Option<&[u8]>, raw: &[u8])
             ));
         }
     }
-    match fact(event) {
-        Ok(fact) => Record::Fact(fact),
+    match measure(&event) {
+        Ok(measure) => Record::Fact(Fact { event, measure }),
         Err(reason) => dead(reason),
     }
 }
 
+/// An envelope already parsed (the in-process bus) goes through the same
+/// checks as a Kafka message; only a rejected one is serialised again, to
+/// be parked.
+pub fn from_envelope(source: &str, event: EventEnvelope) -> Record {
+    match measure(&event) {
+        Ok(measure) => Record::Fact(Fact { event, measure }),
+        Err(reason) => {
+            let raw = serde_json::to_vec(&event).unwrap_or_default();
+            Record::Dead(DeadLetter::new(source, None, &raw, reason))
+        }
+    }
+}
+
+/// The payload of `event` as `T`, borrowed (no copy of the JSON).
+fn payload<T: serde::de::DeserializeOwned>(event: &EventEnvelope) -> Result<T, String> {
+    T::deserialize(&event.payload).map_err(|e| format!("invalid {} payload: {e}", event.event_type))
+}
+
 /// Checks an envelope's version and payload and extracts its measures.
-pub fn fact(event: EventEnvelope) -> Result<Fact, String> {
+pub fn measure(event: &EventEnvelope) -> Result<Measure, String> {
     if event.version != KNOWN_VERSION {
         return Err(format!(
             "unknown version {} of {} (this loader reads version {KNOWN_VERSION})",
             event.version, event.event_type
         ));
     }
-    let invalid = |e: serde_json::Error| format!("invalid {} payload: {e}", event.event_type);
-    let payload = event.payload.clone();
-    let measure = match event.event_type.as_str() {
+    Ok(match event.event_type.as_str() {
         "cart.item.added" => Measure::CartActivity,
         "orders.order.placed" => Measure::OrderPlaced,
-        "orders.order.paid" => paid(serde_json::from_value(payload).map_err(invalid)?)?,
+        "orders.order.paid" => paid(payload(event)?)?,
         "orders.sub_order.cancelled" | "orders.sub_order.refunded" => {
-            let p: SubOrderChange = serde_json::from_value(payload).map_err(invalid)?;
+            let p: SubOrderChange = payload(event)?;
             let money = p.detail.refunded.or(p.detail.amount).ok_or_else(|| {
                 format!("invalid {} payload: no refunded amount", event.event_type)
             })?;
@@ -177,7 +198,7 @@ pub fn fact(event: EventEnvelope) -> Result<Fact, String> {
             }
         }
         "reviews.review.submitted" => {
-            let p: Review = serde_json::from_value(payload).map_err(invalid)?;
+            let p: Review = payload(event)?;
             let stars = |r: u8| (1..=5).contains(&r);
             if !stars(p.rating) || p.old_rating.is_some_and(|r| !stars(r)) {
                 return Err("rating outside 1..=5".into());
@@ -190,7 +211,7 @@ pub fn fact(event: EventEnvelope) -> Result<Fact, String> {
             }
         }
         "logistics.shipment.tracked" => {
-            let p: Tracking = serde_json::from_value(payload).map_err(invalid)?;
+            let p: Tracking = payload(event)?;
             if p.status != "delivered" {
                 Measure::None
             } else {
@@ -206,8 +227,7 @@ pub fn fact(event: EventEnvelope) -> Result<Fact, String> {
             }
         }
         _ => Measure::None,
-    };
-    Ok(Fact { event, measure })
+    })
 }
 
 fn paid(p: Paid) -> Result<Measure, String> {
@@ -471,6 +491,18 @@ mod tests {
             json!({ "product_id": "p", "seller_id": "s", "user_id": "u", "rating": 9, "old_rating": null }),
         );
         assert!(reason(decode("s", None, None, &raw)).contains("1..=5"));
+    }
+
+    #[test]
+    fn bus_envelopes_get_the_same_checks_and_park_reserialised() {
+        let event = EventEnvelope::new("chicago", "orders.order.paid", 2, "agg", paid_payload());
+        let Record::Dead(letter) = from_envelope("bus/1", event) else {
+            panic!("a version-2 event is parked");
+        };
+        assert!(letter.reason.contains("unknown version 2"), "{letter:?}");
+        assert!(letter.raw.contains("orders.order.paid"));
+        let event = EventEnvelope::new("chicago", "orders.order.paid", 1, "agg", paid_payload());
+        assert!(matches!(from_envelope("bus/2", event), Record::Fact(_)));
     }
 
     #[test]

@@ -128,14 +128,11 @@ pub fn spawn_bus_feed(
                     _ => break,
                 }
             }
-            // Through the same decoder as Kafka messages, so both paths
-            // accept and park exactly the same events.
+            // The same checks as Kafka messages, so both paths accept and
+            // park exactly the same events.
             let records: Vec<Record> = batch
-                .iter()
-                .map(|event| {
-                    let raw = serde_json::to_vec(event).unwrap_or_default();
-                    domain::decode(&format!("bus/{}", event.id), None, None, &raw)
-                })
+                .into_iter()
+                .map(|event| domain::from_envelope(&format!("bus/{}", event.id), event))
                 .collect();
             ingest_until_done(store.as_ref(), &records, &stats).await;
         }

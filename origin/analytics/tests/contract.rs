@@ -76,35 +76,20 @@ async fn analytics_store_contract(store: Arc<dyn AnalyticsStore>, ns: &str) {
     let b = format!("{ns}-seller-b");
     let (p1, p2, p3) = (format!("{ns}-p1"), format!("{ns}-p2"), format!("{ns}-p3"));
     let o = |n: u32| format!("{ns}-order-{n}");
+    let cart = |day: &str, region: &str, n: u32| {
+        event(
+            "cart.item.added",
+            day,
+            region,
+            &format!("{ns}-cart-{n}"),
+            json!({}),
+        )
+    };
     let events = vec![
-        event(
-            "cart.item.added",
-            "2026-03-01",
-            "chicago",
-            &format!("{ns}-cart-1"),
-            json!({}),
-        ),
-        event(
-            "cart.item.added",
-            "2026-03-01",
-            "chicago",
-            &format!("{ns}-cart-1"),
-            json!({}),
-        ),
-        event(
-            "cart.item.added",
-            "2026-03-02",
-            "dallas",
-            &format!("{ns}-cart-2"),
-            json!({}),
-        ),
-        event(
-            "cart.item.added",
-            "2026-03-02",
-            "dallas",
-            &format!("{ns}-cart-1"),
-            json!({}),
-        ),
+        cart("2026-03-01", "chicago", 1),
+        cart("2026-03-01", "chicago", 1),
+        cart("2026-03-02", "dallas", 2),
+        cart("2026-03-02", "dallas", 1),
         event(
             "orders.order.placed",
             "2026-03-01",
