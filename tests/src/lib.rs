@@ -684,6 +684,23 @@ pub async fn register_and_login(
     (body["token"].as_str().unwrap().to_owned(), user)
 }
 
+/// Sends `request` until the answer is not a 503 (at most 30 times, 200 ms
+/// apart) and returns its status and JSON body. A checkout's 503 means
+/// "still running: retry with the same key", which can never produce a
+/// second order or charge.
+pub async fn send_retrying_503(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    for _ in 0..30 {
+        let r = request.try_clone().unwrap().send().await.unwrap();
+        let status = r.status().as_u16();
+        let body = r.json::<serde_json::Value>().await.unwrap();
+        if status != 503 {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (503, serde_json::Value::Null)
+}
+
 /// `register_and_login`, token only.
 pub async fn login(cluster: &Cluster, client: &reqwest::Client, email: &str) -> String {
     register_and_login(cluster, client, email).await.0

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use meridian_e2e::{error_code, login, Cluster, Options, ADMIN_TOKEN, CARRIER_SECRET};
+use meridian_e2e::{
+    error_code, login, send_retrying_503, Cluster, Options, ADMIN_TOKEN, CARRIER_SECRET,
+};
 use serde_json::{json, Value};
 
 fn address() -> Value {
@@ -67,25 +69,17 @@ async fn buy(
         200,
     )
     .await;
-    // 503 means "still running, retry with the same key" (never a second
-    // order): the real stores may answer so under load.
-    let key = uuid::Uuid::new_v4().to_string();
-    for _ in 0..30 {
-        let r = client
+    // The real stores may answer 503 under load: retried with the same key.
+    let (status, order) = send_retrying_503(
+        client
             .post(cluster.url("/api/orders/checkout"))
             .bearer_auth(buyer)
-            .header("idempotency-key", &key)
-            .json(&json!({ "shipping_address": address(), "payment_token": "tok_visa" }))
-            .send()
-            .await
-            .unwrap();
-        match r.status().as_u16() {
-            201 => return r.json().await.unwrap(),
-            503 => tokio::time::sleep(Duration::from_millis(200)).await,
-            other => panic!("checkout: {other} {}", r.text().await.unwrap()),
-        }
-    }
-    panic!("checkout never completed");
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+            .json(&json!({ "shipping_address": address(), "payment_token": "tok_visa" })),
+    )
+    .await;
+    assert_eq!(status, 201, "checkout: {order}");
+    order
 }
 
 fn total(order: &Value) -> i64 {

@@ -1,7 +1,9 @@
 //! End-to-end checkout: the shopper journey through the edge, and the
 //! concurrency guarantees (no oversell, one charge per idempotency key).
 
-use meridian_e2e::{as_edge, error_code, login, settled_count, Cluster, Options};
+use meridian_e2e::{
+    as_edge, error_code, login, send_retrying_503, settled_count, Cluster, Options,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -455,20 +457,7 @@ async fn two_hundred_buyers_race(
             )
             .header("idempotency-key", format!("race-{buyer}"))
             .json(&json!({ "shipping_address": address(), "payment_token": "tok_visa" }));
-            tokio::spawn(async move {
-                // A 503 means "retry": clients resend with the same key,
-                // which can never produce a second order or charge.
-                for _ in 0..30 {
-                    let r = request.try_clone().unwrap().send().await.unwrap();
-                    let status = r.status().as_u16();
-                    let body = r.json::<Value>().await.unwrap();
-                    if status != 503 {
-                        return (status, body);
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                }
-                (503, Value::Null)
-            })
+            tokio::spawn(send_retrying_503(request))
         })
         .collect();
     let mut results = Vec::new();
@@ -541,20 +530,7 @@ async fn one_key_fifty_times_is_one_order_and_one_charge() {
             )
             .header("idempotency-key", "the-one-key")
             .json(&json!({ "shipping_address": address(), "payment_token": "tok_visa" }));
-            tokio::spawn(async move {
-                // A 503 means "retry": clients resend with the same key,
-                // which can never produce a second order or charge.
-                for _ in 0..30 {
-                    let r = request.try_clone().unwrap().send().await.unwrap();
-                    let status = r.status().as_u16();
-                    let body = r.json::<Value>().await.unwrap();
-                    if status != 503 {
-                        return (status, body);
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                }
-                (503, Value::Null)
-            })
+            tokio::spawn(send_retrying_503(request))
         })
         .collect();
     let mut ids = std::collections::HashSet::new();
