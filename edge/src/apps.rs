@@ -86,6 +86,7 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> http::Result<Res
 /// `GET /metrics` in Prometheus text format.
 pub struct MetricsApp {
     pub metrics: Arc<EdgeMetrics>,
+    pub state: Arc<arc_swap::ArcSwap<crate::state::EdgeState>>,
 }
 
 #[async_trait]
@@ -99,6 +100,10 @@ impl ServeHttp for MetricsApp {
             )
             .expect("static response parts are valid");
         }
+        // Cache size gauges are read at scrape time, not kept per request.
+        let (entries, bytes) = self.state.load().cache.size();
+        self.metrics.cache_entries.set(entries as i64);
+        self.metrics.cache_bytes.set(bytes as i64);
         let body = self.metrics.render();
         Response::builder()
             .status(StatusCode::OK)

@@ -26,11 +26,123 @@ pub struct EdgeConfig {
     pub upstream: UpstreamConfig,
     #[serde(default)]
     pub session: SessionConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
     pub regions: Vec<RegionEntry>,
     pub routes: Vec<RouteEntry>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Admin API listener (reload, purge, regions, drain). Keep it on
+    /// loopback or a private interface; absent: no admin API.
+    pub listen: Option<SocketAddr>,
+    /// Bearer token for the admin API. `MERIDIAN_EDGE_ADMIN_TOKEN` overrides.
+    #[serde(default)]
+    pub token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Total size of cached responses (headers + bodies), in bytes.
+    #[serde(default = "default_cache_bytes")]
+    pub max_bytes: u64,
+    /// Larger responses are passed through uncached.
+    #[serde(default = "default_cache_object_bytes")]
+    pub max_object_bytes: u64,
+    /// How long concurrent misses for one key wait for the first one's
+    /// response before going to the origin themselves.
+    #[serde(default = "default_cache_lock_timeout")]
+    pub lock_timeout_ms: u64,
+    /// Follow every region's change feed and purge changed products and
+    /// shops as their events arrive.
+    #[serde(default = "yes")]
+    pub purge_feed: bool,
+    /// What may be cached, by path prefix (longest wins). Paths no rule
+    /// covers are never cached.
+    #[serde(default)]
+    pub rules: Vec<CacheRule>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: default_cache_bytes(),
+            max_object_bytes: default_cache_object_bytes(),
+            lock_timeout_ms: default_cache_lock_timeout(),
+            purge_feed: true,
+            rules: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheRule {
+    pub prefix: String,
+    /// Freshness when the origin's response names none (0: not cached).
+    #[serde(default)]
+    pub default_ttl_ms: u64,
+    /// Upper bound on the origin's `s-maxage` / `max-age`.
+    #[serde(default = "default_cache_max_ttl")]
+    pub max_ttl_ms: u64,
+    /// Serve stale while one background refresh runs, when the origin
+    /// names no `stale-while-revalidate`.
+    #[serde(default)]
+    pub stale_while_revalidate_ms: u64,
+    /// Serve stale when the region fails, when the origin names no
+    /// `stale-if-error`.
+    #[serde(default)]
+    pub stale_if_error_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Shared windows in this Redis, so several edges enforce one limit.
+    /// Absent: each edge enforces its local token buckets only.
+    pub redis_url: Option<String>,
+    #[serde(default = "default_rate_limit_prefix")]
+    pub redis_key_prefix: String,
+    /// A Redis answer slower than this counts as unreachable (local limit
+    /// applies, `meridian_edge_rate_limit_fallbacks_total` counts it).
+    #[serde(default = "default_rate_limit_redis_timeout")]
+    pub redis_timeout_ms: u64,
+    #[serde(default)]
+    pub groups: Vec<RateLimitGroup>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            redis_key_prefix: default_rate_limit_prefix(),
+            redis_timeout_ms: default_rate_limit_redis_timeout(),
+            groups: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitGroup {
+    /// Routes name the group in `rate_limit = "<name>"`.
+    pub name: String,
+    pub window_ms: u64,
+    /// Requests per window per client IP / per session / per seller API
+    /// key; absent: that dimension is not limited.
+    pub per_ip: Option<u32>,
+    pub per_session: Option<u32>,
+    pub per_key: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenConfig {
     /// TLS listener (HTTP/1.1 and HTTP/2).
@@ -46,6 +158,10 @@ pub struct ListenConfig {
     /// also runs the origins; raise it on a dedicated edge host.
     #[serde(default = "one")]
     pub threads: usize,
+    /// Unix socket a new binary started with `--upgrade` takes the
+    /// listening sockets from (graceful upgrade, see deploy/README.md).
+    #[serde(default = "default_upgrade_sock")]
+    pub upgrade_sock: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,7 +239,7 @@ pub struct NetworkEntry {
     pub longitude: f64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthConfig {
     #[serde(default = "default_health_path")]
@@ -152,7 +268,7 @@ impl Default for HealthConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     #[serde(default = "default_connect_timeout")]
@@ -161,6 +277,23 @@ pub struct UpstreamConfig {
     pub read_timeout_ms: u64,
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout_ms: u64,
+    /// Passive ejection: this many consecutive failures (connect errors,
+    /// timeouts, 502/503/504) open the region's circuit breaker.
+    #[serde(default = "default_eject_after")]
+    pub eject_after_failures: u32,
+    /// How long an open breaker keeps the region out; then one trial
+    /// request decides (success closes it, failure re-opens it).
+    #[serde(default = "default_eject_ms")]
+    pub eject_ms: u64,
+    /// Retries allowed as a share of requests (per second), so retries
+    /// cannot multiply load when regions fail together.
+    #[serde(default = "default_retry_ratio")]
+    pub retry_budget_ratio: f64,
+    /// Retries always allowed per second, whatever the ratio says.
+    #[serde(default = "default_retry_min")]
+    pub retry_budget_min_per_sec: u32,
+    /// Optional mutual TLS from edge to origins.
+    pub tls: Option<UpstreamTls>,
 }
 
 impl Default for UpstreamConfig {
@@ -169,11 +302,29 @@ impl Default for UpstreamConfig {
             connect_timeout_ms: default_connect_timeout(),
             read_timeout_ms: default_read_timeout(),
             idle_timeout_ms: default_idle_timeout(),
+            eject_after_failures: default_eject_after(),
+            eject_ms: default_eject_ms(),
+            retry_budget_ratio: default_retry_ratio(),
+            retry_budget_min_per_sec: default_retry_min(),
+            tls: None,
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTls {
+    /// CA that signed the origins' certificates (PEM).
+    pub ca: PathBuf,
+    /// The edge's client certificate and key (PEM), checked by origins.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Name expected in the origins' certificates.
+    #[serde(default = "default_origin_name")]
+    pub server_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionConfig {
     /// How long a positive session answer is reused without asking again.
@@ -203,7 +354,7 @@ impl Default for SessionConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionEntry {
     pub id: String,
@@ -241,6 +392,11 @@ pub struct RouteEntry {
     /// Body limit for this route (e.g. image uploads), overriding
     /// `edge.max_body_bytes`.
     pub max_body_bytes: Option<u64>,
+    /// Time allowed for the origin's answer (per read/write), overriding
+    /// `upstream.read_timeout_ms`; past it the client gets 504.
+    pub timeout_ms: Option<u64>,
+    /// Rate-limit group (`rate_limit.groups[].name`) this route counts in.
+    pub rate_limit: Option<String>,
 }
 
 fn one() -> usize {
@@ -295,6 +451,42 @@ fn default_redis_prefix() -> String {
 fn default_lookup_timeout() -> u64 {
     1_000
 }
+fn default_cache_bytes() -> u64 {
+    256 << 20
+}
+fn default_cache_object_bytes() -> u64 {
+    1 << 20
+}
+fn default_cache_lock_timeout() -> u64 {
+    5_000
+}
+fn default_cache_max_ttl() -> u64 {
+    300_000
+}
+fn default_rate_limit_prefix() -> String {
+    "meridian:rl:".to_owned()
+}
+fn default_rate_limit_redis_timeout() -> u64 {
+    50
+}
+fn default_eject_after() -> u32 {
+    5
+}
+fn default_eject_ms() -> u64 {
+    5_000
+}
+fn default_retry_ratio() -> f64 {
+    0.2
+}
+fn default_retry_min() -> u32 {
+    5
+}
+fn default_upgrade_sock() -> PathBuf {
+    PathBuf::from("/tmp/meridian-edge-upgrade.sock")
+}
+fn default_origin_name() -> String {
+    "origin.meridian.internal".to_owned()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -330,8 +522,16 @@ impl EdgeConfig {
             cert.cert = base.join(&cert.cert);
             cert.key = base.join(&cert.key);
         }
+        if let Some(tls) = &mut config.upstream.tls {
+            tls.ca = base.join(&tls.ca);
+            tls.cert = base.join(&tls.cert);
+            tls.key = base.join(&tls.key);
+        }
         if let Ok(secret) = std::env::var("MERIDIAN_INTERNAL_SECRET") {
             config.edge.internal_secret = secret;
+        }
+        if let Ok(token) = std::env::var("MERIDIAN_EDGE_ADMIN_TOKEN") {
+            config.admin.token = token;
         }
         config.validate(&file)?;
         Ok(config)
@@ -390,6 +590,27 @@ impl EdgeConfig {
         if self.upstream.connect_timeout_ms == 0 || self.upstream.read_timeout_ms == 0 {
             return invalid("upstream".into(), "timeouts must be above 0");
         }
+        if self.upstream.eject_after_failures == 0 || self.upstream.eject_ms == 0 {
+            return invalid(
+                "upstream.eject_after_failures".into(),
+                "ejection needs at least 1 failure and eject_ms above 0",
+            );
+        }
+        if !(0.0..=1.0).contains(&self.upstream.retry_budget_ratio) {
+            return invalid(
+                "upstream.retry_budget_ratio".into(),
+                "must be within 0.0..=1.0",
+            );
+        }
+        if self.admin.listen.is_some() && self.admin.token.len() < 16 {
+            return invalid(
+                "admin.token".into(),
+                "must be at least 16 characters when admin.listen is set (or set MERIDIAN_EDGE_ADMIN_TOKEN)",
+            );
+        }
+        self.validate_cache().or_else(|m| invalid(m.0, &m.1))?;
+        self.validate_rate_limits()
+            .or_else(|m| invalid(m.0, &m.1))?;
         if self.session.cache_capacity == 0 {
             return invalid("session.cache_capacity".into(), "must be at least 1");
         }
@@ -443,6 +664,17 @@ impl EdgeConfig {
                     return invalid(format!("{key}.methods"), &format!("invalid method {m:?}"));
                 }
             }
+            if r.timeout_ms == Some(0) {
+                return invalid(format!("{key}.timeout_ms"), "must be above 0");
+            }
+            if let Some(group) = &r.rate_limit {
+                if !self.rate_limit.groups.iter().any(|g| &g.name == group) {
+                    return invalid(
+                        format!("{key}.rate_limit"),
+                        &format!("no rate_limit.groups entry named {group:?}"),
+                    );
+                }
+            }
             let mut methods = r.methods.clone();
             methods.sort();
             if !seen.insert((r.prefix.clone(), methods)) {
@@ -450,6 +682,84 @@ impl EdgeConfig {
                     format!("{key}.prefix"),
                     "duplicate route (same prefix and methods)",
                 );
+            }
+        }
+        Ok(())
+    }
+}
+
+type KeyError = (String, String);
+
+impl EdgeConfig {
+    fn validate_cache(&self) -> Result<(), KeyError> {
+        let c = &self.cache;
+        if c.max_bytes == 0 || c.max_object_bytes == 0 || c.max_object_bytes > c.max_bytes {
+            return Err((
+                "cache.max_object_bytes".into(),
+                "sizes must be above 0 and max_object_bytes at most max_bytes".into(),
+            ));
+        }
+        let mut prefixes = HashSet::new();
+        for (i, rule) in c.rules.iter().enumerate() {
+            let key = format!("cache.rules[{i}]");
+            if !rule.prefix.starts_with("/api/") || rule.prefix.ends_with('/') {
+                return Err((
+                    format!("{key}.prefix"),
+                    "must start with /api/ and not end with '/'".into(),
+                ));
+            }
+            if !prefixes.insert(rule.prefix.as_str()) {
+                return Err((format!("{key}.prefix"), "duplicate cache rule".into()));
+            }
+            if rule.max_ttl_ms == 0 || rule.default_ttl_ms > rule.max_ttl_ms {
+                return Err((
+                    format!("{key}.max_ttl_ms"),
+                    "must be above 0 and at least default_ttl_ms".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_rate_limits(&self) -> Result<(), KeyError> {
+        let r = &self.rate_limit;
+        if r.redis_timeout_ms == 0 {
+            return Err((
+                "rate_limit.redis_timeout_ms".into(),
+                "must be above 0".into(),
+            ));
+        }
+        let mut names = HashSet::new();
+        for (i, g) in r.groups.iter().enumerate() {
+            let key = format!("rate_limit.groups[{i}]");
+            if g.name.is_empty() || !names.insert(g.name.as_str()) {
+                return Err((format!("{key}.name"), "must be unique and non-empty".into()));
+            }
+            if g.window_ms < 100 || g.window_ms > 86_400_000 {
+                return Err((
+                    format!("{key}.window_ms"),
+                    "must be between 100 ms and one day".into(),
+                ));
+            }
+            let limits = [
+                ("per_ip", g.per_ip),
+                ("per_session", g.per_session),
+                ("per_key", g.per_key),
+            ];
+            if let Some((field, _)) = limits
+                .iter()
+                .find(|(_, l)| l.is_some_and(|l| l == 0 || l > 1_000_000))
+            {
+                return Err((
+                    format!("{key}.{field}"),
+                    "must be between 1 and 1000000".into(),
+                ));
+            }
+            if limits.iter().all(|(_, l)| l.is_none()) {
+                return Err((
+                    key,
+                    "names no limit (per_ip, per_session or per_key)".into(),
+                ));
             }
         }
         Ok(())
@@ -542,6 +852,30 @@ mod tests {
             (
                 SAMPLE.replace("auth = \"required\"", "auth = \"maybe\""),
                 "maybe",
+            ),
+            (
+                SAMPLE.replace("auth = \"required\"", "rate_limit = \"nope\""),
+                "routes[1].rate_limit",
+            ),
+            (
+                format!("{SAMPLE}\n[admin]\nlisten = \"127.0.0.1:9901\"\ntoken = \"short\"\n"),
+                "admin.token",
+            ),
+            (
+                format!("{SAMPLE}\n[[cache.rules]]\nprefix = \"/api/catalog/\"\n"),
+                "cache.rules[0].prefix",
+            ),
+            (
+                format!("{SAMPLE}\n[[rate_limit.groups]]\nname = \"a\"\nwindow_ms = 1000\n"),
+                "rate_limit.groups[0]",
+            ),
+            (
+                format!("{SAMPLE}\n[[rate_limit.groups]]\nname = \"a\"\nwindow_ms = 1000\nper_ip = 0\n"),
+                "rate_limit.groups[0].per_ip",
+            ),
+            (
+                SAMPLE.replace("[edge]", "[upstream]\nretry_budget_ratio = 2.0\n[edge]"),
+                "upstream.retry_budget_ratio",
             ),
         ];
         for (text, key) in cases {

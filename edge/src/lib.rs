@@ -2,17 +2,22 @@
 //!
 //! One concern per module, composed in `proxy.rs`'s `ProxyHttp` impl.
 
+pub mod admin;
 pub mod apps;
+pub mod cache;
 pub mod config;
 pub mod geo;
 pub mod metrics;
 pub mod proxy;
+pub mod rate_limit;
+pub mod reload;
 pub mod routing;
 pub mod session;
 pub mod state;
 pub mod tls;
 pub mod upstreams;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -24,19 +29,24 @@ use pingora::server::ShutdownWatch;
 use pingora::services::listening::Service;
 use pingora::services::Service as _;
 
+use cache::feed::PurgeFeed;
 use config::EdgeConfig;
 use metrics::EdgeMetrics;
 use proxy::Edge;
+use reload::Reloader;
 use state::EdgeState;
 use tls::CertStore;
-use upstreams::{HealthChecker, Upstreams};
+use upstreams::HealthChecker;
 
 /// Every service of a configured edge, not yet started.
 pub struct EdgeApp {
     pub proxy: Service<HttpProxy<Edge>>,
     pub redirect: Option<Service<apps::Redirect>>,
     pub metrics_endpoint: Option<Service<apps::MetricsApp>>,
+    pub admin: Option<Service<admin::AdminApp>>,
     pub health: HealthChecker,
+    pub purge_feed: PurgeFeed,
+    pub reloader: Arc<Reloader>,
     pub certs: Arc<CertStore>,
     pub state: Arc<ArcSwap<EdgeState>>,
     pub metrics: Arc<EdgeMetrics>,
@@ -51,22 +61,35 @@ pub fn install_crypto_provider() {
 pub fn server_conf(config: &EdgeConfig) -> ServerConf {
     ServerConf {
         threads: config.listen.threads,
+        upgrade_sock: config.listen.upgrade_sock.display().to_string(),
+        pid_file: config
+            .listen
+            .upgrade_sock
+            .with_extension("pid")
+            .display()
+            .to_string(),
         grace_period_seconds: Some(5),
         graceful_shutdown_timeout_seconds: Some(10),
         ..ServerConf::default()
     }
 }
 
-pub fn build(config: &EdgeConfig) -> anyhow::Result<EdgeApp> {
+/// Builds every service of an edge from `config`, loaded from `path` (which
+/// reloads re-read).
+pub fn build(config: &EdgeConfig, path: &Path) -> anyhow::Result<EdgeApp> {
     install_crypto_provider();
     let conf = Arc::new(server_conf(config));
-    let upstreams = Arc::new(Upstreams::new(&config.regions, &config.upstream));
-    let metrics = Arc::new(EdgeMetrics::new(&upstreams.ids()));
+    let metrics = Arc::new(EdgeMetrics::new());
     let state = Arc::new(ArcSwap::from_pointee(EdgeState::new(
-        config,
-        upstreams.clone(),
+        config, None, &metrics,
     )?));
     let certs = Arc::new(CertStore::load(&config.tls.certs).map_err(anyhow::Error::msg)?);
+    let reloader = Arc::new(Reloader::new(
+        path.to_owned(),
+        state.clone(),
+        certs.clone(),
+        metrics.clone(),
+    ));
 
     let edge = Edge::new(state.clone(), metrics.clone());
     let mut proxy = http_proxy_service_with_name(&conf, edge, "meridian-edge");
@@ -88,25 +111,70 @@ pub fn build(config: &EdgeConfig) -> anyhow::Result<EdgeApp> {
         service
     });
     let metrics_endpoint = config.listen.metrics.map(|addr| {
-        let mut service = Service::new(
-            "metrics".to_owned(),
-            apps::MetricsApp {
-                metrics: metrics.clone(),
-            },
-        );
+        let app = apps::MetricsApp {
+            metrics: metrics.clone(),
+            state: state.clone(),
+        };
+        let mut service = Service::new("metrics".to_owned(), app);
         service.add_tcp(&addr.to_string());
         service
     });
-    let health = HealthChecker::new(upstreams, metrics.clone(), config.health.clone());
+    let admin = config.admin.listen.map(|addr| {
+        let app = admin::AdminApp {
+            state: state.clone(),
+            reloader: reloader.clone(),
+            metrics: metrics.clone(),
+        };
+        let mut service = Service::new("admin".to_owned(), app);
+        service.add_tcp(&addr.to_string());
+        service
+    });
     Ok(EdgeApp {
         proxy,
         redirect,
         metrics_endpoint,
-        health,
+        admin,
+        health: HealthChecker::new(state.clone()),
+        purge_feed: PurgeFeed {
+            state: state.clone(),
+            metrics: metrics.clone(),
+        },
+        reloader,
         certs,
         state,
         metrics,
     })
+}
+
+/// Reloads on every SIGHUP until shutdown.
+pub async fn reload_on_sighup(reloader: Arc<Reloader>, mut shutdown: ShutdownWatch) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; reload through the admin API");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = hangups.recv() => {
+                // The outcome is logged and counted by the reloader.
+                let _ = reloader.reload().await;
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// SIGHUP handling as a Pingora background service.
+pub struct SighupReload(pub Arc<Reloader>);
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for SighupReload {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        reload_on_sighup(self.0.clone(), shutdown).await;
+    }
 }
 
 impl EdgeApp {
@@ -119,7 +187,9 @@ impl EdgeApp {
             mut proxy,
             redirect,
             metrics_endpoint,
+            admin,
             health,
+            purge_feed,
             ..
         } = self;
         let s = shutdown.clone();
@@ -132,6 +202,12 @@ impl EdgeApp {
             let s = shutdown.clone();
             tasks.spawn(async move { endpoint.start_service(None, s, 1).await });
         }
+        if let Some(mut admin) = admin {
+            let s = shutdown.clone();
+            tasks.spawn(async move { admin.start_service(None, s, 1).await });
+        }
+        let s = shutdown.clone();
+        tasks.spawn(async move { purge_feed.run(s).await });
         tasks.spawn(async move { health.run(shutdown).await });
         while tasks.join_next().await.is_some() {}
     }

@@ -73,7 +73,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let app = match meridian_edge::build(&config) {
+    let app = match meridian_edge::build(&config, &args.config) {
         Ok(app) => app,
         Err(e) => {
             eprintln!("invalid configuration: {e:#}");
@@ -90,7 +90,12 @@ fn main() -> ExitCode {
     };
     let mut server = Server::new_with_opt_and_conf(opt, meridian_edge::server_conf(&config));
     server.bootstrap();
-    let health = background_service("health checks", app.health);
+    server.add_service(background_service("health checks", app.health));
+    server.add_service(background_service("cache purge feed", app.purge_feed));
+    server.add_service(background_service(
+        "sighup reload",
+        meridian_edge::SighupReload(app.reloader.clone()),
+    ));
     server.add_service(app.proxy);
     if let Some(redirect) = app.redirect {
         server.add_service(redirect);
@@ -98,7 +103,9 @@ fn main() -> ExitCode {
     if let Some(endpoint) = app.metrics_endpoint {
         server.add_service(endpoint);
     }
-    server.add_service(health);
+    if let Some(admin) = app.admin {
+        server.add_service(admin);
+    }
     tracing::info!(https = %config.listen.https, "edge starting");
     server.run_forever()
 }

@@ -1,30 +1,37 @@
 //! The Pingora `ProxyHttp` implementation: a table of contents of the
 //! request's life, each phase delegating to one module.
 //!
-//! 1. `request_filter`: request id, path hygiene, route, body limit, geo
-//!    ranking, session check — answered here (4xx) or passed on.
-//! 2. `upstream_peer`: nearest healthy untried region.
-//! 3. `fail_to_connect`: idempotent requests retry once on the next region.
+//! 1. `request_filter`: request id, geo ranking, path hygiene, route, body
+//!    limit, session check, rate limits, cache lookup (HIT / STALE answered
+//!    here, misses coalesced) — answered here (4xx) or passed on.
+//! 2. `upstream_peer`: nearest available region (healthy, not drained,
+//!    breaker closed or trial), with the route's timeout.
+//! 3. `fail_to_connect`: counts against the region's breaker; idempotent
+//!    requests retry once on the next region if the retry budget allows.
 //! 4. `upstream_request_filter`: strip client-sent identity, add ours.
-//! 5. `response_filter`: region and request id on every response.
-//! 6. `logging`: metrics and the access log.
+//! 5. `response_filter`: breaker bookkeeping, region and request id, cache
+//!    store decision (or a stale answer when the origin failed).
+//! 6. `response_body_filter`: collect a cacheable body, store it at the end.
+//! 7. `logging`: metrics and the access log.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Method};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
 
+use crate::cache::{self, policy, Fill, OwnedFill};
 use crate::config::AuthMode;
 use crate::geo::{self, GeoSource, Ranking};
-use crate::metrics::EdgeMetrics;
-use crate::routing;
+use crate::metrics::{CacheStatus, EdgeMetrics};
+use crate::rate_limit::{Kind, Rejection};
+use crate::routing::{self, NO_SERVICE, SERVICE_LABELS};
 use crate::session::{self, Credential, KeyInfo, Lookup, Principal, Token};
 use crate::state::EdgeState;
 
@@ -32,6 +39,7 @@ pub const REGION_HEADER: &str = "x-meridian-region";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const USER_HEADER: &str = "x-user-id";
 pub const INTERNAL_HEADER: &str = "x-meridian-internal";
+pub const CACHE_HEADER: &str = "x-cache";
 const GEO_HEADER: &str = "x-client-geo";
 const LOGOUT_PATH: &str = "/api/auth/logout";
 /// `DELETE` of a key under this prefix revokes it; cached answers for it
@@ -100,11 +108,30 @@ pub struct Ctx {
     retried: bool,
     user: Option<HeaderValue>,
     seller: Option<KeyInfo>,
-    service: &'static str,
+    /// Index into `SERVICE_LABELS`.
+    service: usize,
+    timeout: Option<Duration>,
     max_body_bytes: u64,
     body_bytes: u64,
     logout: Option<Token>,
     revoked_key: Option<String>,
+    cache_status: Option<CacheStatus>,
+    cache: Option<Box<CacheCtx>>,
+}
+
+/// A cache-eligible request on its way to the origin.
+pub struct CacheCtx {
+    key: String,
+    /// Index into the snapshot's `cache_rules`.
+    rule: usize,
+    /// Held by the first miss: followers wait until it drops.
+    fill: Option<OwnedFill>,
+    /// An expired entry still good for `stale-if-error`.
+    stale: Option<Arc<cache::Entry>>,
+    /// The response being collected for storage.
+    pending: Option<(ResponseHeader, BytesMut, policy::Freshness)>,
+    /// A stale body sent instead of a failed origin's.
+    replace_body: Option<Bytes>,
 }
 
 fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
@@ -112,6 +139,30 @@ fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
         .client_addr()
         .and_then(|a| a.as_inet())
         .map(|a| a.ip())
+}
+
+/// A gateway error from the origin counts against its region's breaker.
+fn is_gateway_failure(status: u16) -> bool {
+    matches!(status, 502..=504)
+}
+
+/// One `{"error":{"code","message"}}` response made by the edge.
+struct EdgeError<'a> {
+    status: u16,
+    code: &'a str,
+    message: &'a str,
+    retry_after: Option<u64>,
+}
+
+impl<'a> EdgeError<'a> {
+    fn new(status: u16, code: &'a str, message: &'a str) -> Self {
+        Self {
+            status,
+            code,
+            message,
+            retry_after: None,
+        }
+    }
 }
 
 impl Edge {
@@ -122,6 +173,25 @@ impl Edge {
     }
 
     /// Writes an edge-generated JSON error (`{"error":{"code","message"}}`).
+    async fn respond(&self, session: &mut Session, ctx: &Ctx, e: EdgeError<'_>) -> Result<()> {
+        let body = Bytes::from(
+            serde_json::json!({ "error": { "code": e.code, "message": e.message } }).to_string(),
+        );
+        let mut resp = ResponseHeader::build(e.status, Some(7))?;
+        resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+        resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+        resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+        if e.status == 401 {
+            resp.insert_header(http::header::WWW_AUTHENTICATE, "Bearer realm=\"meridian\"")?;
+        }
+        if let Some(secs) = e.retry_after {
+            resp.insert_header(http::header::RETRY_AFTER, secs)?;
+        }
+        self.stamp(&mut resp, ctx)?;
+        session.write_response_header(Box::new(resp), false).await?;
+        session.write_response_body(Some(body), true).await
+    }
+
     async fn respond_error(
         &self,
         session: &mut Session,
@@ -130,19 +200,33 @@ impl Edge {
         code: &str,
         message: &str,
     ) -> Result<()> {
-        let body = Bytes::from(
-            serde_json::json!({ "error": { "code": code, "message": message } }).to_string(),
-        );
-        let mut resp = ResponseHeader::build(status, Some(6))?;
-        resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-        resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
-        resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
-        if status == 401 {
-            resp.insert_header(http::header::WWW_AUTHENTICATE, "Bearer realm=\"meridian\"")?;
+        self.respond(session, ctx, EdgeError::new(status, code, message))
+            .await
+    }
+
+    /// Answers from the cache (HIT or STALE); HEAD gets the headers only.
+    async fn serve_cached(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        entry: &cache::Entry,
+        status: CacheStatus,
+    ) -> Result<()> {
+        let mut resp = entry.header.clone();
+        resp.insert_header(http::header::AGE, entry.age().as_secs())?;
+        resp.insert_header(CACHE_HEADER, status.as_str())?;
+        if let Some(id) = &ctx.request_id {
+            resp.insert_header(REQUEST_ID_HEADER, id.clone())?;
         }
-        self.stamp(&mut resp, ctx)?;
-        session.write_response_header(Box::new(resp), false).await?;
-        session.write_response_body(Some(body), true).await
+        ctx.cache_status = Some(status);
+        let head = session.req_header().method == Method::HEAD;
+        session.write_response_header(Box::new(resp), head).await?;
+        if !head {
+            session
+                .write_response_body(Some(entry.body.clone()), true)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Region and request id on every response, edge-made or proxied.
@@ -156,11 +240,171 @@ impl Edge {
         Ok(())
     }
 
-    fn pick_region(&self, ctx: &mut Ctx) -> Option<usize> {
+    /// The nearest routable untried region. `take_trial` is set only when
+    /// the request will really go there (it may claim a breaker's trial).
+    fn pick_region(&self, ctx: &Ctx, take_trial: bool) -> Option<usize> {
         let state = ctx.state.as_deref()?;
         let ranking = ctx.ranking.as_ref()?;
         let upstreams = &state.upstreams;
-        geo::pick(ranking, |i| upstreams.is_healthy(i), ctx.tried)
+        geo::pick(
+            ranking,
+            |i| upstreams.is_available(i, take_trial),
+            ctx.tried,
+        )
+    }
+
+    /// Rate limits of the route's group, on every dimension the request
+    /// has: client IP, session, seller key.
+    async fn check_limits(
+        &self,
+        session: &Session,
+        state: &EdgeState,
+        group: usize,
+        credential: Option<&Credential>,
+    ) -> std::result::Result<(), Rejection> {
+        let limiter = &state.limiter;
+        let mut clients = [(Kind::Ip, 0u64); 3];
+        let mut n = 0;
+        if let Some(ip) = client_ip(session) {
+            let id = match ip {
+                std::net::IpAddr::V4(v4) => limiter.client_id(&v4.octets()),
+                std::net::IpAddr::V6(v6) => limiter.client_id(&v6.octets()),
+            };
+            clients[n] = (Kind::Ip, id);
+            n += 1;
+        }
+        match credential {
+            Some(Credential::Session(token)) => {
+                clients[n] = (Kind::Session, limiter.client_id(token));
+                n += 1;
+            }
+            Some(Credential::Key(key)) => {
+                clients[n] = (Kind::Key, limiter.client_id(key));
+                n += 1;
+            }
+            None => {}
+        }
+        limiter.check(group, &clients[..n], &self.metrics).await
+    }
+
+    /// Cache lookup for an eligible request. `Ok(true)` when answered.
+    async fn cache_lookup(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        state: &Arc<EdgeState>,
+        rule: usize,
+    ) -> Result<bool> {
+        let req = session.req_header();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| req.uri.host())
+            .unwrap_or("");
+        let key = policy::key(host, req.uri.path(), req.uri.query());
+        let cache = state.cache.clone();
+        let stale = match cache.lookup(&key, req) {
+            cache::Lookup::Fresh(entry) => {
+                self.metrics.record_cache(CacheStatus::Hit);
+                self.serve_cached(session, ctx, &entry, CacheStatus::Hit)
+                    .await?;
+                return Ok(true);
+            }
+            cache::Lookup::Revalidate(entry) => {
+                self.metrics.record_cache(CacheStatus::Stale);
+                if entry.claim_refresh() {
+                    self.spawn_refresh(session, ctx, state, &entry, key, rule);
+                }
+                self.serve_cached(session, ctx, &entry, CacheStatus::Stale)
+                    .await?;
+                return Ok(true);
+            }
+            cache::Lookup::Miss(stale) => stale.filter(|e| e.usable_on_error()),
+        };
+        let fill = match cache.join(&key) {
+            Fill::Leader(guard) => Some(guard),
+            Fill::Follower(mut done) => {
+                // Another request is fetching this key: wait for its answer.
+                let _ = tokio::time::timeout(cache.lock_timeout, done.changed()).await;
+                if let cache::Lookup::Fresh(entry) = cache.lookup(&key, session.req_header()) {
+                    self.metrics.cache_coalesced.inc();
+                    self.metrics.record_cache(CacheStatus::Hit);
+                    self.serve_cached(session, ctx, &entry, CacheStatus::Hit)
+                        .await?;
+                    return Ok(true);
+                }
+                None
+            }
+        };
+        self.metrics.record_cache(CacheStatus::Miss);
+        ctx.cache_status = Some(CacheStatus::Miss);
+        ctx.cache = Some(Box::new(CacheCtx {
+            key,
+            rule,
+            fill,
+            stale,
+            pending: None,
+            replace_body: None,
+        }));
+        Ok(false)
+    }
+
+    /// Refreshes a stale entry in the background (one at a time per entry)
+    /// from the region serving this request.
+    fn spawn_refresh(
+        &self,
+        session: &Session,
+        ctx: &Ctx,
+        state: &Arc<EdgeState>,
+        entry: &Arc<cache::Entry>,
+        key: String,
+        rule: usize,
+    ) {
+        let Some(region) = ctx.region else {
+            entry.release_refresh();
+            return;
+        };
+        let state = state.clone();
+        let entry = entry.clone();
+        let req = session.req_header().clone();
+        let request_id = ctx.request_id.clone();
+        tokio::spawn(async move {
+            let r = state.upstreams.region(region);
+            let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut call = r
+                .api
+                .client
+                .get(r.api.url(target))
+                .timeout(Duration::from_secs(10))
+                .header(INTERNAL_HEADER, state.internal_secret.clone());
+            if let Some(id) = request_id {
+                call = call.header(REQUEST_ID_HEADER, id);
+            }
+            for (name, value) in entry.vary_headers() {
+                call = call.header(name.clone(), value.clone());
+            }
+            let stored = async {
+                let resp = call.send().await.ok()?;
+                let status = resp.status();
+                let headers = resp.headers().clone();
+                let fresh = policy::freshness(status, &headers, &state.cache_rules[rule])?;
+                let body = resp.bytes().await.ok()?;
+                let mut header = ResponseHeader::build(status, Some(headers.len() + 1)).ok()?;
+                for (name, value) in &headers {
+                    header.append_header(name.clone(), value.clone()).ok()?;
+                }
+                header.insert_header(REGION_HEADER, r.header.clone()).ok()?;
+                state
+                    .cache
+                    .insert(key, cache::entry(&header, &req, body, fresh));
+                Some(())
+            }
+            .await;
+            if stored.is_none() {
+                entry.release_refresh();
+            }
+        });
     }
 }
 
@@ -180,11 +424,14 @@ impl ProxyHttp for Edge {
             retried: false,
             user: None,
             seller: None,
-            service: "none",
+            service: NO_SERVICE,
+            timeout: None,
             max_body_bytes: 0,
             body_bytes: 0,
             logout: None,
             revoked_key: None,
+            cache_status: None,
+            cache: None,
         }
     }
 
@@ -202,9 +449,8 @@ impl ProxyHttp for Edge {
         );
         ctx.ranking = Some(ranking);
         ctx.geo = source;
-        ctx.state = Some(state);
-        ctx.region = self.pick_region(ctx);
-        let state = ctx.state.clone().expect("just set");
+        ctx.state = Some(state.clone());
+        ctx.region = self.pick_region(ctx, false);
 
         let req = session.req_header();
         let path = req.uri.path();
@@ -224,7 +470,8 @@ impl ProxyHttp for Edge {
                 .await?;
             return Ok(true);
         };
-        ctx.service = route.service_label;
+        ctx.service = route.service;
+        ctx.timeout = route.timeout;
         ctx.max_body_bytes = route.max_body_bytes.unwrap_or(state.max_body_bytes);
         let declared = req
             .headers
@@ -247,8 +494,13 @@ impl ProxyHttp for Edge {
             ctx.revoked_key = path.strip_prefix(KEYS_PATH).map(str::to_owned);
         }
         let required = route.auth == AuthMode::Required;
+        let cache_rule = policy::rule_for(&state.cache_rules, path);
+        let limit_group = route.rate_limit;
 
-        match session::credential_from(session.req_header()) {
+        let presented = session::credential_from(session.req_header());
+        let has_credential = presented.is_some();
+        let mut checked = None;
+        match presented {
             None | Some(None) if required => {
                 self.respond_error(session, ctx, 401, "unauthorized", "sign in required")
                     .await?;
@@ -261,7 +513,7 @@ impl ProxyHttp for Edge {
                         .await?;
                     return Ok(true);
                 };
-                let origin = state.upstreams.region(region).origin;
+                let origin = &state.upstreams.region(region).api;
                 match state
                     .sessions
                     .validate(&credential, origin, ctx.request_id.as_ref(), &self.metrics)
@@ -298,18 +550,50 @@ impl ProxyHttp for Edge {
                     state.sessions.forget(token);
                     ctx.logout = Some(*token);
                 }
+                if ctx.user.is_some() || ctx.seller.is_some() {
+                    checked = Some(credential);
+                }
+            }
+        }
+        if let Some(group) = limit_group {
+            if let Err(rejection) = self
+                .check_limits(session, &state, group, checked.as_ref())
+                .await
+            {
+                let message = match rejection.kind {
+                    Kind::Ip => "too many requests from this address; retry later",
+                    Kind::Session => "too many requests for this session; retry later",
+                    Kind::Key => "too many requests for this API key; retry later",
+                };
+                let mut e = EdgeError::new(429, "rate_limited", message);
+                e.retry_after = Some(rejection.retry_after_secs);
+                self.respond(session, ctx, e).await?;
+                return Ok(true);
+            }
+        }
+        if let Some(rule) = cache_rule {
+            let method = &session.req_header().method;
+            if policy::cacheable_request(method, has_credential) {
+                return self.cache_lookup(session, ctx, &state, rule).await;
+            }
+            if method == Method::GET || method == Method::HEAD {
+                self.metrics.record_cache(CacheStatus::Bypass);
+                ctx.cache_status = Some(CacheStatus::Bypass);
             }
         }
         Ok(false)
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let Some(i) = self.pick_region(ctx) else {
+        if ctx.tried == 0 {
+            self.state(ctx).retry_budget.record_request();
+        }
+        let Some(i) = self.pick_region(ctx, true) else {
             return Error::e_explain(ErrorType::HTTPStatus(503), "no region left to try");
         };
         ctx.region = Some(i);
         ctx.tried |= 1 << i;
-        Ok(self.state(ctx).upstreams.peer(i))
+        Ok(self.state(ctx).upstreams.peer(i, ctx.timeout))
     }
 
     fn fail_to_connect(
@@ -319,12 +603,20 @@ impl ProxyHttp for Edge {
         ctx: &mut Ctx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        let state = self.state(ctx);
+        if let Some(i) = ctx.region {
+            state.upstreams.record_failure(i);
+        }
         // Nothing reached the origin, but only idempotent requests are
-        // replayed, and only once, so a dead region costs one extra connect.
+        // replayed, only once, and only within the retry budget.
         if !ctx.retried && session.req_header().method.is_idempotent() {
-            ctx.retried = true;
-            self.metrics.retries.inc();
-            e.set_retry(true);
+            if state.retry_budget.try_retry() {
+                ctx.retried = true;
+                self.metrics.retries.inc();
+                e.set_retry(true);
+            } else {
+                self.metrics.retries_denied.inc();
+            }
         }
         e
     }
@@ -393,10 +685,18 @@ impl ProxyHttp for Edge {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        let status = resp.status.as_u16();
+        if let (Some(state), Some(i)) = (ctx.state.as_deref(), ctx.region) {
+            if is_gateway_failure(status) {
+                state.upstreams.record_failure(i);
+            } else {
+                state.upstreams.record_success(i);
+            }
+        }
         self.stamp(resp, ctx)?;
         if resp.status.is_success() {
             if let Some(token) = &ctx.logout {
@@ -408,7 +708,76 @@ impl ProxyHttp for Edge {
                 self.state(ctx).sessions.forget_key_id(key_id);
             }
         }
+        if let Some(c) = ctx.cache.as_deref_mut() {
+            let state = ctx.state.as_deref().expect("set in request_filter");
+            if status >= 500 {
+                if let Some(stale) = c.stale.take() {
+                    // stale-if-error: the old answer beats the failure.
+                    *resp = stale.header.clone();
+                    resp.insert_header(http::header::AGE, stale.age().as_secs())?;
+                    resp.insert_header(CACHE_HEADER, CacheStatus::Stale.as_str())?;
+                    if let Some(id) = &ctx.request_id {
+                        resp.insert_header(REQUEST_ID_HEADER, id.clone())?;
+                    }
+                    c.replace_body = Some(stale.body.clone());
+                    ctx.cache_status = Some(CacheStatus::Stale);
+                    self.metrics.record_cache(CacheStatus::Stale);
+                    return Ok(());
+                }
+            }
+            let fresh = policy::freshness(resp.status, &resp.headers, &state.cache_rules[c.rule]);
+            let small = resp
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                .is_none_or(|n| n <= state.cache.max_object_bytes);
+            if let (Some(fresh), true, true) =
+                (fresh, small, session.req_header().method == Method::GET)
+            {
+                c.pending = Some((resp.clone(), BytesMut::new(), fresh));
+            }
+            resp.insert_header(CACHE_HEADER, CacheStatus::Miss.as_str())?;
+        } else if ctx.cache_status == Some(CacheStatus::Bypass) {
+            resp.insert_header(CACHE_HEADER, CacheStatus::Bypass.as_str())?;
+        }
+        resp.remove_header(cache::SURROGATE_KEY);
         Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        let Some(c) = ctx.cache.as_deref_mut() else {
+            return Ok(None);
+        };
+        if c.replace_body.is_some() || ctx.cache_status == Some(CacheStatus::Stale) {
+            // Swap the failed origin's body for the stale one, once.
+            *body = c.replace_body.take();
+            return Ok(None);
+        }
+        let state = ctx.state.as_deref().expect("set in request_filter");
+        if let Some((_, collected, _)) = c.pending.as_mut() {
+            if let Some(chunk) = body.as_ref() {
+                if (collected.len() + chunk.len()) as u64 > state.cache.max_object_bytes {
+                    c.pending = None;
+                } else {
+                    collected.extend_from_slice(chunk);
+                }
+            }
+        }
+        if end_of_stream {
+            if let Some((header, collected, fresh)) = c.pending.take() {
+                let entry = cache::entry(&header, session.req_header(), collected.freeze(), fresh);
+                state.cache.insert(std::mem::take(&mut c.key), entry);
+            }
+            // Wake the followers now that the answer is (or is not) stored.
+            c.fill = None;
+        }
+        Ok(None)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
@@ -422,6 +791,11 @@ impl ProxyHttp for Edge {
             ErrorType::HTTPStatus(s) => {
                 (*s, "upstream_error", "the request could not be completed")
             }
+            ErrorType::ReadTimedout | ErrorType::WriteTimedout
+                if e.esource() == &ErrorSource::Upstream =>
+            {
+                (504, "gateway_timeout", "the region did not answer in time")
+            }
             _ => match e.esource() {
                 ErrorSource::Upstream => (502, "bad_gateway", "the region did not answer"),
                 ErrorSource::Downstream => match e.etype() {
@@ -433,6 +807,27 @@ impl ProxyHttp for Edge {
                 ErrorSource::Internal | ErrorSource::Unset => (500, "internal", "internal error"),
             },
         };
+        if e.esource() == &ErrorSource::Upstream {
+            if let (Some(state), Some(i)) = (ctx.state.as_deref(), ctx.region) {
+                state.upstreams.record_failure(i);
+            }
+        }
+        if status >= 500 && session.response_written().is_none() {
+            // stale-if-error: serve the old answer instead of the failure.
+            if let Some(stale) = ctx.cache.as_deref_mut().and_then(|c| c.stale.take()) {
+                self.metrics.record_cache(CacheStatus::Stale);
+                if self
+                    .serve_cached(session, ctx, &stale, CacheStatus::Stale)
+                    .await
+                    .is_ok()
+                {
+                    return FailToProxy {
+                        error_code: stale.header.status.as_u16(),
+                        can_reuse_downstream: false,
+                    };
+                }
+            }
+        }
         if status > 0 && session.response_written().is_none() {
             if let Err(write_error) = self
                 .respond_error(session, ctx, status, code, message)
@@ -448,16 +843,19 @@ impl ProxyHttp for Edge {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        // Followers must never wait on a request that ended early.
+        ctx.cache = None;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let elapsed = ctx.start.elapsed();
-        self.metrics
-            .record_request(ctx.region, status, elapsed.as_secs_f64());
-        let access_log = ctx.state.as_deref().is_some_and(|s| s.access_log);
-        if access_log {
-            let region = match (ctx.state.as_deref(), ctx.region) {
-                (Some(s), Some(i)) => s.upstreams.region(i).id.as_str(),
-                _ => "-",
-            };
+        let state = ctx.state.as_deref();
+        let region = match (state, ctx.region) {
+            (Some(s), Some(i)) => Some(s.upstreams.region(i)),
+            _ => None,
+        };
+        region
+            .map_or(&self.metrics.none, |r| &r.metrics)
+            .record_request(ctx.service, status, elapsed.as_secs_f64());
+        if state.is_some_and(|s| s.access_log) {
             let req = session.req_header();
             tracing::info!(
                 target: "meridian_edge::access",
@@ -465,8 +863,9 @@ impl ProxyHttp for Edge {
                 method = %req.method,
                 path = req.uri.path(),
                 status,
-                region,
-                service = ctx.service,
+                region = region.map_or("-", |r| r.id.as_str()),
+                service = SERVICE_LABELS[ctx.service],
+                cache = ctx.cache_status.map_or("-", CacheStatus::as_str),
                 geo = ctx.geo.as_str(),
                 retried = ctx.retried,
                 duration_us = elapsed.as_micros() as u64,

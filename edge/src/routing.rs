@@ -11,13 +11,16 @@ use crate::config::{AuthMode, RouteEntry};
 #[derive(Debug, Clone)]
 pub struct Route {
     pub prefix: String,
-    pub service: String,
     pub methods: Vec<Method>,
     pub auth: AuthMode,
     /// Body limit of this route, overriding `edge.max_body_bytes`.
     pub max_body_bytes: Option<u64>,
-    /// Bounded metrics label for the service.
-    pub service_label: &'static str,
+    /// Bounded metrics label for the service (index into `SERVICE_LABELS`).
+    pub service: usize,
+    /// Per-route origin timeout (read and write), overriding the default.
+    pub timeout: Option<std::time::Duration>,
+    /// Index into `rate_limit.groups`.
+    pub rate_limit: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -63,34 +66,40 @@ pub fn is_clean_path(path: &str) -> bool {
     true
 }
 
-/// A metrics label for a service name from the bounded, known set.
-pub fn service_label(service: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "auth",
-        "catalog",
-        "cart",
-        "orders",
-        "payments",
-        "reviews",
-        "logistics",
-        "sellers",
-        "search",
-        "analytics",
-    ];
-    KNOWN
+/// Metrics labels for services: the bounded, known set, then `other` for
+/// any other service name and `none` for requests no route matched.
+pub const SERVICE_LABELS: [&str; 12] = [
+    "auth",
+    "catalog",
+    "cart",
+    "orders",
+    "payments",
+    "reviews",
+    "logistics",
+    "sellers",
+    "search",
+    "analytics",
+    "other",
+    "none",
+];
+/// Index of `none` in `SERVICE_LABELS`.
+pub const NO_SERVICE: usize = SERVICE_LABELS.len() - 1;
+
+/// The metrics label index of a service name.
+pub fn service_index(service: &str) -> usize {
+    SERVICE_LABELS[..NO_SERVICE - 1]
         .iter()
-        .copied()
-        .find(|k| *k == service)
-        .unwrap_or("other")
+        .position(|k| *k == service)
+        .unwrap_or(NO_SERVICE - 1)
 }
 
 impl RouteTable {
-    pub fn new(entries: &[RouteEntry]) -> Self {
+    /// `groups` are the configured rate-limit group names, in order.
+    pub fn new(entries: &[RouteEntry], groups: &[&str]) -> Self {
         let mut routes: Vec<Route> = entries
             .iter()
             .map(|e| Route {
                 prefix: e.prefix.clone(),
-                service: e.service.clone(),
                 methods: e
                     .methods
                     .iter()
@@ -98,7 +107,12 @@ impl RouteTable {
                     .collect(),
                 auth: e.auth,
                 max_body_bytes: e.max_body_bytes,
-                service_label: service_label(&e.service),
+                service: service_index(&e.service),
+                timeout: e.timeout_ms.map(std::time::Duration::from_millis),
+                rate_limit: e
+                    .rate_limit
+                    .as_deref()
+                    .and_then(|g| groups.iter().position(|n| *n == g)),
             })
             .collect();
         routes.sort_by(|a, b| {
@@ -128,16 +142,21 @@ mod tests {
             methods: methods.iter().map(|m| m.to_string()).collect(),
             auth,
             max_body_bytes: None,
+            timeout_ms: None,
+            rate_limit: None,
         }
     }
 
     fn table() -> RouteTable {
-        RouteTable::new(&[
-            entry("/api/auth", &[], AuthMode::None),
-            entry("/api/auth/me", &[], AuthMode::Required),
-            entry("/api/catalog", &["POST", "PATCH"], AuthMode::Required),
-            entry("/api/catalog", &[], AuthMode::None),
-        ])
+        RouteTable::new(
+            &[
+                entry("/api/auth", &[], AuthMode::None),
+                entry("/api/auth/me", &[], AuthMode::Required),
+                entry("/api/catalog", &["POST", "PATCH"], AuthMode::Required),
+                entry("/api/catalog", &[], AuthMode::None),
+            ],
+            &[],
+        )
     }
 
     #[test]
@@ -169,7 +188,11 @@ mod tests {
         let p = "/api/catalog/products";
         assert_eq!(t.find(&Method::POST, p).unwrap().auth, AuthMode::Required);
         assert_eq!(t.find(&Method::GET, p).unwrap().auth, AuthMode::None);
-        assert_eq!(t.find(&Method::GET, p).unwrap().service_label, "catalog");
+        assert_eq!(
+            SERVICE_LABELS[t.find(&Method::GET, p).unwrap().service],
+            "catalog"
+        );
+        assert_eq!(SERVICE_LABELS[service_index("somethingelse")], "other");
     }
 
     #[test]

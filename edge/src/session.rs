@@ -8,7 +8,6 @@
 //! cached briefly in moka; a logout or key revocation passing through drops
 //! the entry at once.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::HeaderValue;
@@ -20,6 +19,7 @@ use tokio::sync::OnceCell;
 
 use crate::config::SessionConfig;
 use crate::metrics::{EdgeMetrics, LookupResult, LookupSource};
+use crate::upstreams::OriginClient;
 
 pub const COOKIE_NAME: &str = "meridian_session";
 /// Tokens are 32 random bytes in unpadded base64url.
@@ -210,8 +210,6 @@ pub struct Sessions {
     cache: Cache<Token, SessionInfo>,
     keys: Cache<KeyToken, KeyInfo>,
     backend: Backend,
-    /// For seller keys (and sessions without Redis).
-    introspection: reqwest::Client,
     secret: String,
     timeout: Duration,
 }
@@ -245,10 +243,6 @@ impl Sessions {
                 .support_invalidation_closures()
                 .build(),
             backend,
-            introspection: reqwest::Client::builder()
-                .timeout(timeout)
-                .build()
-                .expect("a plain HTTP client builds"),
             secret: internal_secret.to_owned(),
             timeout,
         }
@@ -259,7 +253,7 @@ impl Sessions {
     pub async fn validate(
         &self,
         credential: &Credential,
-        origin: SocketAddr,
+        origin: &OriginClient,
         request_id: Option<&HeaderValue>,
         metrics: &EdgeMetrics,
     ) -> Lookup {
@@ -275,7 +269,7 @@ impl Sessions {
     async fn validate_key(
         &self,
         key: &KeyToken,
-        origin: SocketAddr,
+        origin: &OriginClient,
         request_id: Option<&HeaderValue>,
         metrics: &EdgeMetrics,
     ) -> Lookup {
@@ -312,7 +306,7 @@ impl Sessions {
     async fn validate_session(
         &self,
         token: &Token,
-        origin: SocketAddr,
+        origin: &OriginClient,
         request_id: Option<&HeaderValue>,
         metrics: &EdgeMetrics,
     ) -> Lookup {
@@ -400,7 +394,7 @@ impl Sessions {
     /// POSTs `{"token": …}` to an introspection endpoint of `origin`.
     async fn introspect<T: serde::de::DeserializeOwned>(
         &self,
-        origin: SocketAddr,
+        origin: &OriginClient,
         path: &str,
         credential: &[u8],
         request_id: Option<&HeaderValue>,
@@ -411,9 +405,10 @@ impl Sessions {
         } else {
             "token"
         };
-        let mut request = self
-            .introspection
-            .post(format!("http://{origin}{path}"))
+        let mut request = origin
+            .client
+            .post(origin.url(path))
+            .timeout(self.timeout)
             .header("x-meridian-internal", &self.secret);
         if let Some(id) = request_id {
             request = request.header("x-request-id", id.clone());

@@ -1,33 +1,52 @@
 //! Everything a request needs from the configuration, compiled once per
 //! load and published through an `ArcSwap`: a request takes one snapshot and
 //! never sees half of a reload.
+//!
+//! A reload builds a new state next to the old one and keeps the parts
+//! whose settings did not change (regions with their health, drains and
+//! breakers; session caches; the response cache; rate-limit buckets), so
+//! swapping loses no warm state.
 
 use std::sync::Arc;
 
 use http::HeaderValue;
 
-use crate::config::EdgeConfig;
+use crate::cache::ResponseCache;
+use crate::config::{CacheRule, EdgeConfig, HealthConfig, Location};
 use crate::geo::GeoTable;
+use crate::metrics::EdgeMetrics;
+use crate::rate_limit::RateLimiter;
 use crate::routing::RouteTable;
 use crate::session::Sessions;
-use crate::upstreams::Upstreams;
+use crate::upstreams::{RetryBudget, Upstreams};
 
 pub struct EdgeState {
+    pub config: Arc<EdgeConfig>,
     pub routes: RouteTable,
     pub geo: GeoTable,
     pub upstreams: Arc<Upstreams>,
     pub sessions: Arc<Sessions>,
+    pub cache: Arc<ResponseCache>,
+    pub cache_rules: Vec<CacheRule>,
+    pub limiter: Arc<RateLimiter>,
+    pub retry_budget: Arc<RetryBudget>,
+    pub health: HealthConfig,
     pub internal_secret: HeaderValue,
     pub max_body_bytes: u64,
     pub access_log: bool,
 }
 
 impl EdgeState {
-    pub fn new(config: &EdgeConfig, upstreams: Arc<Upstreams>) -> anyhow::Result<Self> {
+    /// Compiles `config`, reusing what `previous` built from equal settings.
+    pub fn new(
+        config: &EdgeConfig,
+        previous: Option<&EdgeState>,
+        metrics: &EdgeMetrics,
+    ) -> anyhow::Result<Self> {
         let regions = config
             .regions
             .iter()
-            .map(|r| crate::config::Location {
+            .map(|r| Location {
                 latitude: r.latitude,
                 longitude: r.longitude,
             })
@@ -39,7 +58,7 @@ impl EdgeState {
             .map(|n| {
                 (
                     n.cidr,
-                    crate::config::Location {
+                    Location {
                         latitude: n.latitude,
                         longitude: n.longitude,
                     },
@@ -49,8 +68,53 @@ impl EdgeState {
         let mut secret = HeaderValue::from_str(&config.edge.internal_secret)
             .map_err(|_| anyhow::anyhow!("edge.internal_secret: must be printable ASCII"))?;
         secret.set_sensitive(true);
+
+        let upstream_source = (config.regions.clone(), config.upstream.clone());
+        let upstreams = match previous {
+            Some(p) if p.upstreams.source == upstream_source => p.upstreams.clone(),
+            _ => Arc::new(
+                Upstreams::new(
+                    &config.regions,
+                    &config.upstream,
+                    metrics,
+                    previous.map(|p| &*p.upstreams),
+                )
+                .map_err(anyhow::Error::msg)?,
+            ),
+        };
+        let sessions = match previous {
+            Some(p)
+                if p.config.session == config.session
+                    && p.config.edge.internal_secret == config.edge.internal_secret =>
+            {
+                p.sessions.clone()
+            }
+            _ => Arc::new(Sessions::new(&config.session, &config.edge.internal_secret)),
+        };
+        let cache = match previous {
+            Some(p)
+                if p.cache.max_bytes == config.cache.max_bytes
+                    && p.cache.max_object_bytes == config.cache.max_object_bytes
+                    && p.cache.lock_timeout.as_millis()
+                        == u128::from(config.cache.lock_timeout_ms) =>
+            {
+                p.cache.clone()
+            }
+            _ => Arc::new(ResponseCache::new(&config.cache)),
+        };
+        let limiter = match previous {
+            Some(p) if p.limiter.source == config.rate_limit => p.limiter.clone(),
+            _ => Arc::new(RateLimiter::new(&config.rate_limit)),
+        };
+        let groups: Vec<&str> = config
+            .rate_limit
+            .groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .collect();
         Ok(Self {
-            routes: RouteTable::new(&config.routes),
+            config: Arc::new(config.clone()),
+            routes: RouteTable::new(&config.routes, &groups),
             geo: GeoTable::new(
                 regions,
                 config.edge.location,
@@ -58,7 +122,15 @@ impl EdgeState {
                 &networks,
             ),
             upstreams,
-            sessions: Arc::new(Sessions::new(&config.session, &config.edge.internal_secret)),
+            sessions,
+            cache,
+            cache_rules: config.cache.rules.clone(),
+            limiter,
+            retry_budget: Arc::new(RetryBudget::new(
+                config.upstream.retry_budget_ratio,
+                config.upstream.retry_budget_min_per_sec,
+            )),
+            health: config.health.clone(),
             internal_secret: secret,
             max_body_bytes: config.edge.max_body_bytes,
             access_log: config.edge.access_log,

@@ -17,8 +17,9 @@ use rustls::sign::CertifiedKey;
 
 use crate::config::CertEntry;
 
+/// A loaded, validated set of certificates, ready to install.
 #[derive(Debug)]
-struct CertSet {
+pub struct CertSet {
     exact: HashMap<String, Arc<CertifiedKey>>,
     /// `*.example.com` stored as `example.com`.
     wildcard: HashMap<String, Arc<CertifiedKey>>,
@@ -49,7 +50,7 @@ fn load_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, String> {
     Ok(Arc::new(certified))
 }
 
-fn build(entries: &[CertEntry]) -> Result<CertSet, String> {
+pub fn build(entries: &[CertEntry]) -> Result<CertSet, String> {
     let mut exact = HashMap::new();
     let mut wildcard = HashMap::new();
     let mut default = None;
@@ -78,10 +79,10 @@ impl CertStore {
         })
     }
 
-    /// Loads every file, then swaps; on error the old set stays.
-    pub fn reload(&self, entries: &[CertEntry]) -> Result<(), String> {
-        self.current.store(Arc::new(build(entries)?));
-        Ok(())
+    /// Installs a set built (and so validated) by `build`; handshakes that
+    /// start afterwards use it.
+    pub fn install(&self, set: CertSet) {
+        self.current.store(Arc::new(set));
     }
 
     fn lookup(&self, server_name: Option<&str>) -> Arc<CertifiedKey> {

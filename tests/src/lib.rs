@@ -69,6 +69,9 @@ pub struct Options {
     /// Analytics in this ClickHouse (a database per cluster, shared by its
     /// regions); loaded from Kafka by the first region when `kafka` is set.
     pub clickhouse_url: Option<String>,
+    /// More edge TOML appended after the generated config (cache rules,
+    /// rate-limit groups, extra routes).
+    pub edge_extra: String,
 }
 
 impl Options {
@@ -123,6 +126,7 @@ impl Default for Options {
             elasticsearch_url: None,
             kafka: None,
             clickhouse_url: None,
+            edge_extra: String::new(),
         }
     }
 }
@@ -145,10 +149,14 @@ pub struct Cluster {
     pub https: SocketAddr,
     pub http: SocketAddr,
     pub metrics: SocketAddr,
+    /// The edge's admin API (bearer `EDGE_ADMIN_TOKEN`).
+    pub admin: SocketAddr,
+    /// The edge's config file (reloads re-read it).
+    pub edge_path: PathBuf,
     pub ca_pem: Vec<u8>,
     edge_stop: watch::Sender<bool>,
     edge_task: JoinHandle<()>,
-    dir: PathBuf,
+    pub dir: PathBuf,
     /// Held while the cluster uses the shared PostgreSQL (see `start`).
     _database_turn: Option<tokio::sync::MutexGuard<'static, ()>>,
 }
@@ -158,7 +166,7 @@ pub struct Cluster {
 /// crowd the server's connection limit when tests run in parallel.
 static DATABASE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn free_port() -> SocketAddr {
+pub fn free_port() -> SocketAddr {
     // Pingora binds its own listeners, so reserve a port by binding and
     // releasing it; below the ephemeral range collisions are unlikely.
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -337,20 +345,52 @@ async fn start_origin(id: &'static str, backends: Backends<'_>) -> RegionHandle 
     }
 }
 
-fn edge_config(
-    regions: &[RegionHandle],
-    https: SocketAddr,
-    http: SocketAddr,
-    metrics: SocketAddr,
+/// The edge's admin bearer token in tests.
+pub const EDGE_ADMIN_TOKEN: &str = "e2e-edge-admin-token-0123456789";
+
+/// The listeners of a test edge.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgePorts {
+    pub https: SocketAddr,
+    pub http: SocketAddr,
+    pub metrics: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+impl EdgePorts {
+    pub fn free() -> Self {
+        Self {
+            https: free_port(),
+            http: free_port(),
+            metrics: free_port(),
+            admin: free_port(),
+        }
+    }
+}
+
+/// The TOML of a test edge in front of `regions` (certificates in `dir`).
+pub fn edge_toml(
+    regions: &[(&str, SocketAddr)],
+    ports: EdgePorts,
     dir: &std::path::Path,
     o: &Options,
-) -> EdgeConfig {
+) -> String {
+    let EdgePorts {
+        https,
+        http,
+        metrics,
+        admin,
+    } = ports;
     let mut text = format!(
         r#"
         [listen]
         https = "{https}"
         http = "{http}"
         metrics = "{metrics}"
+        upgrade_sock = "{sock}"
+        [admin]
+        listen = "{admin}"
+        token = "{EDGE_ADMIN_TOKEN}"
         [tls]
         certs = [{{ names = ["localhost"], cert = "{crt}", key = "{key}" }}]
         [edge]
@@ -379,16 +419,16 @@ fn edge_config(
                 prefix_of(dir)
             ))
             .unwrap_or_default(),
+        sock = dir.join(format!("upgrade-{}.sock", https.port())).display(),
         crt = dir.join("leaf.crt").display(),
         key = dir.join("leaf.key").display(),
         max_body = o.max_body_bytes,
         interval = o.health_interval_ms,
     );
-    for r in regions {
-        let (_, lat, lon) = REGIONS.iter().find(|(id, _, _)| *id == r.id).unwrap();
+    for (id, addr) in regions {
+        let (_, lat, lon) = REGIONS.iter().find(|(r, _, _)| r == id).unwrap();
         text.push_str(&format!(
-            "[[regions]]\nid = \"{}\"\nlatitude = {lat}\nlongitude = {lon}\norigin = \"{}\"\n",
-            r.id, r.addr
+            "[[regions]]\nid = \"{id}\"\nlatitude = {lat}\nlongitude = {lon}\norigin = \"{addr}\"\n",
         ));
     }
     let me_auth = if o.public_me { "none" } else { "required" };
@@ -467,9 +507,14 @@ fn edge_config(
         service = "openapi.json"
         "#
     ));
-    let config = EdgeConfig::parse(&text, "e2e-edge.toml").unwrap();
-    config.validate("e2e-edge.toml").unwrap();
-    config
+    text.push_str(&o.edge_extra);
+    text
+}
+
+/// Writes an edge config file and loads it as the edge binary would.
+pub fn write_edge_config(path: &std::path::Path, text: &str) -> EdgeConfig {
+    std::fs::write(path, text).unwrap();
+    EdgeConfig::load(path).unwrap_or_else(|e| panic!("test edge config: {e}"))
 }
 
 impl Cluster {
@@ -488,9 +533,12 @@ impl Cluster {
         for (id, _, _) in REGIONS {
             regions.push(start_origin(id, backends).await);
         }
-        let (https, http, metrics) = (free_port(), free_port(), free_port());
-        let config = edge_config(&regions, https, http, metrics, &dir, &options);
-        let app = meridian_edge::build(&config).unwrap();
+        let ports = EdgePorts::free();
+        let (https, http, metrics) = (ports.https, ports.http, ports.metrics);
+        let addrs: Vec<(&str, SocketAddr)> = regions.iter().map(|r| (r.id, r.addr)).collect();
+        let edge_path = dir.join("edge.toml");
+        let config = write_edge_config(&edge_path, &edge_toml(&addrs, ports, &dir, &options));
+        let app = meridian_edge::build(&config, &edge_path).unwrap();
         let (edge_stop, stop_rx) = watch::channel(false);
         let edge_task = tokio::spawn(app.run(stop_rx));
         let cluster = Cluster {
@@ -500,6 +548,8 @@ impl Cluster {
             https,
             http,
             metrics,
+            admin: ports.admin,
+            edge_path,
             ca_pem,
             edge_stop,
             edge_task,
@@ -537,6 +587,39 @@ impl Cluster {
 
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.https.port())
+    }
+
+    /// Calls the edge's admin API: (status, JSON body).
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("http://{}{path}", self.admin))
+            .bearer_auth(EDGE_ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("admin API reachable");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    /// The edge's own metrics text.
+    pub async fn edge_metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.metrics))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// (region id, address) of every region, for building edge configs.
+    pub fn region_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
+        self.regions.iter().map(|r| (r.id, r.addr)).collect()
     }
 
     pub fn region(&self, id: &str) -> &RegionHandle {

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::{IntoResponse, Response};
+use meridian_common::cache_tags::{self, HEADER as SURROGATE_KEY};
 use meridian_common::extract::{Path, Query};
 use meridian_common::{ApiError, FieldError, ProductId};
 use serde::Deserialize;
@@ -48,7 +49,14 @@ pub async fn list_products(
         "items": page.items,
         "next_cursor": page.next.map(|c| c.encode()),
     });
-    Ok(([(CACHE_CONTROL, PUBLIC_CACHE)], axum::Json(body)).into_response())
+    Ok((
+        [
+            (CACHE_CONTROL, PUBLIC_CACHE),
+            (SURROGATE_KEY, cache_tags::PRODUCT_LISTS),
+        ],
+        axum::Json(body),
+    )
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/api/catalog/products/{id}", tag = "catalog", params(("id" = String, Path)),
@@ -65,7 +73,19 @@ pub async fn get_product(
         .get(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such product"))?;
-    Ok(([(CACHE_CONTROL, PUBLIC_CACHE)], axum::Json(product)).into_response())
+    let tags = format!(
+        "{} {}",
+        cache_tags::product(product.id),
+        cache_tags::shop(product.seller_id)
+    );
+    Ok((
+        [
+            (CACHE_CONTROL, PUBLIC_CACHE.to_owned()),
+            (SURROGATE_KEY, tags),
+        ],
+        axum::Json(product),
+    )
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/api/catalog/categories", tag = "catalog",
@@ -73,7 +93,10 @@ pub async fn get_product(
 pub async fn categories(State(state): State<AppState>) -> Result<Response, ApiError> {
     let categories = state.products.categories().await?;
     Ok((
-        [(CACHE_CONTROL, PUBLIC_CACHE)],
+        [
+            (CACHE_CONTROL, PUBLIC_CACHE),
+            (SURROGATE_KEY, cache_tags::PRODUCT_LISTS),
+        ],
         axum::Json(json!({ "items": categories })),
     )
         .into_response())

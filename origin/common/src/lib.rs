@@ -6,6 +6,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod cache_tags;
 pub mod client;
 pub mod clients;
 pub mod config;

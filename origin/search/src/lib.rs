@@ -41,7 +41,7 @@ pub fn internal_router(state: AppState) -> Router {
 pub async fn search(
     State(state): State<AppState>,
     Query(params): Query<query::Params>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let q = params.validate().map_err(|errors| {
         ApiError::validation(
             errors
@@ -51,13 +51,22 @@ pub async fn search(
         )
     })?;
     let results = state.index.search(&q).await?;
-    Ok(axum::Json(json!({
+    // Short-lived at the edge and purged with any product change.
+    let headers = [
+        (axum::http::header::CACHE_CONTROL, "public, max-age=10"),
+        (
+            meridian_common::cache_tags::HEADER,
+            meridian_common::cache_tags::SEARCH,
+        ),
+    ];
+    let body = axum::Json(json!({
         "total": results.total,
         "items": results.items,
         "facets": { "category": results.facets },
         "limit": q.limit,
         "offset": q.offset,
-    })))
+    }));
+    Ok(axum::response::IntoResponse::into_response((headers, body)))
 }
 
 fn product_id(raw: &str) -> Result<ProductId, ApiError> {

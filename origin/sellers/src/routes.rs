@@ -4,6 +4,7 @@ use axum::extract::{Multipart, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use meridian_common::cache_tags;
 use meridian_common::email::Email;
 use meridian_common::error::Validator;
 use meridian_common::events::EventEnvelope;
@@ -147,7 +148,10 @@ pub async fn public_shop(
     };
     let shop = shop.ok_or_else(|| ApiError::not_found("no such shop"))?;
     Ok((
-        [(CACHE_CONTROL, "public, max-age=60")],
+        [
+            (CACHE_CONTROL, "public, max-age=60".to_owned()),
+            (cache_tags::HEADER, cache_tags::shop(shop.id)),
+        ],
         axum::Json(public_view(&shop)),
     )
         .into_response())

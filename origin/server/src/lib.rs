@@ -28,6 +28,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+mod changes;
 mod consumers;
 mod openapi;
 mod stores;
@@ -247,6 +248,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     // Embedded event path: each service's outbox drains into the in-process
     // bus (Kafka replaces the bus in production).
     let bus = EventBus::new();
+    let change_feed = changes::ChangeFeed::spawn(&bus);
     consumers::spawn_rating_projection(&bus, stores.products.clone());
     consumers::spawn_search_projection(&bus, stores.products.clone(), search_index.clone());
     let metrics = Metrics::new(&config.id);
@@ -293,6 +295,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
         .nest("/api/search", meridian_search::router(search.clone()))
         .nest("/api/analytics", meridian_analytics::router(analytics))
         .nest("/internal/search", meridian_search::internal_router(search))
+        .nest("/internal/cache", changes::router(change_feed))
         .nest(
             "/internal/payments",
             meridian_payments::internal_router(payments),
