@@ -870,7 +870,9 @@ mod tests {
                 "rate_limit.groups[0]",
             ),
             (
-                format!("{SAMPLE}\n[[rate_limit.groups]]\nname = \"a\"\nwindow_ms = 1000\nper_ip = 0\n"),
+                format!(
+                    "{SAMPLE}\n[[rate_limit.groups]]\nname = \"a\"\nwindow_ms = 1000\nper_ip = 0\n"
+                ),
                 "rate_limit.groups[0].per_ip",
             ),
             (

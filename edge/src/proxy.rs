@@ -323,7 +323,17 @@ impl Edge {
             cache::Lookup::Miss(stale) => stale.filter(|e| e.usable_on_error()),
         };
         let fill = match cache.join(&key) {
-            Fill::Leader(guard) => Some(guard),
+            Fill::Leader(guard) => {
+                // A fill may have finished between the lookup and the join.
+                if let cache::Lookup::Fresh(entry) = cache.lookup(&key, session.req_header()) {
+                    drop(guard);
+                    self.metrics.record_cache(CacheStatus::Hit);
+                    self.serve_cached(session, ctx, &entry, CacheStatus::Hit)
+                        .await?;
+                    return Ok(true);
+                }
+                Some(guard)
+            }
             Fill::Follower(mut done) => {
                 // Another request is fetching this key: wait for its answer.
                 let _ = tokio::time::timeout(cache.lock_timeout, done.changed()).await;

@@ -72,6 +72,8 @@ pub struct Options {
     /// More edge TOML appended after the generated config (cache rules,
     /// rate-limit groups, extra routes).
     pub edge_extra: String,
+    /// More keys for the generated `[upstream]` table.
+    pub upstream_extra: String,
 }
 
 impl Options {
@@ -127,6 +129,7 @@ impl Default for Options {
             kafka: None,
             clickhouse_url: None,
             edge_extra: String::new(),
+            upstream_extra: String::new(),
         }
     }
 }
@@ -189,6 +192,18 @@ fn write_certs(dir: &std::path::Path) -> Vec<u8> {
     let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
     std::fs::write(dir.join("leaf.crt"), leaf.pem()).unwrap();
     std::fs::write(dir.join("leaf.key"), leaf_key.serialize_pem()).unwrap();
+    // A second certificate for the same names, for rotation tests.
+    let mut rotated_params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    rotated_params
+        .distinguished_name
+        .push(DnType::CommonName, "rotated");
+    let rotated_key = KeyPair::generate().unwrap();
+    let rotated = rotated_params
+        .signed_by(&rotated_key, &ca, &ca_key)
+        .unwrap();
+    std::fs::write(dir.join("rotated.crt"), rotated.pem()).unwrap();
+    std::fs::write(dir.join("rotated.key"), rotated_key.serialize_pem()).unwrap();
     ca.pem().into_bytes()
 }
 
@@ -407,6 +422,7 @@ pub fn edge_toml(
         healthy_threshold = 2
         [upstream]
         connect_timeout_ms = 500
+        {upstream_extra}
         [session]
         cache_ttl_ms = 60000
         {redis}
@@ -423,6 +439,7 @@ pub fn edge_toml(
         crt = dir.join("leaf.crt").display(),
         key = dir.join("leaf.key").display(),
         max_body = o.max_body_bytes,
+        upstream_extra = o.upstream_extra,
         interval = o.health_interval_ms,
     );
     for (id, addr) in regions {
@@ -607,6 +624,26 @@ impl Cluster {
         (status, response.json().await.unwrap_or_default())
     }
 
+    /// Requests the origins of every region served for `service`
+    /// (`meridian_http_requests_total`), to count what reached them.
+    pub async fn origin_requests(&self, service: &str) -> f64 {
+        let label = format!("service=\"{service}\"");
+        let mut total = 0.0;
+        for r in &self.regions {
+            if r.stop.is_none() {
+                continue;
+            }
+            let text = reqwest::get(format!("http://{}/metrics", r.addr))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            total += metric_sum(&text, "meridian_http_requests_total", &[&label]);
+        }
+        total
+    }
+
     /// The edge's own metrics text.
     pub async fn edge_metrics(&self) -> String {
         reqwest::get(format!("http://{}/metrics", self.metrics))
@@ -620,6 +657,36 @@ impl Cluster {
     /// (region id, address) of every region, for building edge configs.
     pub fn region_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
         self.regions.iter().map(|r| (r.id, r.addr)).collect()
+    }
+
+    /// Another edge in front of the same regions (same options plus
+    /// `extra` TOML), e.g. to test limits shared between edges.
+    pub async fn start_extra_edge(&self, name: &str, extra: &str) -> ExtraEdge {
+        let ports = EdgePorts::free();
+        let mut options = self.options.clone();
+        options.edge_extra.push_str(extra);
+        let path = self.dir.join(format!("edge-{name}.toml"));
+        let text = edge_toml(&self.region_addrs(), ports, &self.dir, &options);
+        let config = write_edge_config(&path, &text);
+        let app = meridian_edge::build(&config, &path).unwrap();
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(app.run(stop_rx));
+        let edge = ExtraEdge {
+            ports,
+            ca_pem: self.ca_pem.clone(),
+            stop,
+            task,
+        };
+        let client = edge.client();
+        for _ in 0..200 {
+            if let Ok(r) = client.get(edge.url("/api/catalog/categories")).send().await {
+                if r.status().is_success() {
+                    return edge;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("extra edge {name} did not become ready");
     }
 
     pub fn region(&self, id: &str) -> &RegionHandle {
@@ -677,6 +744,53 @@ impl Cluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A second (or third) edge started by `Cluster::start_extra_edge`.
+pub struct ExtraEdge {
+    pub ports: EdgePorts,
+    ca_pem: Vec<u8>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl ExtraEdge {
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&self.ca_pem).unwrap())
+            .resolve("localhost", self.ports.https)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.ports.https.port())
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.ports.metrics))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
+
+/// The value of one sample (`name{labels…} value`) in Prometheus text, or
+/// the sum of every sample whose line contains all of `parts`.
+pub fn metric_sum(text: &str, name: &str, parts: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| parts.iter().all(|p| l.contains(p)))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
 }
 
 /// The `x-meridian-region` of a response.
