@@ -8,7 +8,7 @@
 //! together. Redis down or slow → the local bucket alone decides, a metric
 //! counts the fallback, and Redis is skipped for a second; never a 5xx.
 
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,7 +100,6 @@ struct SharedRedis {
 pub struct RateLimiter {
     groups: Vec<RateLimitGroup>,
     buckets: Cache<BucketKey, Arc<Bucket>>,
-    hasher: std::collections::hash_map::RandomState,
     redis: Option<SharedRedis>,
     /// What built this limiter, so a reload that keeps it keeps the buckets.
     pub source: RateLimitConfig,
@@ -121,7 +120,6 @@ impl RateLimiter {
                 .max_capacity(1_000_000)
                 .time_to_idle(Duration::from_millis(longest))
                 .build(),
-            hasher: Default::default(),
             redis: config.redis_url.as_ref().map(|url| SharedRedis {
                 url: url.clone(),
                 prefix: config.redis_key_prefix.clone(),
@@ -133,10 +131,13 @@ impl RateLimiter {
         }
     }
 
-    /// A client identity (IP, session token, key) as a hash: no secret is
-    /// kept, and the bucket key stays small.
+    /// A client identity (IP, session token, key) as a 64-bit FNV-1a
+    /// hash: no secret is kept (in memory or in Redis keys), the bucket key
+    /// stays small, and every edge derives the same shared-window key.
     pub fn client_id(&self, raw: &[u8]) -> u64 {
-        self.hasher.hash_one(raw)
+        raw.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
     }
 
     /// Checks every applicable dimension of `group` for one request.

@@ -659,12 +659,12 @@ impl Cluster {
         self.regions.iter().map(|r| (r.id, r.addr)).collect()
     }
 
-    /// Another edge in front of the same regions (same options plus
-    /// `extra` TOML), e.g. to test limits shared between edges.
-    pub async fn start_extra_edge(&self, name: &str, extra: &str) -> ExtraEdge {
+    /// Another edge in front of the same regions: the cluster's options
+    /// with `edge_extra` in place of theirs (e.g. limits shared by edges).
+    pub async fn start_extra_edge(&self, name: &str, edge_extra: &str) -> ExtraEdge {
         let ports = EdgePorts::free();
         let mut options = self.options.clone();
-        options.edge_extra.push_str(extra);
+        edge_extra.clone_into(&mut options.edge_extra);
         let path = self.dir.join(format!("edge-{name}.toml"));
         let text = edge_toml(&self.region_addrs(), ports, &self.dir, &options);
         let config = write_edge_config(&path, &text);
