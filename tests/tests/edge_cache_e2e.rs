@@ -365,6 +365,7 @@ async fn stale_if_error_answers_when_every_region_is_down() {
         .await
         .unwrap();
     assert!(r.status().is_server_error(), "{}", r.status());
-    assert_eq!(meridian_e2e::error_code(r).await.is_empty(), false);
+    let code = meridian_e2e::error_code(r).await;
+    assert!(["bad_gateway", "unavailable"].contains(&code.as_str()), "{code}");
     cluster.shutdown().await;
 }
