@@ -74,6 +74,8 @@ pub struct Options {
     pub edge_extra: String,
     /// More keys for the generated `[upstream]` table.
     pub upstream_extra: String,
+    /// Origins serve mutual TLS; the edge presents its client certificate.
+    pub origin_tls: bool,
 }
 
 impl Options {
@@ -130,6 +132,7 @@ impl Default for Options {
             clickhouse_url: None,
             edge_extra: String::new(),
             upstream_extra: String::new(),
+            origin_tls: false,
         }
     }
 }
@@ -204,6 +207,19 @@ fn write_certs(dir: &std::path::Path) -> Vec<u8> {
         .unwrap();
     std::fs::write(dir.join("rotated.crt"), rotated.pem()).unwrap();
     std::fs::write(dir.join("rotated.key"), rotated_key.serialize_pem()).unwrap();
+    // Mutual TLS between edge and origins: the origins' server certificate
+    // and the edge's client certificate, from the same CA.
+    for (name, san) in [
+        ("origin", "origin.meridian.internal"),
+        ("edge-client", "edge"),
+    ] {
+        let params = CertificateParams::new(vec![san.to_owned()]).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+        std::fs::write(dir.join(format!("{name}.crt")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
+    std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
     ca.pem().into_bytes()
 }
 
@@ -337,20 +353,45 @@ fn real_stores(id: &str, b: Backends<'_>) -> String {
     text
 }
 
-async fn start_origin(id: &'static str, backends: Backends<'_>) -> RegionHandle {
+/// The origins' mutual-TLS server config for a cluster in `dir`.
+fn origin_tls(dir: &std::path::Path) -> OriginTls {
+    let tls = meridian_common::config::ServerTls {
+        cert: dir.join("origin.crt"),
+        key: dir.join("origin.key"),
+        client_ca: dir.join("ca.crt"),
+    };
+    Some(meridian_server::tls::server_config(&tls).unwrap())
+}
+
+type OriginTls = Option<std::sync::Arc<rustls::ServerConfig>>;
+
+/// Serves an origin (over mutual TLS when `tls` is given) until `stopped`.
+fn serve_origin(
+    listener: tokio::net::TcpListener,
+    origin: meridian_server::Origin,
+    tls: OriginTls,
+    stopped: oneshot::Receiver<()>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let stop = async {
+            let _ = stopped.await;
+        };
+        match tls {
+            Some(tls) => meridian_server::tls::serve_tls(listener, origin, tls, stop).await,
+            None => meridian_server::serve(listener, origin, stop).await,
+        }
+        .unwrap();
+    })
+}
+
+async fn start_origin(id: &'static str, backends: Backends<'_>, tls: OriginTls) -> RegionHandle {
     let config = region_config(id, "127.0.0.1:0", backends);
     let origin = meridian_server::build(&config).await.unwrap();
     let events = origin.events.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        meridian_server::serve(listener, origin, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
+    let task = serve_origin(listener, origin, tls, stopped);
     RegionHandle {
         id,
         addr,
@@ -439,7 +480,17 @@ pub fn edge_toml(
         crt = dir.join("leaf.crt").display(),
         key = dir.join("leaf.key").display(),
         max_body = o.max_body_bytes,
-        upstream_extra = o.upstream_extra,
+        upstream_extra = if o.origin_tls {
+            format!(
+                "{}\ntls = {{ ca = \"{ca}\", cert = \"{cert}\", key = \"{key}\" }}",
+                o.upstream_extra,
+                ca = dir.join("ca.crt").display(),
+                cert = dir.join("edge-client.crt").display(),
+                key = dir.join("edge-client.key").display(),
+            )
+        } else {
+            o.upstream_extra.clone()
+        },
         interval = o.health_interval_ms,
     );
     for (id, addr) in regions {
@@ -547,8 +598,13 @@ impl Cluster {
         let (prefix, schema) = (prefix_of(&dir), schema_of(&dir));
         let backends = options.backends(&prefix, &schema);
         let mut regions = Vec::new();
+        let tls = if options.origin_tls {
+            origin_tls(&dir)
+        } else {
+            None
+        };
         for (id, _, _) in REGIONS {
-            regions.push(start_origin(id, backends).await);
+            regions.push(start_origin(id, backends, tls.clone()).await);
         }
         let ports = EdgePorts::free();
         let (https, http, metrics) = (ports.https, ports.http, ports.metrics);
@@ -713,13 +769,12 @@ impl Cluster {
         let listener = tokio::net::TcpListener::bind(region.addr).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         region.stop = Some(stop);
-        region.task = tokio::spawn(async move {
-            meridian_server::serve(listener, origin, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
+        let tls = if self.options.origin_tls {
+            origin_tls(&self.dir)
+        } else {
+            None
+        };
+        region.task = serve_origin(listener, origin, tls, stopped);
     }
 
     pub async fn shutdown(mut self) {

@@ -366,6 +366,9 @@ async fn stale_if_error_answers_when_every_region_is_down() {
         .unwrap();
     assert!(r.status().is_server_error(), "{}", r.status());
     let code = meridian_e2e::error_code(r).await;
-    assert!(["bad_gateway", "unavailable"].contains(&code.as_str()), "{code}");
+    assert!(
+        ["bad_gateway", "unavailable"].contains(&code.as_str()),
+        "{code}"
+    );
     cluster.shutdown().await;
 }

@@ -371,3 +371,71 @@ async fn a_region_failing_under_load_is_ejected_then_drained_and_returns() {
     assert!(regions.iter().any(|r| r == "los-angeles") && regions.iter().any(|r| r == "portland"));
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origins_behind_mutual_tls_serve_only_the_edge() {
+    let cluster = Cluster::start(Options {
+        origin_tls: true,
+        ..Options::default()
+    })
+    .await;
+    let client = cluster.client();
+    // Proxying, health checks and credential introspection all cross the
+    // mutual-TLS hop.
+    for (geo, region) in [("45.52,-122.68", "portland"), ("32.78,-96.80", "dallas")] {
+        let r = client
+            .get(cluster.url("/api/catalog/categories"))
+            .header("x-client-geo", geo)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status().as_u16(), region_of(&r)),
+            (200, region.to_owned())
+        );
+    }
+    let token = meridian_e2e::login(&cluster, &client, "mtls@example.com").await;
+    let r = client
+        .get(cluster.url("/api/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, regions) = cluster.admin(Method::GET, "/admin/regions", None).await;
+    assert!(regions["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["healthy"] == true));
+
+    // Straight to an origin: plain HTTP, or TLS without the edge's client
+    // certificate, gets nowhere.
+    let origin = cluster.region("chicago").addr;
+    let plain = reqwest::get(format!("http://{origin}/healthz")).await;
+    assert!(
+        !matches!(plain, Ok(r) if r.status() == 200),
+        "plain HTTP is refused"
+    );
+    let ca = std::fs::read(cluster.dir.join("ca.crt")).unwrap();
+    let no_identity = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .resolve("origin.meridian.internal", origin)
+        .build()
+        .unwrap();
+    let url = format!("https://origin.meridian.internal:{}/healthz", origin.port());
+    assert!(
+        no_identity.get(&url).send().await.is_err(),
+        "a client certificate is required"
+    );
+    let mut identity = std::fs::read(cluster.dir.join("edge-client.crt")).unwrap();
+    identity.extend(std::fs::read(cluster.dir.join("edge-client.key")).unwrap());
+    let edge_like = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .identity(reqwest::Identity::from_pem(&identity).unwrap())
+        .resolve("origin.meridian.internal", origin)
+        .build()
+        .unwrap();
+    assert_eq!(edge_like.get(&url).send().await.unwrap().status(), 200);
+    cluster.shutdown().await;
+}

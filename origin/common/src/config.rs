@@ -21,6 +21,9 @@ pub struct RegionConfig {
     pub longitude: f64,
     /// Address the origin listens on.
     pub listen: SocketAddr,
+    /// Serve HTTPS and require a client certificate signed by `client_ca`
+    /// (mutual TLS with the edge). Absent: plain HTTP on a private network.
+    pub tls: Option<ServerTls>,
     /// Shared secret the edge sends in `x-meridian-internal`. The environment
     /// variable `MERIDIAN_INTERNAL_SECRET` overrides it, so production never
     /// keeps it in a file.
@@ -44,6 +47,17 @@ pub struct RegionConfig {
     pub events: EventsConfig,
     #[serde(default)]
     pub analytics: AnalyticsConfig,
+}
+
+/// The origin's mutual-TLS listener; paths are relative to the region file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTls {
+    /// Certificate chain and key the origin presents (PEM).
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    /// CA whose client certificates are accepted (the edge's).
+    pub client_ca: std::path::PathBuf,
 }
 
 /// The analytics service and its Kafka → ClickHouse loader.
@@ -502,6 +516,12 @@ impl RegionConfig {
             source,
         })?;
         let mut config = Self::parse(&text, &file)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(tls) = &mut config.tls {
+            for p in [&mut tls.cert, &mut tls.key, &mut tls.client_ca] {
+                *p = base.join(&*p);
+            }
+        }
         if let Ok(secret) = std::env::var("MERIDIAN_INTERNAL_SECRET") {
             config.internal_secret = secret;
         }

@@ -32,6 +32,7 @@ mod changes;
 mod consumers;
 mod openapi;
 mod stores;
+pub mod tls;
 
 /// Largest request body an origin accepts; the edge enforces the same bound.
 pub const MAX_BODY_BYTES: usize = 1 << 20;

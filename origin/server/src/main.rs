@@ -76,7 +76,13 @@ async fn main() -> ExitCode {
 async fn run(config: RegionConfig) -> anyhow::Result<()> {
     let origin = meridian_server::build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    meridian_server::serve(listener, origin, shutdown_signal()).await?;
+    match &config.tls {
+        Some(tls) => {
+            let tls = meridian_server::tls::server_config(tls)?;
+            meridian_server::tls::serve_tls(listener, origin, tls, shutdown_signal()).await?;
+        }
+        None => meridian_server::serve(listener, origin, shutdown_signal()).await?,
+    }
     tracing::info!("origin stopped");
     Ok(())
 }
