@@ -34,7 +34,9 @@ apt_install() {
     apt-get update -qq
     APT_UPDATED=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  # Installs run in parallel (see `up`): wait for dpkg's lock, don't fail.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 "$@" >/dev/null
 }
 
 wait_for() { # name, command...
@@ -260,6 +262,13 @@ kafka_up() {
   wait_for kafka port_open $KAFKA_PORT
 }
 
+# Prometheus is not a store: tests start their own against a test cluster
+# (and deploy/local/prometheus.sh one against the local stack); `up`
+# only makes sure the Debian package is there.
+prometheus_install() {
+  command -v prometheus >/dev/null 2>&1 || apt_install prometheus
+}
+
 clickhouse_install() {
   [[ -x /usr/sbin/clickhouse-server ]] || apt_install clickhouse-server clickhouse-client
 }
@@ -309,6 +318,7 @@ env_exports() {
   echo "export MERIDIAN_TEST_KAFKA=127.0.0.1:$KAFKA_PORT"
   echo "export MERIDIAN_TEST_KAFKA_SERVER=$(kafka_bin)"
   echo "export MERIDIAN_TEST_CLICKHOUSE=http://127.0.0.1:$CLICKHOUSE_HTTP_PORT"
+  echo "export MERIDIAN_TEST_PROMETHEUS=$(command -v prometheus || echo /usr/bin/prometheus)"
 }
 
 cmd=${1:-}
@@ -322,6 +332,7 @@ case "$cmd" in
     for name in "${names[@]}"; do
       if declare -F "${name}_install" >/dev/null; then "${name}_install" & pids+=($!); fi
     done
+    prometheus_install & pids+=($!)
     for pid in "${pids[@]}"; do wait "$pid"; done
     for name in "${names[@]}"; do "${name}_up"; done
     status ;;
