@@ -83,6 +83,9 @@ cat <<MSG
 
 Meridian is up: https://localhost:8443   (logs in .run/logs/, Ctrl-C stops all)
   edge metrics:  http://127.0.0.1:9464/metrics     origins: 127.0.0.1:7101-7106
+  edge admin:    $TARGET_DIR/$PROFILE/edgectl --token meridian-dev-admin-token-0001 regions
+                 (reload | purge --tag T | drain REGION | undrain REGION; see docs/edge.md)
+  Prometheus:    deploy/local/prometheus.sh   (then http://127.0.0.1:9090)
 
 Try:
   curl --cacert certs/ca.crt https://localhost:8443/api/catalog/categories
