@@ -249,14 +249,7 @@ impl ServeHttp for AdminApp {
                 Err(reply) => reply,
             }
         };
-        let body = body.to_string().into_bytes();
-        Response::builder()
-            .status(status)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::CACHE_CONTROL, "no-store")
-            .header(header::CONTENT_LENGTH, body.len())
-            .body(body)
-            .expect("static response parts are valid")
+        crate::apps::response(status, "application/json", body.to_string().into_bytes())
     }
 }
 

@@ -72,15 +72,23 @@ impl ServeHttp for Redirect {
     }
 }
 
+/// A complete response of the side apps (redirect, metrics, admin): never
+/// cached by anyone in between.
+pub fn response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(body)
+        .expect("static response parts are valid")
+}
+
 fn json_error(status: StatusCode, code: &str, message: &str) -> http::Result<Response<Vec<u8>>> {
     let body = serde_json::json!({ "error": { "code": code, "message": message } })
         .to_string()
         .into_bytes();
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CONTENT_LENGTH, body.len())
-        .body(body)
+    Ok(response(status, "application/json", body))
 }
 
 /// `GET /metrics` in Prometheus text format.
@@ -104,13 +112,11 @@ impl ServeHttp for MetricsApp {
         let (entries, bytes) = self.state.load().cache.size();
         self.metrics.cache_entries.set(entries as i64);
         self.metrics.cache_bytes.set(bytes as i64);
-        let body = self.metrics.render();
-        Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
-            .header(header::CONTENT_LENGTH, body.len())
-            .body(body)
-            .expect("static response parts are valid")
+        response(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            self.metrics.render(),
+        )
     }
 }
 

@@ -974,3 +974,21 @@ async fn drop_cluster_schemas(url: &str, prefix: &str) {
         meridian_common::testing::drop_pg_schema(url, &schema).await;
     }
 }
+
+/// Opens a shop for the signed-in `token` through the edge (201 expected).
+pub async fn open_shop(
+    cluster: &Cluster,
+    client: &reqwest::Client,
+    token: &str,
+    slug: &str,
+) -> serde_json::Value {
+    let r = client
+        .post(cluster.url("/api/sellers/shops"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "name": "Hudson Workshop", "slug": slug, "contact_email": "shop@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}

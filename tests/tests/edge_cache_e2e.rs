@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use meridian_e2e::{login, metric_sum, Cluster, Options};
+use meridian_e2e::{login, metric_sum, open_shop, Cluster, Options};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -52,14 +52,7 @@ async fn demo_products(cluster: &Cluster, client: &reqwest::Client) -> Vec<Strin
 /// token and the product id.
 async fn seller_product(cluster: &Cluster, client: &reqwest::Client) -> (String, String) {
     let token = login(cluster, client, "cache-seller@example.com").await;
-    let r = client
-        .post(cluster.url("/api/sellers/shops"))
-        .bearer_auth(&token)
-        .json(&json!({ "name": "Cache Works", "slug": "cache-works", "contact_email": "shop@example.com" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    open_shop(cluster, client, &token, "cache-works").await;
     let r = client
         .post(cluster.url("/api/catalog/products"))
         .bearer_auth(&token)

@@ -1,19 +1,7 @@
 //! End-to-end: shops, seller API keys checked at the edge, image uploads.
 
-use meridian_e2e::{error_code, login, Cluster, Options};
+use meridian_e2e::{error_code, login, open_shop, Cluster, Options};
 use serde_json::{json, Value};
-
-async fn open_shop(cluster: &Cluster, client: &reqwest::Client, token: &str, slug: &str) -> Value {
-    let r = client
-        .post(cluster.url("/api/sellers/shops"))
-        .bearer_auth(token)
-        .json(&json!({ "name": "Hudson Workshop", "slug": slug, "contact_email": "shop@example.com" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.json().await.unwrap()
-}
 
 fn png() -> Vec<u8> {
     let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
