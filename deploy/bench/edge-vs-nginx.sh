@@ -5,7 +5,8 @@
 # same upstream (a tiny nginx answering 200 to everything), one worker each,
 # no access logs. Scenarios for the edge: a public route (routing + geo +
 # metrics) and a session-required route (plus a session check answered from
-# its moka cache after the first Redis lookup). Reported: requests/s and CPU
+# its moka cache after the first Redis lookup), and cached answers (nginx
+# proxy_cache vs the edge's cache, both HITs). Reported: requests/s and CPU
 # time per request of the proxy process, and the edge/nginx ratios.
 #
 #   deploy/bench/edge-vs-nginx.sh [seconds] [connections]
@@ -34,6 +35,8 @@ nginx_conf() { # name, server block
   cat > "$WORK/$1/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
+# Workers must write proxy_cache files into the (root-only) work dir.
+user root;
 pid $WORK/$1/nginx.pid;
 error_log $WORK/$1/error.log warn;
 events { worker_connections 4096; }
@@ -49,11 +52,17 @@ CONF
   PIDS+=($!)
 }
 
-nginx_conf upstream "server { listen 127.0.0.1:$UP_PORT; location / { default_type application/json; return 200 '{\"ok\":true}'; } }"
+nginx_conf upstream "server { listen 127.0.0.1:$UP_PORT;
+    location / { default_type application/json; return 200 '{\"ok\":true}'; }
+    location /api/search { default_type application/json; add_header Cache-Control 'public, max-age=60';
+      return 200 '{\"items\":[],\"total\":0}'; } }"
 nginx_conf proxy "upstream origin { server 127.0.0.1:$UP_PORT; keepalive 64; }
+  proxy_cache_path $WORK/proxy/cache keys_zone=pages:10m;
   server { listen 127.0.0.1:$NGINX_PORT ssl http2; ssl_certificate $CRT; ssl_certificate_key $KEY;
     ssl_protocols TLSv1.2 TLSv1.3;
-    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+    location /api/search { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection \"\";
+      proxy_cache pages; } }"
 
 # A session the edge validates in Redis once, then from its cache.
 TOKEN=benchbenchbenchbenchbenchbenchbenchbench123
@@ -86,6 +95,14 @@ service = "catalog"
 prefix = "/api/cart"
 service = "cart"
 auth = "required"
+[[routes]]
+prefix = "/api/search"
+service = "search"
+[cache]
+purge_feed = false
+[[cache.rules]]
+prefix = "/api/search"
+max_ttl_ms = 60000
 CONF
 RUST_LOG=warn "$EDGE_BIN" --config "$WORK/edge.toml" > "$WORK/edge.log" 2>&1 &
 EDGE_PID=$!
@@ -126,10 +143,16 @@ echo "TLS reverse proxy, HTTP/1.1 keep-alive, $CONNS connections, ${DURATION}s, 
 run nginx "https://127.0.0.1:$NGINX_PORT/api/catalog/products" "$NGINX_PID"
 run edge-public "https://127.0.0.1:$EDGE_PORT/api/catalog/products" "$EDGE_PID"
 run edge-session "https://127.0.0.1:$EDGE_PORT/api/cart/items" "$EDGE_PID" -H "Authorization: Bearer $TOKEN"
+# Cached answers: nginx proxy_cache vs the edge's moka cache (both HITs).
+run nginx-cached "https://127.0.0.1:$NGINX_PORT/api/search?q=lamp" "$NGINX_PID"
+run edge-cached "https://127.0.0.1:$EDGE_PORT/api/search?q=lamp" "$EDGE_PID"
 
-read -r n_rps n_us < "$WORK/nginx.result"
-for s in edge-public edge-session; do
-  read -r e_rps e_us < "$WORK/$s.result"
-  awk -v s="$s" -v a="$e_rps" -v b="$n_rps" -v c="$e_us" -v d="$n_us" \
-    'BEGIN { printf "%-14s throughput %.2fx nginx, CPU per request %.2fx nginx\n", s, a / b, c / d }'
-done
+compare() { # edge scenario, nginx scenario
+  read -r n_rps n_us < "$WORK/$2.result"
+  read -r e_rps e_us < "$WORK/$1.result"
+  awk -v s="$1" -v n="$2" -v a="$e_rps" -v b="$n_rps" -v c="$e_us" -v d="$n_us" \
+    'BEGIN { printf "%-14s throughput %.2fx %s, CPU per request %.2fx\n", s, a / b, n, c / d }'
+}
+compare edge-public nginx
+compare edge-session nginx
+compare edge-cached nginx-cached
