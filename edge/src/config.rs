@@ -45,6 +45,10 @@ pub struct AdminConfig {
     /// Bearer token for the admin API. `MERIDIAN_EDGE_ADMIN_TOKEN` overrides.
     #[serde(default)]
     pub token: String,
+    /// The admin API listens on loopback unless this is set (then put it on
+    /// a private interface, never the public one).
+    #[serde(default)]
+    pub allow_remote: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -602,6 +606,16 @@ impl EdgeConfig {
                 "must be within 0.0..=1.0",
             );
         }
+        if self
+            .admin
+            .listen
+            .is_some_and(|a| !a.ip().is_loopback() && !self.admin.allow_remote)
+        {
+            return invalid(
+                "admin.listen".into(),
+                "must be a loopback address unless admin.allow_remote = true",
+            );
+        }
         if self.admin.listen.is_some() && self.admin.token.len() < 16 {
             return invalid(
                 "admin.token".into(),
@@ -860,6 +874,12 @@ mod tests {
             (
                 format!("{SAMPLE}\n[admin]\nlisten = \"127.0.0.1:9901\"\ntoken = \"short\"\n"),
                 "admin.token",
+            ),
+            (
+                format!(
+                    "{SAMPLE}\n[admin]\nlisten = \"0.0.0.0:9901\"\ntoken = \"0123456789abcdef\"\n"
+                ),
+                "admin.listen",
             ),
             (
                 format!("{SAMPLE}\n[[cache.rules]]\nprefix = \"/api/catalog/\"\n"),

@@ -718,11 +718,24 @@ impl Cluster {
     /// Another edge in front of the same regions: the cluster's options
     /// with `edge_extra` in place of theirs (e.g. limits shared by edges).
     pub async fn start_extra_edge(&self, name: &str, edge_extra: &str) -> ExtraEdge {
+        self.start_edge_for(name, &self.region_addrs(), edge_extra)
+            .await
+    }
+
+    /// An edge in front of the given (region id, origin) pairs, with the
+    /// cluster's certificates and options but `edge_extra` in place of
+    /// theirs. Ready once its admin API answers.
+    pub async fn start_edge_for(
+        &self,
+        name: &str,
+        regions: &[(&str, SocketAddr)],
+        edge_extra: &str,
+    ) -> ExtraEdge {
         let ports = EdgePorts::free();
         let mut options = self.options.clone();
         edge_extra.clone_into(&mut options.edge_extra);
         let path = self.dir.join(format!("edge-{name}.toml"));
-        let text = edge_toml(&self.region_addrs(), ports, &self.dir, &options);
+        let text = edge_toml(regions, ports, &self.dir, &options);
         let config = write_edge_config(&path, &text);
         let app = meridian_edge::build(&config, &path).unwrap();
         let (stop, stop_rx) = watch::channel(false);
@@ -733,16 +746,21 @@ impl Cluster {
             stop,
             task,
         };
-        let client = edge.client();
+        let admin = reqwest::Client::new();
         for _ in 0..200 {
-            if let Ok(r) = client.get(edge.url("/api/catalog/categories")).send().await {
-                if r.status().is_success() {
-                    return edge;
-                }
+            let ready = admin
+                .get(format!("http://{}/admin/regions", ports.admin))
+                .bearer_auth(EDGE_ADMIN_TOKEN)
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                // The proxy listener starts with the admin one.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return edge;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("extra edge {name} did not become ready");
+        panic!("edge {name} did not become ready");
     }
 
     pub fn region(&self, id: &str) -> &RegionHandle {

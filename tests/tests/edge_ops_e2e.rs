@@ -439,3 +439,86 @@ async fn origins_behind_mutual_tls_serve_only_the_edge() {
     assert_eq!(edge_like.get(&url).send().await.unwrap().status(), 200);
     cluster.shutdown().await;
 }
+
+/// An origin that accepts connections and reads, but never answers.
+async fn black_hole() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_timeouts_answer_504_and_repeated_failures_open_the_breaker() {
+    let cluster = Cluster::start(Options {
+        upstream_extra: "eject_after_failures = 2\neject_ms = 60000".into(),
+        ..Options::default()
+    })
+    .await;
+    // Chicago is a black hole for this edge; Dallas is a real origin.
+    let hole = black_hole().await;
+    let dallas = cluster.region("dallas").addr;
+    let edge = cluster
+        .start_edge_for(
+            "timeouts",
+            &[("chicago", hole), ("dallas", dallas)],
+            r#"
+            [[routes]]
+            prefix = "/api/catalog"
+            service = "catalog"
+            methods = ["GET"]
+            timeout_ms = 300
+            "#,
+        )
+        .await;
+    let client = edge.client();
+    let chicago_client = "41.88,-87.63";
+    let started = Instant::now();
+    let r = client
+        .get(edge.url("/api/catalog/categories"))
+        .header("x-client-geo", chicago_client)
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(r.status(), 504);
+    assert_eq!(error_code(r).await, "gateway_timeout");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+
+    // A second timeout opens Chicago's breaker: its clients go to Dallas at
+    // once, before the health checks (1 s timeout each) can notice.
+    let r = client
+        .get(edge.url("/api/catalog/categories"))
+        .header("x-client-geo", chicago_client)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    let started = Instant::now();
+    let r = client
+        .get(edge.url("/api/catalog/categories"))
+        .header("x-client-geo", chicago_client)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), region_of(&r)),
+        (200, "dallas".to_owned())
+    );
+    assert!(started.elapsed() < Duration::from_millis(300));
+    let metrics = edge.metrics().await;
+    assert_eq!(
+        metric_sum(&metrics, "meridian_edge_region_breaker_open", &["chicago"]),
+        1.0
+    );
+    edge.stop().await;
+    cluster.shutdown().await;
+}
