@@ -165,7 +165,7 @@ async fn hit_after_miss_bypass_when_authenticated_and_coalesced_misses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_while_revalidate_serves_stale_once_then_the_refreshed_copy() {
-    // Fresh for 400 ms, then stale for a minute while one refresh runs; no
+    // Fresh for 1.5 s, then stale for a minute while one refresh runs; no
     // change feed, so only revalidation can bring the update.
     let cluster = Cluster::start(cached(
         r#"
@@ -173,7 +173,7 @@ async fn stale_while_revalidate_serves_stale_once_then_the_refreshed_copy() {
         purge_feed = false
         [[cache.rules]]
         prefix = "/api/catalog"
-        max_ttl_ms = 400
+        max_ttl_ms = 1500
         stale_while_revalidate_ms = 60000
         "#,
     ))
@@ -197,7 +197,7 @@ async fn stale_while_revalidate_serves_stale_once_then_the_refreshed_copy() {
     assert_eq!(x_cache(&r), "HIT");
     assert_eq!(title(&r.json().await.unwrap()), "Original title");
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     let r = client.get(&url).send().await.unwrap();
     assert_eq!(x_cache(&r), "STALE", "served stale at once");
     assert_eq!(title(&r.json().await.unwrap()), "Original title");
