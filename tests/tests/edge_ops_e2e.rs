@@ -95,9 +95,14 @@ async fn reloads_every_second_under_load_fail_no_request_and_rotate_the_certific
             original.clone()
         };
         let (text, valid) = match round % 3 {
-            // Valid: a new cache rule and a different body limit.
+            // Valid: a new cache rule, and one region fewer (Virginia; the
+            // load comes from Chicago's clients).
             0 => (
-                format!("{base}\n[[cache.rules]]\nprefix = \"/api/search\"\nmax_ttl_ms = {}\n", 1000 + round),
+                format!(
+                    "{}\n[[cache.rules]]\nprefix = \"/api/search\"\nmax_ttl_ms = {}\n",
+                    without_region(&base, "virginia"),
+                    1000 + round
+                ),
                 true,
             ),
             // Invalid: an unknown key (named in the answer).
@@ -116,6 +121,10 @@ async fn reloads_every_second_under_load_fail_no_request_and_rotate_the_certific
         let (status, body) = cluster.admin(Method::POST, "/admin/reload", None).await;
         if valid {
             assert_eq!(status, 200, "{body}");
+            let regions = if round % 3 == 0 { 5 } else { 6 };
+            assert_eq!(body["loaded"]["regions"], regions, "{body}");
+            let (_, listed) = cluster.admin(Method::GET, "/admin/regions", None).await;
+            assert_eq!(listed["regions"].as_array().unwrap().len(), regions);
             ok += 1;
         } else {
             assert_eq!(status, 422, "{body}");
@@ -175,6 +184,16 @@ async fn reloads_every_second_under_load_fail_no_request_and_rotate_the_certific
         rejected as f64
     );
     cluster.shutdown().await;
+}
+
+/// `config` without the `[[regions]]` entry of `id`.
+fn without_region(config: &str, id: &str) -> String {
+    let start = config
+        .find(&format!("[[regions]]\nid = \"{id}\""))
+        .expect("the region is configured");
+    let origin = start + config[start..].find("origin = ").unwrap();
+    let end = origin + config[origin..].find('\n').unwrap() + 1;
+    format!("{}{}", &config[..start], &config[end..])
 }
 
 fn pem_to_der(pem: &[u8]) -> Vec<u8> {

@@ -118,11 +118,13 @@ async fn main() -> ExitCode {
             let pretty = serde_json::from_str::<Value>(&text)
                 .and_then(|v| serde_json::to_string_pretty(&v))
                 .unwrap_or(text);
+            // Written without panicking on a closed pipe (`edgectl … | head`).
+            use std::io::Write;
             if ok {
-                println!("{pretty}");
+                let _ = writeln!(std::io::stdout(), "{pretty}");
                 ExitCode::SUCCESS
             } else {
-                eprintln!("{pretty}");
+                let _ = writeln!(std::io::stderr(), "{pretty}");
                 ExitCode::from(1)
             }
         }
