@@ -365,3 +365,84 @@ async fn stale_if_error_answers_when_every_region_is_down() {
     );
     cluster.shutdown().await;
 }
+
+/// A minimal origin: `/readyz` is 200; any other path answers 200 with a
+/// cacheable body while `failing` is false, then 500 with an error body.
+async fn flaky_origin(
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::net::SocketAddr {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let failing = failing.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf);
+                let response = if head.starts_with("GET /readyz") {
+                    "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_owned()
+                } else if failing.load(Ordering::Relaxed) {
+                    let body = r#"{"error":{"code":"internal","message":"broken"}}"#;
+                    format!("HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
+                } else {
+                    let body = r#"{"title":"the last good answer"}"#;
+                    format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: public, max-age=1, stale-if-error=60\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
+                };
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_if_error_replaces_an_origin_500_with_the_last_good_answer() {
+    let cluster = Cluster::start(Options::default()).await;
+    let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let origin = flaky_origin(failing.clone()).await;
+    let edge = cluster
+        .start_edge_for(
+            "flaky",
+            &[("chicago", origin)],
+            "[cache]\npurge_feed = false\n[[cache.rules]]\nprefix = \"/api/catalog\"\nmax_ttl_ms = 60000\n",
+        )
+        .await;
+    let client = edge.client();
+    let url = edge.url("/api/catalog/products/p1");
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), x_cache(&r)), (200, "MISS".to_owned()));
+    let good = r.text().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    failing.store(true, std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..3 {
+        let r = client.get(&url).send().await.unwrap();
+        assert_eq!(
+            (r.status().as_u16(), x_cache(&r)),
+            (200, "STALE".to_owned())
+        );
+        assert_eq!(
+            r.text().await.unwrap(),
+            good,
+            "the whole stale body, nothing of the 500"
+        );
+    }
+    // Nothing stale for another path: the origin's 500 passes through.
+    let r = client
+        .get(edge.url("/api/catalog/products/p2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    edge.stop().await;
+    cluster.shutdown().await;
+}
