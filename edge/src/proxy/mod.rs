@@ -14,7 +14,6 @@
 //! 6. `response_body_filter`: collect a cacheable body, store it at the end.
 //! 7. `logging`: metrics and the access log.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +25,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
 
-use crate::cache::{self, policy, Fill, OwnedFill};
+use crate::cache::{self, policy, OwnedFill};
 use crate::config::AuthMode;
 use crate::geo::{self, GeoSource, Ranking};
 use crate::metrics::{CacheStatus, EdgeMetrics};
@@ -34,6 +33,13 @@ use crate::rate_limit::{Kind, Rejection};
 use crate::routing::{self, NO_SERVICE, SERVICE_LABELS};
 use crate::session::{self, Credential, KeyInfo, Lookup, Principal, Token};
 use crate::state::EdgeState;
+
+mod caching;
+mod ids;
+mod respond;
+
+use ids::{ip_header, RequestIds};
+use respond::EdgeError;
 
 pub const REGION_HEADER: &str = "x-meridian-region";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -59,39 +65,6 @@ impl Edge {
             metrics,
             ids: RequestIds::new(),
         }
-    }
-}
-
-/// Request ids: a random per-process prefix and a counter, hex-encoded.
-/// Unique across restarts and edges without a syscall or lock per request.
-struct RequestIds {
-    prefix: u64,
-    counter: AtomicU64,
-}
-
-impl RequestIds {
-    fn new() -> Self {
-        Self {
-            prefix: rand::random(),
-            counter: AtomicU64::new(0),
-        }
-    }
-
-    fn next(&self) -> HeaderValue {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut buf = [0u8; 32];
-        for (i, byte) in self
-            .prefix
-            .to_be_bytes()
-            .iter()
-            .chain(n.to_be_bytes().iter())
-            .enumerate()
-        {
-            buf[2 * i] = HEX[(byte >> 4) as usize];
-            buf[2 * i + 1] = HEX[(byte & 0xf) as usize];
-        }
-        HeaderValue::from_bytes(&buf).expect("hex is a valid header value")
     }
 }
 
@@ -143,59 +116,9 @@ fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
         .map(|a| a.ip())
 }
 
-/// An address as a header value; IPv4 (the common case) is formatted by
-/// hand, which costs a tenth of `Display`.
-fn ip_header(ip: std::net::IpAddr) -> HeaderValue {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            let mut buf = [0u8; 15];
-            let mut n = 0;
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    buf[n] = b'.';
-                    n += 1;
-                }
-                if octet >= 100 {
-                    buf[n] = b'0' + octet / 100;
-                    n += 1;
-                }
-                if octet >= 10 {
-                    buf[n] = b'0' + octet / 10 % 10;
-                    n += 1;
-                }
-                buf[n] = b'0' + octet % 10;
-                n += 1;
-            }
-            HeaderValue::from_bytes(&buf[..n]).expect("digits and dots are a valid header value")
-        }
-        std::net::IpAddr::V6(v6) => {
-            HeaderValue::from_str(&v6.to_string()).expect("an IPv6 address is a valid header value")
-        }
-    }
-}
-
 /// A gateway error from the origin counts against its region's breaker.
 fn is_gateway_failure(status: u16) -> bool {
     matches!(status, 502..=504)
-}
-
-/// One `{"error":{"code","message"}}` response made by the edge.
-struct EdgeError<'a> {
-    status: u16,
-    code: &'a str,
-    message: &'a str,
-    retry_after: Option<u64>,
-}
-
-impl<'a> EdgeError<'a> {
-    fn new(status: u16, code: &'a str, message: &'a str) -> Self {
-        Self {
-            status,
-            code,
-            message,
-            retry_after: None,
-        }
-    }
 }
 
 impl Edge {
@@ -203,63 +126,6 @@ impl Edge {
         ctx.state
             .as_deref()
             .expect("state is set first thing in request_filter")
-    }
-
-    /// Writes an edge-generated JSON error (`{"error":{"code","message"}}`).
-    async fn respond(&self, session: &mut Session, ctx: &Ctx, e: EdgeError<'_>) -> Result<()> {
-        let body = Bytes::from(
-            serde_json::json!({ "error": { "code": e.code, "message": e.message } }).to_string(),
-        );
-        let mut resp = ResponseHeader::build(e.status, Some(7))?;
-        resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-        resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
-        resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
-        if e.status == 401 {
-            resp.insert_header(http::header::WWW_AUTHENTICATE, "Bearer realm=\"meridian\"")?;
-        }
-        if let Some(secs) = e.retry_after {
-            resp.insert_header(http::header::RETRY_AFTER, secs)?;
-        }
-        self.stamp(&mut resp, ctx)?;
-        session.write_response_header(Box::new(resp), false).await?;
-        session.write_response_body(Some(body), true).await
-    }
-
-    async fn respond_error(
-        &self,
-        session: &mut Session,
-        ctx: &Ctx,
-        status: u16,
-        code: &str,
-        message: &str,
-    ) -> Result<()> {
-        self.respond(session, ctx, EdgeError::new(status, code, message))
-            .await
-    }
-
-    /// Answers from the cache (HIT or STALE); HEAD gets the headers only.
-    async fn serve_cached(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        entry: &cache::Entry,
-        status: CacheStatus,
-    ) -> Result<()> {
-        let mut resp = entry.header.clone();
-        resp.insert_header(http::header::AGE, entry.age().as_secs())?;
-        resp.insert_header(CACHE_HEADER, status.as_str())?;
-        if let Some(id) = &ctx.request_id {
-            resp.insert_header(REQUEST_ID_HEADER, id.clone())?;
-        }
-        ctx.cache_status = Some(status);
-        let head = session.req_header().method == Method::HEAD;
-        session.write_response_header(Box::new(resp), head).await?;
-        if !head {
-            session
-                .write_response_body(Some(entry.body.clone()), true)
-                .await?;
-        }
-        Ok(())
     }
 
     /// Region and request id on every response, edge-made or proxied.
@@ -318,136 +184,6 @@ impl Edge {
             None => {}
         }
         limiter.check(group, &clients[..n], &self.metrics).await
-    }
-
-    /// Cache lookup for an eligible request. `Ok(true)` when answered.
-    async fn cache_lookup(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        state: &Arc<EdgeState>,
-        rule: usize,
-    ) -> Result<bool> {
-        let req = session.req_header();
-        let host = req
-            .headers
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| req.uri.host())
-            .unwrap_or("");
-        let key = policy::key(host, req.uri.path(), req.uri.query());
-        let cache = state.cache.clone();
-        let stale = match cache.lookup(&key, req) {
-            cache::Lookup::Fresh(entry) => {
-                self.metrics.record_cache(CacheStatus::Hit);
-                self.serve_cached(session, ctx, &entry, CacheStatus::Hit)
-                    .await?;
-                return Ok(true);
-            }
-            cache::Lookup::Revalidate(entry) => {
-                self.metrics.record_cache(CacheStatus::Stale);
-                if entry.claim_refresh() {
-                    self.spawn_refresh(session, ctx, state, &entry, key, rule);
-                }
-                self.serve_cached(session, ctx, &entry, CacheStatus::Stale)
-                    .await?;
-                return Ok(true);
-            }
-            cache::Lookup::Miss(stale) => stale.filter(|e| e.usable_on_error()),
-        };
-        let fill = match cache.join(&key) {
-            Fill::Leader(guard) => {
-                // A fill may have finished between the lookup and the join.
-                if let cache::Lookup::Fresh(entry) = cache.lookup(&key, session.req_header()) {
-                    drop(guard);
-                    self.metrics.record_cache(CacheStatus::Hit);
-                    self.serve_cached(session, ctx, &entry, CacheStatus::Hit)
-                        .await?;
-                    return Ok(true);
-                }
-                Some(guard)
-            }
-            Fill::Follower(mut done) => {
-                // Another request is fetching this key: wait for its answer.
-                let _ = tokio::time::timeout(cache.lock_timeout, done.changed()).await;
-                if let cache::Lookup::Fresh(entry) = cache.lookup(&key, session.req_header()) {
-                    self.metrics.cache_coalesced.inc();
-                    self.metrics.record_cache(CacheStatus::Hit);
-                    self.serve_cached(session, ctx, &entry, CacheStatus::Hit)
-                        .await?;
-                    return Ok(true);
-                }
-                None
-            }
-        };
-        self.metrics.record_cache(CacheStatus::Miss);
-        ctx.cache_status = Some(CacheStatus::Miss);
-        ctx.cache = Some(Box::new(CacheCtx {
-            key,
-            rule,
-            fill,
-            stale,
-            pending: None,
-            replace_body: None,
-        }));
-        Ok(false)
-    }
-
-    /// Refreshes a stale entry in the background (one at a time per entry)
-    /// from the region serving this request.
-    fn spawn_refresh(
-        &self,
-        session: &Session,
-        ctx: &Ctx,
-        state: &Arc<EdgeState>,
-        entry: &Arc<cache::Entry>,
-        key: String,
-        rule: usize,
-    ) {
-        let Some(region) = ctx.region else {
-            entry.release_refresh();
-            return;
-        };
-        let state = state.clone();
-        let entry = entry.clone();
-        let req = session.req_header().clone();
-        let request_id = ctx.request_id.clone();
-        tokio::spawn(async move {
-            let r = state.upstreams.region(region);
-            let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
-            let mut call = r
-                .api
-                .client
-                .get(r.api.url(target))
-                .timeout(Duration::from_secs(10))
-                .header(INTERNAL_HEADER, state.internal_secret.clone());
-            if let Some(id) = request_id {
-                call = call.header(REQUEST_ID_HEADER, id);
-            }
-            for (name, value) in entry.vary_headers() {
-                call = call.header(name.clone(), value.clone());
-            }
-            let stored = async {
-                let resp = call.send().await.ok()?;
-                let status = resp.status();
-                let headers = resp.headers().clone();
-                let fresh = policy::freshness(status, &headers, &state.cache_rules[rule])?;
-                let body = resp.bytes().await.ok()?;
-                let mut header = ResponseHeader::build(status, Some(headers.len() + 1)).ok()?;
-                for (name, value) in &headers {
-                    header.append_header(name.clone(), value.clone()).ok()?;
-                }
-                header.insert_header(REGION_HEADER, r.header.clone()).ok()?;
-                state
-                    .cache
-                    .insert(key, cache::entry(&header, &req, body, fresh));
-                Some(())
-            }
-            .await;
-            if stored.is_none() {
-                entry.release_refresh();
-            }
-        });
     }
 }
 
@@ -764,38 +500,7 @@ impl ProxyHttp for Edge {
                 self.state(ctx).sessions.forget_key_id(key_id);
             }
         }
-        if let Some(c) = ctx.cache.as_deref_mut() {
-            let state = ctx.state.as_deref().expect("set in request_filter");
-            if status >= 500 {
-                if let Some(stale) = c.stale.take() {
-                    // stale-if-error: the old answer beats the failure.
-                    *resp = stale.header.clone();
-                    resp.insert_header(http::header::AGE, stale.age().as_secs())?;
-                    resp.insert_header(CACHE_HEADER, CacheStatus::Stale.as_str())?;
-                    if let Some(id) = &ctx.request_id {
-                        resp.insert_header(REQUEST_ID_HEADER, id.clone())?;
-                    }
-                    c.replace_body = Some(stale.body.clone());
-                    ctx.cache_status = Some(CacheStatus::Stale);
-                    self.metrics.record_cache(CacheStatus::Stale);
-                    return Ok(());
-                }
-            }
-            let fresh = policy::freshness(resp.status, &resp.headers, &state.cache_rules[c.rule]);
-            let small = resp
-                .headers
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-                .is_none_or(|n| n <= state.cache.max_object_bytes);
-            if let (Some(fresh), true, true) =
-                (fresh, small, session.req_header().method == Method::GET)
-            {
-                c.pending = Some((resp.clone(), BytesMut::new(), fresh));
-            }
-            resp.insert_header(CACHE_HEADER, CacheStatus::Miss.as_str())?;
-        } else if ctx.cache_status == Some(CacheStatus::Bypass) {
-            resp.insert_header(CACHE_HEADER, CacheStatus::Bypass.as_str())?;
-        }
+        self.cache_response_header(session, resp, ctx)?;
         resp.remove_header(cache::SURROGATE_KEY);
         Ok(())
     }
@@ -807,62 +512,12 @@ impl ProxyHttp for Edge {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
-        let Some(c) = ctx.cache.as_deref_mut() else {
-            return Ok(None);
-        };
-        if c.replace_body.is_some() || ctx.cache_status == Some(CacheStatus::Stale) {
-            // Swap the failed origin's body for the stale one, once.
-            *body = c.replace_body.take();
-            return Ok(None);
-        }
-        let state = ctx.state.as_deref().expect("set in request_filter");
-        if let Some((_, collected, _)) = c.pending.as_mut() {
-            if let Some(chunk) = body.as_ref() {
-                if (collected.len() + chunk.len()) as u64 > state.cache.max_object_bytes {
-                    c.pending = None;
-                } else {
-                    collected.extend_from_slice(chunk);
-                }
-            }
-        }
-        if end_of_stream {
-            if let Some((header, collected, fresh)) = c.pending.take() {
-                let entry = cache::entry(&header, session.req_header(), collected.freeze(), fresh);
-                state.cache.insert(std::mem::take(&mut c.key), entry);
-            }
-            // Wake the followers now that the answer is (or is not) stored.
-            c.fill = None;
-        }
+        self.cache_response_body(session, body, end_of_stream, ctx);
         Ok(None)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
-        let (status, code, message) = match e.etype() {
-            ErrorType::HTTPStatus(413) => (
-                413,
-                "body_too_large",
-                "request body exceeds the edge's limit",
-            ),
-            ErrorType::HTTPStatus(503) => (503, "unavailable", "no region is available"),
-            ErrorType::HTTPStatus(s) => {
-                (*s, "upstream_error", "the request could not be completed")
-            }
-            ErrorType::ReadTimedout | ErrorType::WriteTimedout
-                if e.esource() == &ErrorSource::Upstream =>
-            {
-                (504, "gateway_timeout", "the region did not answer in time")
-            }
-            _ => match e.esource() {
-                ErrorSource::Upstream => (502, "bad_gateway", "the region did not answer"),
-                ErrorSource::Downstream => match e.etype() {
-                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
-                        (0, "", "")
-                    }
-                    _ => (400, "bad_request", "malformed request"),
-                },
-                ErrorSource::Internal | ErrorSource::Unset => (500, "internal", "internal error"),
-            },
-        };
+        let (status, code, message) = respond::classify(e);
         if e.esource() == &ErrorSource::Upstream && ctx.connect_failed != ctx.region {
             if let (Some(state), Some(i)) = (ctx.state.as_deref(), ctx.region) {
                 state.upstreams.record_failure(i);
@@ -928,35 +583,5 @@ impl ProxyHttp for Edge {
                 error = e.map(|e| e.to_string()),
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_format_like_display() {
-        for ip in [
-            "0.0.0.0",
-            "127.0.0.1",
-            "10.20.3.255",
-            "192.168.100.9",
-            "::1",
-            "2001:db8::7",
-        ] {
-            let ip: std::net::IpAddr = ip.parse().unwrap();
-            assert_eq!(ip_header(ip).to_str().unwrap(), ip.to_string());
-        }
-    }
-
-    #[test]
-    fn request_ids_are_unique_hex() {
-        let ids = RequestIds::new();
-        let a = ids.next();
-        let b = ids.next();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 32);
-        assert!(a.to_str().unwrap().bytes().all(|c| c.is_ascii_hexdigit()));
     }
 }
