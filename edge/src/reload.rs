@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::EdgeConfig;
 use crate::metrics::EdgeMetrics;
+use crate::session::unix_now;
 use crate::state::EdgeState;
 use crate::tls::{self, CertStore};
 
@@ -32,12 +33,6 @@ pub struct Reloaded {
     pub regions: usize,
     pub routes: usize,
     pub certificates: usize,
-}
-
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Reloader {

@@ -131,7 +131,8 @@ fn active_default() -> bool {
     true
 }
 
-fn unix_now() -> i64 {
+/// Seconds since the Unix epoch (session expiry, config load time).
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
