@@ -16,6 +16,25 @@ use crate::metrics::CacheStatus;
 use crate::state::EdgeState;
 
 impl Edge {
+    /// The stored response's header as sent for this request: `Age`,
+    /// `x-cache` and the request id added. Marks the request's cache
+    /// outcome (counted once, in `logging`).
+    fn cached_header(
+        &self,
+        ctx: &mut Ctx,
+        entry: &cache::Entry,
+        status: CacheStatus,
+    ) -> Result<ResponseHeader> {
+        let mut resp = entry.header.clone();
+        resp.insert_header(http::header::AGE, entry.age().as_secs())?;
+        resp.insert_header(CACHE_HEADER, status.as_str())?;
+        if let Some(id) = &ctx.request_id {
+            resp.insert_header(REQUEST_ID_HEADER, id.clone())?;
+        }
+        ctx.cache_status = Some(status);
+        Ok(resp)
+    }
+
     /// Answers from the cache (HIT or STALE); HEAD gets the headers only.
     pub(super) async fn serve_cached(
         &self,
@@ -24,13 +43,7 @@ impl Edge {
         entry: &cache::Entry,
         status: CacheStatus,
     ) -> Result<()> {
-        let mut resp = entry.header.clone();
-        resp.insert_header(http::header::AGE, entry.age().as_secs())?;
-        resp.insert_header(CACHE_HEADER, status.as_str())?;
-        if let Some(id) = &ctx.request_id {
-            resp.insert_header(REQUEST_ID_HEADER, id.clone())?;
-        }
-        ctx.cache_status = Some(status);
+        let resp = self.cached_header(ctx, entry, status)?;
         let head = session.req_header().method == Method::HEAD;
         session.write_response_header(Box::new(resp), head).await?;
         if !head {
@@ -60,13 +73,11 @@ impl Edge {
         let cache = state.cache.clone();
         let stale = match cache.lookup(&key, req) {
             cache::Lookup::Fresh(entry) => {
-                self.metrics.record_cache(CacheStatus::Hit);
                 self.serve_cached(session, ctx, &entry, CacheStatus::Hit)
                     .await?;
                 return Ok(true);
             }
             cache::Lookup::Revalidate(entry) => {
-                self.metrics.record_cache(CacheStatus::Stale);
                 if entry.claim_refresh() {
                     self.spawn_refresh(session, ctx, state, &entry, key, rule);
                 }
@@ -81,7 +92,6 @@ impl Edge {
                 // A fill may have finished between the lookup and the join.
                 if let cache::Lookup::Fresh(entry) = cache.lookup(&key, session.req_header()) {
                     drop(guard);
-                    self.metrics.record_cache(CacheStatus::Hit);
                     self.serve_cached(session, ctx, &entry, CacheStatus::Hit)
                         .await?;
                     return Ok(true);
@@ -93,7 +103,6 @@ impl Edge {
                 let _ = tokio::time::timeout(cache.lock_timeout, done.changed()).await;
                 if let cache::Lookup::Fresh(entry) = cache.lookup(&key, session.req_header()) {
                     self.metrics.cache_coalesced.inc();
-                    self.metrics.record_cache(CacheStatus::Hit);
                     self.serve_cached(session, ctx, &entry, CacheStatus::Hit)
                         .await?;
                     return Ok(true);
@@ -101,7 +110,6 @@ impl Edge {
                 None
             }
         };
-        self.metrics.record_cache(CacheStatus::Miss);
         ctx.cache_status = Some(CacheStatus::Miss);
         ctx.cache = Some(Box::new(CacheCtx {
             key,
@@ -179,24 +187,18 @@ impl Edge {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let status = resp.status.as_u16();
+        if resp.status.as_u16() >= 500 {
+            if let Some(stale) = ctx.cache.as_deref_mut().and_then(|c| c.stale.take()) {
+                // stale-if-error: the old answer beats the failure.
+                *resp = self.cached_header(ctx, &stale, CacheStatus::Stale)?;
+                if let Some(c) = ctx.cache.as_deref_mut() {
+                    c.replace_body = Some(stale.body.clone());
+                }
+                return Ok(());
+            }
+        }
         if let Some(c) = ctx.cache.as_deref_mut() {
             let state = ctx.state.as_deref().expect("set in request_filter");
-            if status >= 500 {
-                if let Some(stale) = c.stale.take() {
-                    // stale-if-error: the old answer beats the failure.
-                    *resp = stale.header.clone();
-                    resp.insert_header(http::header::AGE, stale.age().as_secs())?;
-                    resp.insert_header(CACHE_HEADER, CacheStatus::Stale.as_str())?;
-                    if let Some(id) = &ctx.request_id {
-                        resp.insert_header(REQUEST_ID_HEADER, id.clone())?;
-                    }
-                    c.replace_body = Some(stale.body.clone());
-                    ctx.cache_status = Some(CacheStatus::Stale);
-                    self.metrics.record_cache(CacheStatus::Stale);
-                    return Ok(());
-                }
-            }
             let fresh = policy::freshness(resp.status, &resp.headers, &state.cache_rules[c.rule]);
             let small = resp
                 .headers

@@ -362,7 +362,6 @@ impl ProxyHttp for Edge {
                 return self.cache_lookup(session, ctx, &state, rule).await;
             }
             if method == Method::GET || method == Method::HEAD {
-                self.metrics.record_cache(CacheStatus::Bypass);
                 ctx.cache_status = Some(CacheStatus::Bypass);
             }
         }
@@ -526,7 +525,6 @@ impl ProxyHttp for Edge {
         if status >= 500 && session.response_written().is_none() {
             // stale-if-error: serve the old answer instead of the failure.
             if let Some(stale) = ctx.cache.as_deref_mut().and_then(|c| c.stale.take()) {
-                self.metrics.record_cache(CacheStatus::Stale);
                 if self
                     .serve_cached(session, ctx, &stale, CacheStatus::Stale)
                     .await
@@ -566,6 +564,11 @@ impl ProxyHttp for Edge {
         region
             .map_or(&self.metrics.none, |r| &r.metrics)
             .record_request(ctx.service, status, elapsed.as_secs_f64());
+        // One cache outcome per request: the last one set wins (a MISS
+        // answered by stale-if-error counts as STALE).
+        if let Some(outcome) = ctx.cache_status {
+            self.metrics.record_cache(outcome);
+        }
         if state.is_some_and(|s| s.access_log) {
             let req = session.req_header();
             tracing::info!(
