@@ -680,34 +680,26 @@ impl Cluster {
         (status, response.json().await.unwrap_or_default())
     }
 
-    /// Requests the origins of every region served for `service`
-    /// (`meridian_http_requests_total`), to count what reached them.
-    pub async fn origin_requests(&self, service: &str) -> f64 {
-        let label = format!("service=\"{service}\"");
+    /// `metric_sum` of `name` over the `/metrics` of every running origin.
+    pub async fn origin_metric(&self, name: &str, parts: &[&str]) -> f64 {
         let mut total = 0.0;
-        for r in &self.regions {
-            if r.stop.is_none() {
-                continue;
-            }
-            let text = reqwest::get(format!("http://{}/metrics", r.addr))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            total += metric_sum(&text, "meridian_http_requests_total", &[&label]);
+        for r in self.regions.iter().filter(|r| r.stop.is_some()) {
+            total += metric_sum(&scrape(r.addr).await, name, parts);
         }
         total
     }
 
+    /// Requests the origins of every region served for `service`
+    /// (`meridian_http_requests_total`), to count what reached them.
+    pub async fn origin_requests(&self, service: &str) -> f64 {
+        let label = format!("service=\"{service}\"");
+        self.origin_metric("meridian_http_requests_total", &[&label])
+            .await
+    }
+
     /// The edge's own metrics text.
     pub async fn edge_metrics(&self) -> String {
-        reqwest::get(format!("http://{}/metrics", self.metrics))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        scrape(self.metrics).await
     }
 
     /// (region id, address) of every region, for building edge configs.
@@ -842,18 +834,23 @@ impl ExtraEdge {
     }
 
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("http://{}/metrics", self.ports.metrics))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        scrape(self.ports.metrics).await
     }
 
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
     }
+}
+
+/// The Prometheus text of `GET http://<addr>/metrics`.
+pub async fn scrape(addr: SocketAddr) -> String {
+    reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// The value of one sample (`name{labels…} value`) in Prometheus text, or

@@ -438,26 +438,6 @@ impl Drop for Broker {
     }
 }
 
-/// Sum over every region's `/metrics` of the samples of `name` whose
-/// labels include `label`.
-async fn metric_sum(cluster: &Cluster, name: &str, label: &str) -> f64 {
-    let mut sum = 0.0;
-    for region in &cluster.regions {
-        let text = reqwest::get(format!("http://{}/metrics", region.addr))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        sum += text
-            .lines()
-            .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>();
-    }
-    sum
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_down_checkouts_wait_in_the_outbox_and_arrive_once() {
     use meridian_common::testing::backend_endpoint;
@@ -495,7 +475,7 @@ async fn kafka_down_checkouts_wait_in_the_outbox_and_arrive_once() {
     );
     let mut waiting = 0.0;
     for _ in 0..100 {
-        waiting = metric_sum(&cluster, backlog.0, backlog.1).await;
+        waiting = cluster.origin_metric(backlog.0, &[backlog.1]).await;
         if waiting >= (2 * N) as f64 {
             break;
         }
@@ -540,13 +520,13 @@ async fn kafka_down_checkouts_wait_in_the_outbox_and_arrive_once() {
         .unwrap();
     assert_eq!(paid["events"], N, "each event once");
     for _ in 0..100 {
-        if metric_sum(&cluster, backlog.0, backlog.1).await == 0.0 {
+        if cluster.origin_metric(backlog.0, &[backlog.1]).await == 0.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
-        metric_sum(&cluster, backlog.0, backlog.1).await,
+        cluster.origin_metric(backlog.0, &[backlog.1]).await,
         0.0,
         "outboxes drained"
     );

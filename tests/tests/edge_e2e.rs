@@ -264,13 +264,7 @@ async fn stopped_region_fails_over_to_next_nearest_and_back() {
     }
     assert_eq!(failures, 0);
     assert!(after_window > 10);
-    let metrics_url = format!("http://{}/metrics", cluster.metrics);
-    let metrics = reqwest::get(metrics_url)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = cluster.edge_metrics().await;
     assert!(
         metrics.contains("meridian_edge_region_healthy{region=\"portland\"} 0"),
         "{metrics}"
@@ -410,13 +404,7 @@ async fn edge_checks_sessions_directly_in_redis() {
     let me: Value = me.json().await.unwrap();
     assert_eq!(me["id"], user["id"]);
 
-    let metrics_url = format!("http://{}/metrics", cluster.metrics);
-    let metrics = reqwest::get(&metrics_url)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = cluster.edge_metrics().await;
     assert!(
         metrics.contains(r#"meridian_edge_session_lookups_total{result="valid",source="redis"} 1"#),
         "{metrics}"
@@ -438,12 +426,7 @@ async fn edge_checks_sessions_directly_in_redis() {
         .await
         .unwrap();
     assert_eq!(after.status(), 401);
-    let metrics = reqwest::get(&metrics_url)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = cluster.edge_metrics().await;
     assert!(metrics
         .contains(r#"meridian_edge_session_lookups_total{result="invalid",source="redis"} 1"#));
     cluster.shutdown().await;
