@@ -98,7 +98,6 @@ struct SharedRedis {
 }
 
 pub struct RateLimiter {
-    groups: Vec<RateLimitGroup>,
     buckets: Cache<BucketKey, Arc<Bucket>>,
     redis: Option<SharedRedis>,
     /// What built this limiter, so a reload that keeps it keeps the buckets.
@@ -114,7 +113,6 @@ impl RateLimiter {
             .max()
             .unwrap_or(1000);
         Self {
-            groups: config.groups.clone(),
             // An idle bucket is full again after one window: forget it then.
             buckets: Cache::builder()
                 .max_capacity(1_000_000)
@@ -147,7 +145,7 @@ impl RateLimiter {
         clients: &[(Kind, u64)],
         metrics: &EdgeMetrics,
     ) -> Result<(), Rejection> {
-        let Some(g) = self.groups.get(group) else {
+        let Some(g) = self.source.groups.get(group) else {
             return Ok(());
         };
         let now = now_ms();

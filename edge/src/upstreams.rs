@@ -54,8 +54,6 @@ pub struct Region {
 
 pub struct Upstreams {
     regions: Vec<Region>,
-    eject_after: u32,
-    eject_ms: u64,
     /// What built this set, so a reload that changes neither keeps it (and
     /// with it health, drains and breakers).
     pub source: (Vec<RegionEntry>, UpstreamConfig),
@@ -208,8 +206,6 @@ impl Upstreams {
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Self {
             regions,
-            eject_after: upstream.eject_after_failures,
-            eject_ms: upstream.eject_ms,
             source: (entries.to_vec(), upstream.clone()),
         })
     }
@@ -269,7 +265,7 @@ impl Upstreams {
             || r.open_until
                 .compare_exchange(
                     until,
-                    now + self.eject_ms,
+                    now + self.source.1.eject_ms,
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 )
@@ -302,9 +298,11 @@ impl Upstreams {
     pub fn record_failure(&self, i: usize) {
         let r = &self.regions[i];
         let failures = r.failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if failures >= self.eject_after && r.open_until.load(Ordering::Relaxed) == 0 {
+        if failures >= self.source.1.eject_after_failures
+            && r.open_until.load(Ordering::Relaxed) == 0
+        {
             r.open_until
-                .store(now_ms() + self.eject_ms, Ordering::Relaxed);
+                .store(now_ms() + self.source.1.eject_ms, Ordering::Relaxed);
             r.metrics.breaker_open.set(1);
             r.metrics.ejections.inc();
             tracing::warn!(region = %r.id, failures, "breaker open: region ejected after consecutive failures");
