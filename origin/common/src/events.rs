@@ -288,42 +288,50 @@ pub async fn relay_polling(
     interval: std::time::Duration,
     stats: RelayStats,
 ) {
-    let mut failures: u32 = 0;
     // The backlog is a count query on a table outbox: once a second is
-    // plenty for a gauge.
-    let mut counted = tokio::time::Instant::now() - std::time::Duration::from_secs(1);
-    loop {
-        if counted.elapsed() >= std::time::Duration::from_secs(1) {
+    // plenty for a gauge. It is counted beside the delivery loop, not in
+    // it, so the gauge keeps moving while a delivery hangs on a broker
+    // that is down — which is when operators look at it.
+    let count = async {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
             if let Ok(backlog) = outbox.backlog().await {
                 stats.backlog.set(backlog as i64);
             }
-            counted = tokio::time::Instant::now();
         }
-        match outbox.pending(256).await {
-            Ok(batch) if !batch.is_empty() => {
-                if let Err(e) = sink.deliver(&batch).await {
-                    stats.failures.inc();
-                    failures += 1;
-                    if failures == 1 || failures % 50 == 0 {
-                        tracing::warn!(error = %e, backlog = batch.len(), "events not delivered; they wait in the outbox");
+    };
+    let deliver = async {
+        let mut failures: u32 = 0;
+        loop {
+            match outbox.pending(256).await {
+                Ok(batch) if !batch.is_empty() => {
+                    if let Err(e) = sink.deliver(&batch).await {
+                        stats.failures.inc();
+                        failures += 1;
+                        if failures == 1 || failures % 50 == 0 {
+                            tracing::warn!(error = %e, backlog = batch.len(), "events not delivered; they wait in the outbox");
+                        }
+                        tokio::time::sleep(interval * failures.min(20)).await;
+                        continue;
                     }
-                    tokio::time::sleep(interval * failures.min(20)).await;
-                    continue;
+                    failures = 0;
+                    stats.published.inc_by(batch.len() as u64);
+                    let ids: Vec<Uuid> = batch.iter().map(|e| e.id).collect();
+                    if let Err(e) = outbox.mark_published(&ids).await {
+                        tracing::warn!(error = %e, "outbox rows not marked published; they will be redelivered");
+                    }
                 }
-                failures = 0;
-                stats.published.inc_by(batch.len() as u64);
-                let ids: Vec<Uuid> = batch.iter().map(|e| e.id).collect();
-                if let Err(e) = outbox.mark_published(&ids).await {
-                    tracing::warn!(error = %e, "outbox rows not marked published; they will be redelivered");
+                Ok(_) => tokio::time::sleep(interval).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox unreadable; retrying");
+                    tokio::time::sleep(interval).await;
                 }
-            }
-            Ok(_) => tokio::time::sleep(interval).await,
-            Err(e) => {
-                tracing::warn!(error = %e, "outbox unreadable; retrying");
-                tokio::time::sleep(interval).await;
             }
         }
-    }
+    };
+    tokio::join!(count, deliver);
 }
 
 #[cfg(test)]
