@@ -25,19 +25,26 @@ mkdir -p "$DATA" "$TOOLS"
 
 PG_PORT=5432
 REDIS_PORT=6379
-APT_UPDATED=0
+LOGS="$TOOLS/logs"
+mkdir -p "$LOGS"
+
+# shellcheck source=deploy/local/lib.sh
+source "$ROOT/deploy/local/lib.sh"
 
 log() { echo "backends: $*" >&2; }
 
-apt_install() {
-  if [[ $APT_UPDATED == 0 ]]; then
-    apt-get update -qq
-    APT_UPDATED=1
+# Any failing command names itself (functions and subshells inherit this),
+# so a first run that fails says where instead of just stopping.
+set -E
+CURRENT=
+on_error() {
+  log "FAILED (exit $1): $2  [${3:-main}, line $4]"
+  if [[ -n $CURRENT && -f $DATA/$CURRENT/log ]]; then
+    log "last lines of $DATA/$CURRENT/log:"
+    tail -n 20 "$DATA/$CURRENT/log" >&2
   fi
-  # Installs run in parallel (see `up`): wait for dpkg's lock, don't fail.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    -o DPkg::Lock::Timeout=600 "$@" >/dev/null
 }
+trap 'on_error $? "$BASH_COMMAND" "${FUNCNAME[0]:-}" $LINENO' ERR
 
 wait_for() { # name, command...
   local name=$1; shift
@@ -137,8 +144,7 @@ venv_tool() { # venv name, pip spec
   local venv="$TOOLS/$1"
   if [[ ! -x $venv/bin/python ]]; then python3 -m venv "$venv"; fi
   if ! "$venv/bin/pip" show -q "${2%%=*}" >/dev/null 2>&1; then
-    log "installing $2"
-    "$venv/bin/pip" install -q "$2"
+    with_progress "installing $2 (PyPI)" "$LOGS/$1.log" "$venv/bin/pip" install -q "$2"
   fi
 }
 
@@ -175,10 +181,10 @@ dynamodb_install() {
   [[ -f $TOOLS/dynamodb/package/emulator/DynamoDBLocal.jar ]] && return 0
   command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
   command -v npm >/dev/null 2>&1 || apt_install npm
-  log "installing DynamoDB Local (npm amplify-dynamodb-simulator@2.9.30)"
   mkdir -p "$TOOLS/dynamodb"
-  (cd "$TOOLS/dynamodb" && npm pack -q amplify-dynamodb-simulator@2.9.30 >/dev/null &&
-    tar xzf amplify-dynamodb-simulator-2.9.30.tgz package/emulator)
+  with_progress "installing DynamoDB Local (npm amplify-dynamodb-simulator@2.9.30)" "$LOGS/dynamodb.log" \
+    sh -c 'cd "$1" && npm pack amplify-dynamodb-simulator@2.9.30 &&
+      tar xzf amplify-dynamodb-simulator-2.9.30.tgz package/emulator' sh "$TOOLS/dynamodb"
 }
 
 dynamodb_up() {
@@ -193,8 +199,8 @@ dynamodb_up() {
 
 s3_install() {
   [[ -x $TOOLS/s3s-fs/bin/s3s-fs ]] && return 0
-  log "installing s3s-fs 0.14.1 (cargo, a few minutes)"
-  env -u CARGO_TARGET_DIR cargo install -q --locked --root "$TOOLS/s3s-fs" \
+  with_progress "building s3s-fs 0.14.1 (cargo install, ~4 minutes the first time)" "$LOGS/s3.log" \
+    env -u CARGO_TARGET_DIR cargo install --locked --root "$TOOLS/s3s-fs" \
     --target-dir "$TOOLS/s3s-fs-build" s3s-fs@0.14.1 --features binary
 }
 
@@ -220,8 +226,8 @@ mongodb_up() {
 
 cassandra_install() {
   [[ -x $TOOLS/kassandra/release/kassandra-serve ]] && return 0
-  log "building kassandra-serve (CQL server for tests)"
-  env CARGO_TARGET_DIR="$TOOLS/kassandra" cargo build -q --release --locked \
+  with_progress "building kassandra-serve (the CQL server for tests, ~1 minute)" "$LOGS/cassandra.log" \
+    env CARGO_TARGET_DIR="$TOOLS/kassandra" cargo build --release --locked \
     --manifest-path "$HELPERS/kassandra-serve/Cargo.toml"
 }
 
@@ -327,14 +333,26 @@ names=("$@")
 ((${#names[@]})) || names=("${ALL[@]}")
 case "$cmd" in
   up)
-    # Slow installs first and together, so a fresh machine waits once.
-    pids=()
+    # Slow installs first and together, so a fresh machine waits once
+    # (apt installs among them take turns: apt_install holds one lock).
+    pids=() labels=()
     for name in "${names[@]}"; do
-      if declare -F "${name}_install" >/dev/null; then "${name}_install" & pids+=($!); fi
+      if declare -F "${name}_install" >/dev/null; then
+        "${name}_install" & pids+=($!) labels+=("$name")
+      fi
     done
-    prometheus_install & pids+=($!)
-    for pid in "${pids[@]}"; do wait "$pid"; done
-    for name in "${names[@]}"; do "${name}_up"; done
+    prometheus_install & pids+=($!) labels+=(prometheus)
+    failed=()
+    for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+=("${labels[$i]}"); done
+    if ((${#failed[@]})); then
+      log "FAILED to install: ${failed[*]} (the reasons are above; logs in $LOGS)"
+      exit 1
+    fi
+    for name in "${names[@]}"; do
+      CURRENT=$name
+      "${name}_up"
+    done
+    CURRENT=
     status ;;
   down)
     for name in "${names[@]}"; do "${name}_down"; done

@@ -9,8 +9,13 @@
 #                                         # Cassandra, Elasticsearch
 #
 # --real-stores installs and starts the servers first (deploy/local/backends.sh
-# up; stop them with `deploy/local/backends.sh down`) and gives every origin
-# deploy/local/real-stores.toml as its [stores] tables.
+# up: also Kafka and ClickHouse for events and analytics) and gives every
+# origin deploy/local/real-stores.toml as its [stores] tables. Ctrl-C stops
+# Meridian but leaves those servers running (the next start takes seconds);
+# `deploy/local/backends.sh down` stops them.
+#
+# Build tools and C headers missing on a fresh machine are installed first
+# (deploy/local/prereqs.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -25,9 +30,14 @@ for arg in "$@"; do
     *) echo "usage: $0 [--release] [--real-stores]" >&2; exit 2 ;;
   esac
 done
+deploy/local/prereqs.sh
 if ((${#STORES_ARGS[@]})); then
-  echo "==> starting the real stores"
-  deploy/local/backends.sh up
+  echo "==> starting the real stores (the first run installs them: several minutes)"
+  if ! deploy/local/backends.sh up; then
+    echo "run.sh: the real stores did not start; the reason is above." >&2
+    echo "        Fix it and run again (installed parts are kept), or run without --real-stores." >&2
+    exit 1
+  fi
 fi
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 REGIONS=(new-york dallas chicago los-angeles portland virginia)
@@ -40,6 +50,26 @@ cargo build "${CARGO_FLAGS[@]}" -p meridian-edge -p meridian-server --bins
 
 PIDS=()
 STOPPING=0
+
+# Waits until the first N origins answer /readyz (60 s at most); says
+# which one failed and shows its log if one exits or never gets ready.
+wait_ready() {
+  local n=$1 i
+  for i in $(seq 0 $((n - 1))); do
+    local port=$((7101 + i)) region=${REGIONS[$i]}
+    for _ in $(seq 1 300); do
+      curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && continue 2
+      if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
+        echo "run.sh: the $region origin exited while starting; last lines of $LOG_DIR/$region.log:" >&2
+        tail -n 20 "$LOG_DIR/$region.log" >&2
+        return 1
+      fi
+      sleep 0.2
+    done
+    echo "run.sh: the $region origin was not ready after 60 s; see $LOG_DIR/$region.log" >&2
+    return 1
+  done
+}
 cleanup() {
   trap - INT TERM EXIT
   STOPPING=1
@@ -58,13 +88,12 @@ for region in "${REGIONS[@]}"; do
   if ((${#STORES_ARGS[@]})) && [[ $region == "${REGIONS[0]}" ]]; then
     # Shared stores: the first origin creates tables and seeds the demo
     # data alone; the others start once it is ready.
-    for _ in $(seq 1 300); do
-      curl -fsS http://127.0.0.1:7101/readyz >/dev/null 2>&1 && break
-      kill -0 "$!" 2>/dev/null || { tail -n 20 "$LOG_DIR/$region.log"; exit 1; }
-      sleep 0.2
-    done
+    wait_ready 1 || exit 1
   fi
 done
+# The edge starts once every origin is ready, so its health checks and
+# first requests never meet a region that is still starting.
+wait_ready "${#REGIONS[@]}" || exit 1
 "$TARGET_DIR/$PROFILE/edge" --config deploy/local/edge.toml >"$LOG_DIR/edge.log" 2>&1 &
 PIDS+=($!)
 

@@ -34,10 +34,12 @@ pub struct LineSale {
 pub enum Measure {
     /// Kept raw only.
     None,
-    /// An item went into a cart (funnel stage `cart`, entity = cart id).
-    CartActivity,
-    /// A checkout placed an order (stage `checkout`).
-    OrderPlaced,
+    /// An item went into a cart (funnel stage `cart`, entity = cart id),
+    /// of this seller when the event names the product's seller.
+    CartActivity { seller: Option<String> },
+    /// A checkout placed an order (stage `checkout`) with sub-orders of
+    /// these sellers.
+    OrderPlaced { sellers: Vec<String> },
     /// An order was paid: stage `paid` and the sales rollups. `subs` are the
     /// sub-order totals per seller (items, shipping and tax); `lines` the
     /// item values per product.
@@ -71,10 +73,21 @@ impl Measure {
     /// The funnel stage and entity this event counts for, if any.
     pub fn stage(&self) -> Option<&'static str> {
         match self {
-            Measure::CartActivity => Some("cart"),
-            Measure::OrderPlaced => Some("checkout"),
+            Measure::CartActivity { .. } => Some("cart"),
+            Measure::OrderPlaced { .. } => Some("checkout"),
             Measure::OrderPaid { .. } => Some("paid"),
             _ => None,
+        }
+    }
+
+    /// The sellers in whose own funnel this event counts: the product's
+    /// seller for a cart, every seller of a placed or paid order.
+    pub fn funnel_sellers(&self) -> Vec<&str> {
+        match self {
+            Measure::CartActivity { seller } => seller.iter().map(String::as_str).collect(),
+            Measure::OrderPlaced { sellers } => sellers.iter().map(String::as_str).collect(),
+            Measure::OrderPaid { subs, .. } => subs.iter().map(|s| s.seller.as_str()).collect(),
+            _ => Vec::new(),
         }
     }
 }
@@ -180,8 +193,18 @@ pub fn measure(event: &EventEnvelope) -> Result<Measure, String> {
         ));
     }
     Ok(match event.event_type.as_str() {
-        "cart.item.added" => Measure::CartActivity,
-        "orders.order.placed" => Measure::OrderPlaced,
+        "cart.item.added" => {
+            let p: CartAdded = payload(event)?;
+            Measure::CartActivity {
+                seller: p.seller_id,
+            }
+        }
+        "orders.order.placed" => {
+            let p: Placed = payload(event)?;
+            Measure::OrderPlaced {
+                sellers: p.sub_orders.into_iter().map(|s| s.seller_id).collect(),
+            }
+        }
         "orders.order.paid" => paid(payload(event)?)?,
         "orders.sub_order.cancelled" | "orders.sub_order.refunded" => {
             let p: SubOrderChange = payload(event)?;
@@ -259,6 +282,24 @@ fn paid(p: Paid) -> Result<Measure, String> {
         subs,
         lines,
     })
+}
+
+/// Events written before carts named the seller carry none.
+#[derive(Deserialize)]
+struct CartAdded {
+    #[serde(default)]
+    seller_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Placed {
+    #[serde(default)]
+    sub_orders: Vec<SellerOf>,
+}
+
+#[derive(Deserialize)]
+struct SellerOf {
+    seller_id: String,
 }
 
 #[derive(Deserialize)]

@@ -156,6 +156,9 @@ pub struct SellerSummary {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub sales: Sales,
+    /// The shop's own funnel: carts that took its products, checkouts and
+    /// paid orders with a sub-order of it.
+    pub funnel: FunnelView,
 }
 
 #[utoipa::path(get, path = "/api/analytics/seller/summary", tag = "analytics", params(Params),
@@ -168,11 +171,13 @@ pub async fn seller_summary(
     let range = params.range()?;
     let seller = seller_of(&state, &caller).await?;
     let cells = state.store.sales(Some(&seller), range).await?;
+    let funnel = funnel_view(state.store.funnel(Some(&seller), range).await?);
     Ok(private(SellerSummary {
         seller_id: seller,
         from: range.from,
         to: range.to,
         sales: sales(&cells),
+        funnel,
     }))
 }
 
@@ -265,6 +270,18 @@ pub struct PlatformSummary {
     pub events: Vec<EventCount>,
 }
 
+fn funnel_view((total, days): (Funnel, Vec<(NaiveDate, Funnel)>)) -> FunnelView {
+    FunnelView {
+        checkout_rate: ratio(total.checkouts, total.carts),
+        paid_rate: ratio(total.paid, total.checkouts),
+        total,
+        by_day: days
+            .into_iter()
+            .map(|(day, funnel)| FunnelDay { day, funnel })
+            .collect(),
+    }
+}
+
 fn ratio(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
@@ -284,7 +301,7 @@ pub async fn platform_summary(
     let range = params.range()?;
     let store = &state.store;
     let cells = store.sales(None, range).await?;
-    let (total, days) = store.funnel(range).await?;
+    let funnel = funnel_view(store.funnel(None, range).await?);
     let rating_days = store.ratings(range).await?;
     let deliveries = store.deliveries(range).await?;
     let counts = store.event_counts().await?;
@@ -294,15 +311,7 @@ pub async fn platform_summary(
         from: range.from,
         to: range.to,
         sales: sales(&cells),
-        funnel: FunnelView {
-            checkout_rate: ratio(total.checkouts, total.carts),
-            paid_rate: ratio(total.paid, total.checkouts),
-            total,
-            by_day: days
-                .into_iter()
-                .map(|(day, funnel)| FunnelDay { day, funnel })
-                .collect(),
-        },
+        funnel,
         ratings: Ratings {
             ratings,
             average: (ratings > 0).then(|| stars as f64 / ratings as f64),

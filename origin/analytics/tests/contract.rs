@@ -76,34 +76,34 @@ async fn analytics_store_contract(store: Arc<dyn AnalyticsStore>, ns: &str) {
     let b = format!("{ns}-seller-b");
     let (p1, p2, p3) = (format!("{ns}-p1"), format!("{ns}-p2"), format!("{ns}-p3"));
     let o = |n: u32| format!("{ns}-order-{n}");
-    let cart = |day: &str, region: &str, n: u32| {
+    // Carts name the product's seller (events from before they did name
+    // none and count for the platform only).
+    let cart = |day: &str, region: &str, n: u32, seller: Option<&str>| {
         event(
             "cart.item.added",
             day,
             region,
             &format!("{ns}-cart-{n}"),
-            json!({}),
+            json!({ "product_id": p1, "quantity": 1, "seller_id": seller }),
+        )
+    };
+    let placed = |day: &str, region: &str, order: &str, sellers: &[&str]| {
+        let subs: Vec<_> = sellers.iter().map(|s| json!({ "seller_id": s })).collect();
+        event(
+            "orders.order.placed",
+            day,
+            region,
+            order,
+            json!({ "sub_orders": subs }),
         )
     };
     let events = vec![
-        cart("2026-03-01", "chicago", 1),
-        cart("2026-03-01", "chicago", 1),
-        cart("2026-03-02", "dallas", 2),
-        cart("2026-03-02", "dallas", 1),
-        event(
-            "orders.order.placed",
-            "2026-03-01",
-            "chicago",
-            &o(1),
-            json!({}),
-        ),
-        event(
-            "orders.order.placed",
-            "2026-03-02",
-            "dallas",
-            &o(2),
-            json!({}),
-        ),
+        cart("2026-03-01", "chicago", 1, Some(&a)),
+        cart("2026-03-01", "chicago", 1, Some(&a)),
+        cart("2026-03-02", "dallas", 2, Some(&b)),
+        cart("2026-03-02", "dallas", 1, None),
+        placed("2026-03-01", "chicago", &o(1), &[&a, &b]),
+        placed("2026-03-02", "dallas", &o(2), &[&a]),
         event(
             "orders.order.placed",
             "2026-03-02",
@@ -234,7 +234,7 @@ async fn analytics_store_contract(store: Arc<dyn AnalyticsStore>, ns: &str) {
         checkouts,
         paid,
     };
-    let (total, days) = store.funnel(march).await.unwrap();
+    let (total, days) = store.funnel(None, march).await.unwrap();
     assert_eq!(total, funnel(2, 3, 2));
     assert_eq!(
         days,
@@ -243,6 +243,30 @@ async fn analytics_store_contract(store: Arc<dyn AnalyticsStore>, ns: &str) {
             (d("2026-03-02"), funnel(2, 2, 1)),
         ]
     );
+    // Each seller's own funnel: their carts, their orders.
+    let (total_a, days_a) = store.funnel(Some(&a), march).await.unwrap();
+    assert_eq!(total_a, funnel(1, 2, 2));
+    assert_eq!(
+        days_a,
+        vec![
+            (d("2026-03-01"), funnel(1, 1, 1)),
+            (d("2026-03-02"), funnel(0, 1, 1)),
+        ]
+    );
+    let (total_b, days_b) = store.funnel(Some(&b), march).await.unwrap();
+    assert_eq!(total_b, funnel(1, 1, 1));
+    assert_eq!(
+        days_b,
+        vec![
+            (d("2026-03-01"), funnel(0, 1, 1)),
+            (d("2026-03-02"), funnel(1, 0, 0)),
+        ]
+    );
+    let (nobody, _) = store
+        .funnel(Some(&format!("{ns}-nobody")), march)
+        .await
+        .unwrap();
+    assert_eq!(nobody, Funnel::default());
 
     let ratings = store.ratings(march).await.unwrap();
     let ratings: Vec<(NaiveDate, i64, i64)> = ratings

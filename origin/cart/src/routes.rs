@@ -224,7 +224,8 @@ pub async fn add_item(
             &s,
             "cart.item.added",
             &k,
-            json!({ "product_id": body.product_id, "quantity": body.quantity }),
+            // The seller, so analytics can count each shop's own funnel.
+            json!({ "product_id": body.product_id, "quantity": body.quantity, "seller_id": product.seller_id }),
         )])
     };
     let cart = state

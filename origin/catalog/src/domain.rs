@@ -272,6 +272,85 @@ pub struct ListQuery {
     pub sort: Sort,
     pub limit: u32,
     pub after: Option<Cursor>,
+    /// Which products of the walk a page keeps (all by default).
+    pub filter: ListFilter,
+}
+
+/// Narrows a listing beyond its category. A page walks the sort order and
+/// keeps the products this admits, so cursors stay `(key, id)` positions
+/// and pagination stays stable under any filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub seller: Option<SellerId>,
+    /// Inclusive bounds, minor units.
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    /// Average rating at least this, in hundredths of a star.
+    pub min_rating_centi: Option<u32>,
+    pub in_stock: bool,
+}
+
+impl ListFilter {
+    pub fn parse(
+        seller: Option<&str>,
+        min_price: Option<i64>,
+        max_price: Option<i64>,
+        min_rating: Option<f64>,
+        in_stock: Option<bool>,
+    ) -> Result<Self, Vec<(&'static str, String)>> {
+        let mut errors = Vec::new();
+        let seller = match seller.map(str::parse::<SellerId>).transpose() {
+            Ok(s) => s,
+            Err(_) => {
+                errors.push(("seller", "must be a seller id (UUID)".to_owned()));
+                None
+            }
+        };
+        for (name, v) in [("min_price", min_price), ("max_price", max_price)] {
+            if v.is_some_and(|p| p < 0) {
+                errors.push((name, "must not be negative".to_owned()));
+            }
+        }
+        if let (Some(lo @ 0..), Some(hi @ 0..)) = (min_price, max_price) {
+            if lo > hi {
+                errors.push(("max_price", "must not be below min_price".to_owned()));
+            }
+        }
+        let min_rating_centi = match min_rating {
+            None => None,
+            Some(r) if r.is_finite() && (1.0..=5.0).contains(&r) => Some((r * 100.0).round() as u32),
+            Some(_) => {
+                errors.push(("min_rating", "must be between 1 and 5".to_owned()));
+                None
+            }
+        };
+        if errors.is_empty() {
+            Ok(Self {
+                seller,
+                min_price,
+                max_price,
+                min_rating_centi,
+                in_stock: in_stock.unwrap_or(false),
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn admits(&self, p: &Product) -> bool {
+        self.seller.is_none_or(|s| p.seller_id == s)
+            && self.min_price.is_none_or(|lo| p.price.amount >= lo)
+            && self.max_price.is_none_or(|hi| p.price.amount <= hi)
+            && self
+                .min_rating_centi
+                .is_none_or(|r| p.rating.average_centi() >= r)
+            && (!self.in_stock || p.stock > 0)
+    }
+
+    /// Whether every product passes (a page then needs no over-reading).
+    pub fn is_open(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl ListQuery {
@@ -311,6 +390,7 @@ impl ListQuery {
                 sort,
                 limit,
                 after,
+                filter: ListFilter::default(),
             })
         } else {
             Err(errors)
@@ -358,6 +438,36 @@ mod tests {
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         assert!(Cursor::decode("!!!").is_err());
         assert!(Cursor::decode("e30").is_err()); // "{}"
+    }
+
+    #[test]
+    fn filters_validate_and_admit() {
+        let errors = ListFilter::parse(Some("x"), Some(-1), Some(-2), Some(0.5), None).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["seller", "min_price", "max_price", "min_rating"]);
+        assert_eq!(
+            ListFilter::parse(None, Some(10), Some(9), None, None).unwrap_err()[0].0,
+            "max_price"
+        );
+        let mut p = crate::demo::products().remove(0);
+        p.price.amount = 1500;
+        p.stock = 0;
+        p.rating = RatingSummary::of([4u8, 5].into_iter());
+        let admits = |seller, lo, hi, rating, stock| {
+            ListFilter::parse(seller, lo, hi, rating, stock)
+                .unwrap()
+                .admits(&p)
+        };
+        let own = p.seller_id.to_string();
+        let other = ProductId::new().to_string();
+        assert!(admits(None, None, None, None, None));
+        assert!(admits(Some(&own), Some(1500), Some(1500), Some(4.5), None));
+        assert!(!admits(Some(&other), None, None, None, None));
+        assert!(!admits(None, Some(1501), None, None, None));
+        assert!(!admits(None, None, Some(1499), None, None));
+        assert!(!admits(None, None, None, Some(4.6), None));
+        assert!(!admits(None, None, None, None, Some(true)));
+        assert!(ListFilter::default().is_open());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use meridian_common::{ApiError, FieldError, ProductId};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::domain::{ListQuery, Sort};
+use crate::domain::{ListFilter, ListQuery, Sort};
 use crate::AppState;
 
 /// Public catalog reads may be cached by the edge and browsers briefly.
@@ -22,10 +22,15 @@ pub struct ListParams {
     sort: Option<Sort>,
     limit: Option<u32>,
     cursor: Option<String>,
+    seller: Option<String>,
+    min_price: Option<i64>,
+    max_price: Option<i64>,
+    min_rating: Option<f64>,
+    in_stock: Option<bool>,
 }
 
-#[utoipa::path(get, path = "/api/catalog/products", tag = "catalog", params(("category" = Option<String>, Query), ("sort" = Option<String>, Query, description = "newest | price_asc | price_desc"), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, description = "a page: items and next_cursor", body = Object), (status = 400, description = "invalid_query", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed: category, limit or cursor", body = meridian_common::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/catalog/products", tag = "catalog", params(("category" = Option<String>, Query), ("sort" = Option<String>, Query, description = "newest | price_asc | price_desc"), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query), ("seller" = Option<String>, Query, description = "only this shop's products (seller id)"), ("min_price" = Option<i64>, Query, description = "minor units, inclusive"), ("max_price" = Option<i64>, Query, description = "minor units, inclusive"), ("min_rating" = Option<f64>, Query, description = "average stars, 1-5"), ("in_stock" = Option<bool>, Query, description = "only products with stock")),
+    responses((status = 200, description = "a page: items and next_cursor", body = Object), (status = 400, description = "invalid_query", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed: category, limit, cursor, seller, prices or rating", body = meridian_common::openapi::ErrorBody)))]
 pub async fn list_products(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
@@ -35,15 +40,25 @@ pub async fn list_products(
         params.sort,
         params.limit,
         params.cursor.as_deref(),
-    )
-    .map_err(|errors| {
-        ApiError::validation(
-            errors
-                .into_iter()
-                .map(|(field, message)| FieldError::new(field, message))
-                .collect(),
-        )
-    })?;
+    );
+    let filter = ListFilter::parse(
+        params.seller.as_deref(),
+        params.min_price,
+        params.max_price,
+        params.min_rating,
+        params.in_stock,
+    );
+    let query = match (query, filter) {
+        (Ok(query), Ok(filter)) => ListQuery { filter, ..query },
+        (query, filter) => {
+            let errors = query.err().into_iter().chain(filter.err()).flatten();
+            return Err(ApiError::validation(
+                errors
+                    .map(|(field, message)| FieldError::new(field, message))
+                    .collect(),
+            ));
+        }
+    };
     let page = state.products.list(&query).await?;
     let body = json!({
         "items": page.items,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use meridian_catalog::demo;
 use meridian_catalog::domain::{
-    Category, ListQuery, ProductPatch, ProductStatus, ReserveError, ReserveLine, Sort,
+    Category, ListFilter, ListQuery, ProductPatch, ProductStatus, ReserveError, ReserveLine, Sort,
 };
 use meridian_catalog::store::memory::MemoryProductStore;
 use meridian_catalog::store::ProductStore;
@@ -18,10 +18,24 @@ async fn walk(
     sort: Sort,
     limit: u32,
 ) -> Vec<ProductId> {
+    walk_filtered(store, category, sort, limit, ListFilter::default()).await
+}
+
+async fn walk_filtered(
+    store: &dyn ProductStore,
+    category: Option<&str>,
+    sort: Sort,
+    limit: u32,
+    filter: ListFilter,
+) -> Vec<ProductId> {
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let q = ListQuery::parse(category, Some(sort), Some(limit), cursor.as_deref()).unwrap();
+        let q = ListQuery {
+            filter: filter.clone(),
+            ..q
+        };
         let page = store.list(&q).await.unwrap();
         assert!(page.items.len() <= limit as usize);
         out.extend(page.items.iter().map(|p| p.id));
@@ -69,6 +83,26 @@ async fn product_store_contract(store: Arc<dyn ProductStore>) {
     let books = walk(store.as_ref(), Some("books"), Sort::PriceAsc, 5).await;
     let expected = all.iter().filter(|p| p.category.slug() == "books").count();
     assert_eq!(books.len(), expected);
+    // Filters: every page holds only admitted products, the walk finds
+    // exactly the admitted ones, in order.
+    let seller = all[3].seller_id.to_string();
+    let filter = ListFilter::parse(Some(&seller), Some(1_000), Some(20_000), None, Some(true)).unwrap();
+    let expected: Vec<ProductId> = {
+        let mut admitted: Vec<_> = all
+            .iter()
+            .filter(|p| p.category.slug() == "books" && filter.admits(p))
+            .collect();
+        admitted.sort_by_key(|p| (Sort::PriceAsc.key(p), p.id));
+        admitted.iter().map(|p| p.id).collect()
+    };
+    assert!(!expected.is_empty() && expected.len() < books.len());
+    let filtered = walk_filtered(store.as_ref(), Some("books"), Sort::PriceAsc, 2, filter).await;
+    assert_eq!(filtered, expected);
+    let nothing = ListFilter::parse(None, Some(i64::MAX), None, None, None).unwrap();
+    assert!(walk_filtered(store.as_ref(), None, Sort::Newest, 10, nothing)
+        .await
+        .is_empty());
+
     let categories = store.categories().await.unwrap();
     assert_eq!(categories.len(), 10);
     assert!(categories.iter().all(|c| c.product_count == 24));

@@ -10,8 +10,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use axum::Router;
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tower::ServiceExt;
@@ -50,6 +51,8 @@ pub enum ClientError {
         status: u16,
         code: String,
         message: String,
+        /// Per-field problems of a `validation_failed` answer: (field, message).
+        fields: Vec<(String, String)>,
     },
     #[error("undecodable response from {0}: {1}")]
     Decode(&'static str, String),
@@ -66,6 +69,7 @@ impl From<ClientError> for ApiError {
                 status,
                 code,
                 message,
+                ..
             } if (400..500).contains(&status) => {
                 // Known codes keep their meaning for the caller's client.
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -121,6 +125,11 @@ impl InternalClient {
         }
     }
 
+    /// The service this client calls (for error messages).
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
     /// Sends `body` as JSON and decodes a JSON answer. `headers` are extra
     /// headers to pass on (`x-request-id`, `x-user-id`, `x-seller-id`, …).
     pub async fn call<B: Serialize, R: DeserializeOwned>(
@@ -130,27 +139,16 @@ impl InternalClient {
         body: Option<&B>,
         headers: &[(HeaderName, HeaderValue)],
     ) -> Result<R, ClientError> {
-        let (status, bytes) = self.send(method, path, body, headers).await?;
-        if status.is_success() {
-            let bytes = if bytes.is_empty() {
-                &b"null"[..]
-            } else {
-                &bytes[..]
-            };
-            return serde_json::from_slice(bytes)
-                .map_err(|e| ClientError::Decode(self.service, e.to_string()));
-        }
-        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let code = body["error"]["code"].as_str().unwrap_or("error").to_owned();
-        let message = body["error"]["message"].as_str().unwrap_or("").to_owned();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            return Err(ClientError::Unavailable(self.service, message));
-        }
-        Err(ClientError::Api {
-            status: status.as_u16(),
-            code,
-            message,
-        })
+        let payload = match body {
+            Some(b) => Payload::Json(
+                serde_json::to_vec(b)
+                    .map_err(|e| ClientError::Decode(self.service, e.to_string()))?,
+            ),
+            None => Payload::Empty,
+        };
+        self.exchange(method, path, payload, headers)
+            .await?
+            .json(self.service)
     }
 
     /// `call` for operations whose answer carries nothing the caller needs.
@@ -166,17 +164,33 @@ impl InternalClient {
             .map(|_| ())
     }
 
-    async fn send<B: Serialize>(
+    /// The whole answer, headers included (a caller that passes cookies on
+    /// needs `Set-Cookie`), for any kind of body. Fails only when the
+    /// service cannot be reached; error statuses are in the `Answer`.
+    pub async fn exchange(
         &self,
         method: Method,
         path: &str,
-        body: Option<&B>,
+        payload: Payload,
         headers: &[(HeaderName, HeaderValue)],
-    ) -> Result<(StatusCode, bytes::Bytes), ClientError> {
-        let payload = match body {
-            Some(b) => serde_json::to_vec(b)
-                .map_err(|e| ClientError::Decode(self.service, e.to_string()))?,
-            None => Vec::new(),
+    ) -> Result<Answer, ClientError> {
+        self.send(method, path, payload, headers).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        payload: Payload,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<Answer, ClientError> {
+        let (content_type, payload) = match payload {
+            Payload::Empty => (HeaderValue::from_static("application/json"), Bytes::new()),
+            Payload::Json(bytes) => (HeaderValue::from_static("application/json"), bytes.into()),
+            Payload::Raw {
+                content_type,
+                bytes,
+            } => (content_type, bytes),
         };
         match &self.transport {
             Transport::InProcess(router) => {
@@ -190,24 +204,28 @@ impl InternalClient {
                 }
                 let request = request
                     .header(INTERNAL_HEADER, self.secret.clone())
-                    .header("content-type", "application/json")
+                    .header("content-type", content_type)
                     .body(Body::from(payload))
                     .map_err(|e| ClientError::Decode(self.service, e.to_string()))?;
                 let response = router
                     .oneshot(request)
                     .await
                     .map_err(|e| ClientError::Unavailable(self.service, e.to_string()))?;
-                let status = response.status();
-                let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
+                let (parts, body) = response.into_parts();
+                let body = axum::body::to_bytes(body, 16 << 20)
                     .await
                     .map_err(|e| ClientError::Unavailable(self.service, e.to_string()))?;
-                Ok((status, bytes))
+                Ok(Answer {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body,
+                })
             }
             Transport::Http { base, client } => {
                 let mut request = client
                     .request(method, format!("{base}{path}"))
                     .header(INTERNAL_HEADER, self.secret.clone())
-                    .header("content-type", "application/json")
+                    .header("content-type", content_type)
                     .body(payload);
                 for (name, value) in headers {
                     request = request.header(name, value);
@@ -217,12 +235,80 @@ impl InternalClient {
                     .await
                     .map_err(|e| ClientError::Unavailable(self.service, e.to_string()))?;
                 let status = response.status();
-                let bytes = response
+                let headers = response.headers().clone();
+                let body = response
                     .bytes()
                     .await
                     .map_err(|e| ClientError::Unavailable(self.service, e.to_string()))?;
-                Ok((status, bytes))
+                Ok(Answer {
+                    status,
+                    headers,
+                    body,
+                })
             }
         }
     }
 }
+
+/// The body of a call.
+pub enum Payload {
+    Empty,
+    /// Serialised JSON.
+    Json(Vec<u8>),
+    /// Any other body (a multipart upload), with its content type.
+    Raw {
+        content_type: HeaderValue,
+        bytes: Bytes,
+    },
+}
+
+/// A service's whole answer.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The JSON body of a success, or the service's error: its code,
+    /// message and field problems (a 503 is `Unavailable`).
+    pub fn json<R: DeserializeOwned>(&self, service: &'static str) -> Result<R, ClientError> {
+        if self.status.is_success() {
+            let bytes = if self.body.is_empty() {
+                &b"null"[..]
+            } else {
+                &self.body[..]
+            };
+            return serde_json::from_slice(bytes)
+                .map_err(|e| ClientError::Decode(service, e.to_string()));
+        }
+        Err(self.error(service))
+    }
+
+    /// The error an unsuccessful answer stands for.
+    pub fn error(&self, service: &'static str) -> ClientError {
+        let body: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+        let code = body["error"]["code"].as_str().unwrap_or("error").to_owned();
+        let message = text(&body["error"]["message"]);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            return ClientError::Unavailable(service, message);
+        }
+        let fields = body["error"]["fields"]
+            .as_array()
+            .map(|fields| {
+                fields
+                    .iter()
+                    .map(|f| (text(&f["field"]), text(&f["message"])))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ClientError::Api {
+            status: self.status.as_u16(),
+            code,
+            message,
+            fields,
+        }
+    }
+}
+

@@ -24,6 +24,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod money;
 pub mod openapi;
+pub mod public_api;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod rating;

@@ -6,7 +6,6 @@
 //! same answer; a different body with that key gets 422. On any failure
 //! after the reservation the stock is released and the cart is untouched.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -18,14 +17,15 @@ use meridian_common::clients::{CartLineRef, ReserveRequest, StockLine};
 use meridian_common::events::EventEnvelope;
 use meridian_common::extract::Json;
 use meridian_common::internal::Caller;
-use meridian_common::{ApiError, FieldError, SellerId, UserId};
+use meridian_common::{ApiError, FieldError, UserId};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::domain::{Address, Line, Order, OrderId, Status, SubOrder};
+use crate::domain::{Address, Order, OrderId, Status};
 use crate::store::{Begin, StoredResponse};
+use crate::pricing;
 use crate::AppState;
 
 #[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
@@ -225,45 +225,8 @@ async fn run(
             "your cart is empty",
         ));
     }
-    let ids: Vec<_> = lines.iter().map(|l| l.product_id).collect();
-    let products = state.catalog.products(&ids, &headers).await?;
-
-    // Price every line now and split by seller.
-    let mut by_seller: BTreeMap<SellerId, (String, Vec<Line>)> = BTreeMap::new();
-    let mut unavailable = Vec::new();
-    for l in &lines {
-        match products.iter().find(|p| p.id == l.product_id && p.active) {
-            Some(p) => by_seller
-                .entry(p.seller_id)
-                .or_insert_with(|| (p.seller_name.clone(), Vec::new()))
-                .1
-                .push(Line {
-                    product_id: p.id,
-                    title: p.title.clone(),
-                    unit_price: p.price,
-                    quantity: l.quantity,
-                    refunded_quantity: 0,
-                }),
-            None => unavailable.push(l.product_id.to_string()),
-        }
-    }
-    if !unavailable.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unavailable_products",
-            format!(
-                "no longer sold: {}; remove them from your cart",
-                unavailable.join(", ")
-            ),
-        ));
-    }
-    let subs = by_seller
-        .into_iter()
-        .map(|(seller, (name, lines))| SubOrder::priced(seller, name, lines, state.pricing))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unpriceable_cart", e))?;
-    let (items, shipping, tax, total) = Order::totals(&subs)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "mixed_currencies", e))?;
+    let subs = pricing::price(state, &lines, &headers).await?;
+    let (items, shipping, tax, total) = pricing::totals(&subs)?;
     let now = Utc::now();
     let mut order = Order {
         id: OrderId(Uuid::now_v7()),

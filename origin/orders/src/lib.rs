@@ -1,7 +1,7 @@
 //! The orders service: checkout and the order lifecycle.
 //!
 //! Shoppers (under `/api/orders`): `POST /checkout` (requires an
-//! `Idempotency-Key`), `GET /`, `GET /{id}`. Sellers (session of the shop
+//! `Idempotency-Key`), `GET /`, `GET /{id}`; anyone: `POST /quote`. Sellers (session of the shop
 //! owner, or an API key with `orders:read` / `orders:write`):
 //! `GET /seller`, `POST /{id}/sub-orders/{sub}/ship`, `…/cancel`, `…/refunds`.
 
@@ -16,6 +16,7 @@ use meridian_common::clients::{
 mod checkout;
 pub mod domain;
 mod internal;
+mod pricing;
 mod routes;
 mod seller;
 pub mod store;
@@ -38,6 +39,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/checkout", post(checkout::checkout))
+        .route("/quote", post(pricing::quote))
         .route("/", get(routes::my_orders))
         .route("/seller", get(seller::seller_orders))
         .route("/{id}", get(routes::my_order))
@@ -62,7 +64,7 @@ pub fn internal_router(state: AppState) -> Router {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
     #[derive(OpenApi)]
-    #[openapi(paths(checkout::checkout, routes::my_orders, routes::my_order, seller::seller_orders, seller::ship, seller::cancel, seller::refund), tags((name = "orders", description = "Checkout and order lifecycle")))]
+    #[openapi(paths(checkout::checkout, pricing::quote, routes::my_orders, routes::my_order, seller::seller_orders, seller::ship, seller::cancel, seller::refund), tags((name = "orders", description = "Checkout and order lifecycle")))]
     struct Doc;
     Doc::openapi()
 }

@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::list).post(routes::submit),
         )
         .route("/products/{product}/summary", get(routes::summary))
+        .route("/products/{product}/mine", get(routes::mine))
         .route("/{id}/reply", post(routes::reply))
         .route("/{id}/helpful", post(routes::helpful))
         .route("/{id}/reports", post(routes::report))
@@ -42,7 +43,7 @@ pub fn router(state: AppState) -> Router {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
     #[derive(OpenApi)]
-    #[openapi(paths(routes::submit, routes::list, routes::summary, routes::reply, routes::helpful, routes::report), tags((name = "reviews", description = "Reviews and ratings")))]
+    #[openapi(paths(routes::submit, routes::list, routes::mine, routes::summary, routes::reply, routes::helpful, routes::report), tags((name = "reviews", description = "Reviews and ratings")))]
     struct Doc;
     Doc::openapi()
 }

@@ -96,9 +96,15 @@ pub async fn submit(
 pub struct ListParams {
     sort: Option<String>,
     limit: Option<usize>,
+    offset: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/api/reviews/products/{product}", tag = "reviews", params(("product" = String, Path)),
+/// Deepest page offset served (a walk further is a crawler, not a reader).
+const MAX_OFFSET: usize = 10_000;
+
+/// A page of the product's reviews with the rating summary; `next_offset`
+/// is set while more follow.
+#[utoipa::path(get, path = "/api/reviews/products/{product}", tag = "reviews", params(("product" = String, Path), ("sort" = Option<String>, Query, description = "newest | helpful"), ("limit" = Option<u32>, Query, description = "1-100, default 20"), ("offset" = Option<u32>, Query, description = "reviews to skip, at most 10000")),
     responses((status = 200, body = Object), (status = 400, description = "invalid_id / invalid_query", body = meridian_common::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -123,9 +129,41 @@ pub async fn list(
             "limit must be between 1 and 100",
         ));
     }
-    let items = state.store.by_product(product, sort, limit).await?;
+    let offset = params.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("offset must be at most {MAX_OFFSET}"),
+        ));
+    }
+    let mut items = state
+        .store
+        .by_product(product, sort, offset, limit + 1)
+        .await?;
+    let next_offset = (items.len() > limit).then_some(offset + limit);
+    items.truncate(limit);
     let summary = state.store.summary(product).await?;
-    Ok(axum::Json(json!({ "items": items, "summary": summary })))
+    Ok(axum::Json(
+        json!({ "items": items, "summary": summary, "next_offset": next_offset }),
+    ))
+}
+
+/// The caller's own review of the product (to edit it), 404 if none.
+#[utoipa::path(get, path = "/api/reviews/products/{product}/mine", tag = "reviews", params(("product" = String, Path)),
+    responses((status = 200, body = Object), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found: no review of yours", body = meridian_common::openapi::ErrorBody)))]
+pub async fn mine(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(product): Path<String>,
+) -> Result<axum::Json<Review>, ApiError> {
+    let user = caller.require_user()?;
+    let product = product_id(&product)?;
+    state
+        .store
+        .by_author(product, user)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("you have not reviewed this product"))
 }
 
 #[utoipa::path(get, path = "/api/reviews/products/{product}/summary", tag = "reviews", params(("product" = String, Path)),

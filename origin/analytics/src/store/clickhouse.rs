@@ -34,6 +34,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "rollups",
         include_str!("../../migrations/0002_rollups.sql"),
     ),
+    (
+        3,
+        "seller_funnel",
+        include_str!("../../migrations/0003_seller_funnel.sql"),
+    ),
 ];
 
 pub struct ClickhouseAnalyticsStore {
@@ -185,7 +190,18 @@ impl EventRow {
                 row.carrier.clone_from(carrier);
                 row.delivery_seconds = *seconds;
             }
-            Measure::None | Measure::CartActivity | Measure::OrderPlaced => {}
+            // The funnel's sellers ride in `subs` (no money): the
+            // per-seller funnel view reads them from there.
+            Measure::CartActivity { .. } | Measure::OrderPlaced { .. } => {
+                row.sub_sellers = fact
+                    .measure
+                    .funnel_sellers()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                row.sub_cents = vec![0; row.sub_sellers.len()];
+            }
+            Measure::None => {}
         }
         row
     }
@@ -486,29 +502,36 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
 
     async fn funnel(
         &self,
+        seller: Option<&str>,
         range: DayRange,
     ) -> Result<(Funnel, Vec<(NaiveDate, Funnel)>), StoreError> {
-        let whole: Vec<StageRow> = self
-            .client
-            .query(
-                "SELECT stage, uniqExactMerge(entities) AS entities FROM funnel_daily \
-                 WHERE day >= toDate(?) AND day <= toDate(?) GROUP BY stage",
-            )
-            .in_range(range)
-            .fetch_all()
-            .await
-            .map_err(unavailable)?;
-        let days: Vec<DayStageRow> = self
-            .client
-            .query(
-                "SELECT toUInt16(day) AS day_number, stage, uniqExactMerge(entities) AS entities \
-                 FROM funnel_daily WHERE day >= toDate(?) AND day <= toDate(?) \
-                 GROUP BY day, stage ORDER BY day",
-            )
-            .in_range(range)
-            .fetch_all()
-            .await
-            .map_err(unavailable)?;
+        // The platform's funnel, or one seller's (its own rollup).
+        let (table, only_seller) = match seller {
+            Some(_) => ("seller_funnel_daily", " AND seller = ?"),
+            None => ("funnel_daily", ""),
+        };
+        let query = |sql: String| {
+            let q = self.client.query(&sql).in_range(range);
+            match seller {
+                Some(s) => q.bind(s),
+                None => q,
+            }
+        };
+        let whole: Vec<StageRow> = query(format!(
+            "SELECT stage, uniqExactMerge(entities) AS entities FROM {table} \
+             WHERE day >= toDate(?) AND day <= toDate(?){only_seller} GROUP BY stage"
+        ))
+        .fetch_all()
+        .await
+        .map_err(unavailable)?;
+        let days: Vec<DayStageRow> = query(format!(
+            "SELECT toUInt16(day) AS day_number, stage, uniqExactMerge(entities) AS entities \
+             FROM {table} WHERE day >= toDate(?) AND day <= toDate(?){only_seller} \
+             GROUP BY day, stage ORDER BY day"
+        ))
+        .fetch_all()
+        .await
+        .map_err(unavailable)?;
         let mut total = Funnel::default();
         for row in whole {
             total.set(&row.stage, row.entities);

@@ -38,8 +38,8 @@ struct Inner {
     sales: BTreeMap<(NaiveDate, String, String, String), Sales>,
     /// (day, seller, product, currency) → (units, gross)
     products: BTreeMap<(NaiveDate, String, String, String), (u64, i64)>,
-    /// (day, stage) → distinct entities
-    funnel: BTreeMap<(NaiveDate, &'static str), HashSet<String>>,
+    /// (seller, day, stage) → distinct entities; seller "" is the platform
+    funnel: BTreeMap<(String, NaiveDate, &'static str), HashSet<String>>,
     /// day → (ratings, stars)
     ratings: BTreeMap<NaiveDate, (i64, i64)>,
     /// (day, carrier) → (deliveries, seconds)
@@ -52,10 +52,12 @@ impl Inner {
         let region = fact.event.region.clone();
         *self.types.entry(fact.event.event_type.clone()).or_default() += 1;
         if let Some(stage) = fact.measure.stage() {
-            self.funnel
-                .entry((day, stage))
-                .or_default()
-                .insert(fact.event.aggregate_id.clone());
+            for seller in std::iter::once("").chain(fact.measure.funnel_sellers()) {
+                self.funnel
+                    .entry((seller.to_owned(), day, stage))
+                    .or_default()
+                    .insert(fact.event.aggregate_id.clone());
+            }
         }
         match &fact.measure {
             Measure::OrderPaid {
@@ -109,7 +111,7 @@ impl Inner {
                 cell.0 += 1;
                 cell.1 += seconds;
             }
-            Measure::None | Measure::CartActivity | Measure::OrderPlaced => {}
+            Measure::None | Measure::CartActivity { .. } | Measure::OrderPlaced { .. } => {}
         }
     }
 }
@@ -219,13 +221,15 @@ impl AnalyticsStore for MemoryAnalyticsStore {
 
     async fn funnel(
         &self,
+        seller: Option<&str>,
         range: DayRange,
     ) -> Result<(Funnel, Vec<(NaiveDate, Funnel)>), StoreError> {
         let inner = self.inner.lock().map_err(poisoned)?;
         let mut whole: HashMap<&str, HashSet<&str>> = HashMap::new();
         let mut days: BTreeMap<NaiveDate, Funnel> = BTreeMap::new();
-        for ((day, stage), entities) in &inner.funnel {
-            if !range.contains(*day) {
+        let who = seller.unwrap_or("");
+        for ((of, day, stage), entities) in &inner.funnel {
+            if of != who || !range.contains(*day) {
                 continue;
             }
             days.entry(*day)

@@ -48,9 +48,11 @@ pub trait AnalyticsStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ProductSales>, StoreError>;
     /// Distinct carts, checkouts and paid orders over the whole range, and
-    /// per day (ordered).
+    /// per day (ordered): of the platform, or of one seller (carts that
+    /// took the seller's products, orders with a sub-order of theirs).
     async fn funnel(
         &self,
+        seller: Option<&str>,
         range: DayRange,
     ) -> Result<(Funnel, Vec<(NaiveDate, Funnel)>), StoreError>;
     /// Ratings per day, ordered.

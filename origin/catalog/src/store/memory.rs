@@ -246,12 +246,11 @@ impl ProductStore for MemoryProductStore {
             None => Unbounded,
         };
         let limit = query.limit as usize;
-        let mut entries = index.range((start, Unbounded));
-        let items: Vec<Product> = entries
-            .by_ref()
-            .take(limit)
-            .filter_map(|(_, id)| state.by_id.get(id).cloned())
-            .collect();
+        let mut entries = index
+            .range((start, Unbounded))
+            .filter_map(|(_, id)| state.by_id.get(id))
+            .filter(|p| query.filter.admits(p));
+        let items: Vec<Product> = entries.by_ref().take(limit).cloned().collect();
         let more = entries.next().is_some();
         Ok(Page::new(items, more, query.sort))
     }

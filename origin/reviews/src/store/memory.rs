@@ -77,6 +77,7 @@ impl ReviewStore for MemoryReviewStore {
         &self,
         product: ProductId,
         sort: Sort,
+        offset: usize,
         limit: usize,
     ) -> Result<Vec<Review>, StoreError> {
         let s = self.inner.lock().map_err(poisoned)?;
@@ -96,8 +97,19 @@ impl ReviewStore for MemoryReviewStore {
                     .then(b.created_at.cmp(&a.created_at))
             }),
         }
-        found.truncate(limit);
-        Ok(found)
+        Ok(found.into_iter().skip(offset).take(limit).collect())
+    }
+
+    async fn by_author(
+        &self,
+        product: ProductId,
+        user: UserId,
+    ) -> Result<Option<Review>, StoreError> {
+        let s = self.inner.lock().map_err(poisoned)?;
+        Ok(s.reviews
+            .values()
+            .find(|r| r.product_id == product && r.user_id == user)
+            .cloned())
     }
 
     async fn summary(&self, product: ProductId) -> Result<Summary, StoreError> {

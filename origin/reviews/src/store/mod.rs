@@ -30,12 +30,21 @@ pub trait ReviewStore: Send + Sync + 'static {
         events: &(dyn Fn(Option<u8>) -> Vec<EventEnvelope> + Send + Sync),
     ) -> Result<(Review, Option<u8>), StoreError>;
     async fn get(&self, id: Uuid) -> Result<Option<Review>, StoreError>;
+    /// One page of a product's reviews in `sort` order: `limit` reviews
+    /// after skipping `offset`.
     async fn by_product(
         &self,
         product: ProductId,
         sort: Sort,
+        offset: usize,
         limit: usize,
     ) -> Result<Vec<Review>, StoreError>;
+    /// The review `user` wrote of `product`, if any.
+    async fn by_author(
+        &self,
+        product: ProductId,
+        user: UserId,
+    ) -> Result<Option<Review>, StoreError>;
     async fn summary(&self, product: ProductId) -> Result<Summary, StoreError>;
     async fn reply(
         &self,

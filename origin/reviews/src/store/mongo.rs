@@ -254,6 +254,7 @@ impl ReviewStore for MongoReviewStore {
         &self,
         product: ProductId,
         sort: Sort,
+        offset: usize,
         limit: usize,
     ) -> Result<Vec<Review>, StoreError> {
         let order = match sort {
@@ -264,6 +265,7 @@ impl ReviewStore for MongoReviewStore {
             .reviews
             .find(doc! { "product": product.to_string() })
             .sort(order)
+            .skip(offset as u64)
             .limit(limit as i64)
             .await
             .map_err(failed)?
@@ -271,6 +273,17 @@ impl ReviewStore for MongoReviewStore {
             .await
             .map_err(failed)?;
         docs.iter().map(decode).collect()
+    }
+
+    async fn by_author(
+        &self,
+        product: ProductId,
+        user: UserId,
+    ) -> Result<Option<Review>, StoreError> {
+        self.find(doc! { "product": product.to_string(), "user": user.to_string() })
+            .await?
+            .map(|d| decode(&d))
+            .transpose()
     }
 
     async fn summary(&self, product: ProductId) -> Result<Summary, StoreError> {

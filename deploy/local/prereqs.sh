@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Makes sure this machine has what building and testing Meridian needs, and
+# installs what is missing (Debian packages as root, or through sudo). Where
+# it cannot install, it names exactly what to install and fails.
+#
+#   deploy/local/prereqs.sh            # build: cmake, pkg-config, C headers, openssl, curl
+#   deploy/local/prereqs.sh --browser  # also headless Chromium + ChromeDriver and
+#                                      # axe-core (npm) for the browser tests
+#
+# Used by deploy/local/run.sh and deploy/local/test.sh (the README's two
+# commands); safe to run again: it only looks when everything is there.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+# Installed tools live outside the clone so CI runs on one machine reuse them.
+TOOLS="${MERIDIAN_TOOLS_DIR:-/var/tmp/meridian-tools}"
+# One version of axe-core, pinned so accessibility results do not move under us.
+AXE_VERSION=4.10.3
+
+# shellcheck source=deploy/local/lib.sh
+source "$ROOT/deploy/local/lib.sh"
+
+browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) browser=1 ;;
+    *) echo "usage: $0 [--browser]" >&2; exit 2 ;;
+  esac
+done
+
+log() { echo "prereqs: $*" >&2; }
+
+missing=()
+need_cmd() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need_pkg() { dpkg -s "$1" >/dev/null 2>&1 || missing+=("$1"); }
+
+command -v cargo >/dev/null 2>&1 || {
+  log "cargo not found: install the Rust toolchain (https://rustup.rs) first"; exit 1; }
+command -v dpkg >/dev/null 2>&1 || {
+  log "this script installs Debian packages; on another system install: cmake pkg-config"
+  log "  openssl curl, the curl and zlib development headers, a C/C++ compiler, and for"
+  log "  the browser tests Chromium, ChromeDriver and Node.js with npm"
+  exit 1; }
+
+# Pingora and librdkafka (rdkafka's cmake-build) build C code with cmake;
+# librdkafka links curl and zlib; the dev certificates use openssl.
+need_cmd cmake cmake
+need_cmd pkg-config pkg-config
+need_cmd cc gcc
+need_cmd c++ g++
+need_cmd make make
+need_cmd openssl openssl
+need_cmd curl curl
+need_pkg libcurl4-openssl-dev
+need_pkg zlib1g-dev
+if ((browser)); then
+  need_cmd chromium chromium
+  need_cmd chromedriver chromium-driver
+  need_cmd npm npm
+fi
+
+if ((${#missing[@]})); then
+  apt_install "${missing[@]}" || {
+    log "could not install: ${missing[*]}"
+    log "install them by hand:  apt-get install -y --no-install-recommends ${missing[*]}"
+    exit 1
+  }
+fi
+
+if ((browser)); then
+  axe="$TOOLS/axe-core-$AXE_VERSION/package/axe.min.js"
+  if [[ ! -f $axe ]]; then
+    log "fetching axe-core $AXE_VERSION (npm)"
+    mkdir -p "$TOOLS/axe-core-$AXE_VERSION"
+    (cd "$TOOLS/axe-core-$AXE_VERSION" && npm pack -q "axe-core@$AXE_VERSION" >/dev/null &&
+      tar xzf "axe-core-$AXE_VERSION.tgz" package/axe.min.js) || {
+      log "could not fetch axe-core from the npm registry (npm pack axe-core@$AXE_VERSION)"
+      exit 1
+    }
+  fi
+fi
