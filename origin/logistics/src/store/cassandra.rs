@@ -148,6 +148,12 @@ impl CassandraShipmentStore {
             .into_handle();
         let session = SessionBuilder::new()
             .known_nodes(nodes)
+            // Keyspaces and partitioners only (what token-aware routing
+            // needs): the full schema (columns, UDTs) of every keyspace is
+            // unused here, and parsing it from a server that describes its
+            // system tables with types the driver cannot read logged two
+            // warnings and an error on every refresh.
+            .fetch_full_schema_metadata(false)
             .connection_timeout(Duration::from_secs(3))
             .default_execution_profile_handle(profile)
             .build()
