@@ -331,6 +331,12 @@ cmd=${1:-}
 shift || true
 names=("$@")
 ((${#names[@]})) || names=("${ALL[@]}")
+for name in "${names[@]}"; do
+  if [[ " ${ALL[*]} " != *" $name "* ]]; then
+    echo "backends: unknown server $name (one of: ${ALL[*]})" >&2
+    exit 2
+  fi
+done
 case "$cmd" in
   up)
     # Slow installs first and together, so a fresh machine waits once

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the whole Meridian system on embedded stores: six regional origins
-# and the edge in front of them, with demo data. Ctrl-C stops everything.
+# (every service and the storefront's pages) and the edge in front of them,
+# with demo data. Ctrl-C stops everything.
 #
 #   ./deploy/local/run.sh                 # debug build (fast to compile)
 #   ./deploy/local/run.sh --release       # optimised build (for load tests)
@@ -108,9 +109,19 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
+STORES_NOTE=""
+if ((${#STORES_ARGS[@]})); then
+  STORES_NOTE="
+  Real stores:   Ctrl-C leaves them running (quick next start); stop them with deploy/local/backends.sh down"
+fi
 cat <<MSG
 
-Meridian is up: https://localhost:8443   (logs in .run/logs/, Ctrl-C stops all)
+Meridian is up.
+
+  Storefront:    https://localhost:8443/        seller console: https://localhost:8443/sell
+                 (dev certificate: trust certs/ca.crt in the browser, or accept its warning)
+  API:           https://localhost:8443/api/…   (contract: /api/openapi.json)
+  Logs:          .run/logs/   Ctrl-C stops Meridian${STORES_NOTE}
   edge metrics:  http://127.0.0.1:9464/metrics     origins: 127.0.0.1:7101-7106
   edge admin:    $TARGET_DIR/$PROFILE/edgectl --token meridian-dev-admin-token-0001 regions
                  (reload | purge --tag T | drain REGION | undrain REGION; see docs/edge.md)
@@ -122,9 +133,6 @@ Try:
   curl --cacert certs/ca.crt -i -H 'x-client-geo: 45.52,-122.68' https://localhost:8443/api/catalog/products?limit=1
   curl --cacert certs/ca.crt -X POST https://localhost:8443/api/auth/register -H 'content-type: application/json' \\
        -d '{"email":"ann@example.com","password":"correct horse battery","display_name":"Ann"}'
-  curl --cacert certs/ca.crt -X POST https://localhost:8443/api/auth/login -H 'content-type: application/json' \\
-       -d '{"email":"ann@example.com","password":"correct horse battery"}'
-  curl --cacert certs/ca.crt https://localhost:8443/api/auth/me -H "Authorization: Bearer <token from login>"
 MSG
 
 wait -n "${PIDS[@]}" || true

@@ -6,7 +6,7 @@
 
 use http::Method;
 
-use crate::config::{AuthMode, RouteEntry};
+use crate::config::{AuthMode, ErrorFormat, RouteEntry};
 
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -21,6 +21,10 @@ pub struct Route {
     pub timeout: Option<std::time::Duration>,
     /// Index into `rate_limit.groups`.
     pub rate_limit: Option<usize>,
+    /// The edge's own errors here are HTML pages (a page route).
+    pub html_errors: bool,
+    /// A successful POST ends the presented session (sign-out).
+    pub ends_session: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -68,7 +72,8 @@ pub fn is_clean_path(path: &str) -> bool {
 
 /// Metrics labels for services: the bounded, known set, then `other` for
 /// any other service name and `none` for requests no route matched.
-pub const SERVICE_LABELS: [&str; 12] = [
+pub const SERVICE_LABELS: [&str; 13] = [
+    "storefront",
     "auth",
     "catalog",
     "cart",
@@ -113,6 +118,8 @@ impl RouteTable {
                     .rate_limit
                     .as_deref()
                     .and_then(|g| groups.iter().position(|n| *n == g)),
+                html_errors: e.errors == ErrorFormat::Html,
+                ends_session: e.ends_session,
             })
             .collect();
         routes.sort_by(|a, b| {
@@ -144,6 +151,8 @@ mod tests {
             max_body_bytes: None,
             timeout_ms: None,
             rate_limit: None,
+            errors: ErrorFormat::Json,
+            ends_session: false,
         }
     }
 

@@ -34,6 +34,8 @@ pub struct EdgeState {
     pub internal_secret: HeaderValue,
     pub max_body_bytes: u64,
     pub access_log: bool,
+    /// `Strict-Transport-Security` value, built once.
+    pub hsts: Option<HeaderValue>,
 }
 
 impl EdgeState {
@@ -134,6 +136,10 @@ impl EdgeState {
             internal_secret: secret,
             max_body_bytes: config.edge.max_body_bytes,
             access_log: config.edge.access_log,
+            hsts: config
+                .edge
+                .hsts()
+                .map(|v| HeaderValue::from_str(&v).expect("digits and ASCII")),
         })
     }
 }

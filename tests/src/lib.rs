@@ -2,6 +2,9 @@
 //! port 0 and the real edge in front of them, with a throwaway CA, driven
 //! over HTTPS with reqwest.
 
+pub mod browser;
+pub mod storefront;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -76,6 +79,9 @@ pub struct Options {
     pub upstream_extra: String,
     /// Origins serve mutual TLS; the edge presents its client certificate.
     pub origin_tls: bool,
+    /// Cache the storefront's shared pages at the edge (the rules of
+    /// `deploy/local/edge.toml`).
+    pub page_cache: bool,
 }
 
 impl Options {
@@ -133,6 +139,7 @@ impl Default for Options {
             edge_extra: String::new(),
             upstream_extra: String::new(),
             origin_tls: false,
+            page_cache: false,
         }
     }
 }
@@ -424,6 +431,29 @@ impl EdgePorts {
     }
 }
 
+/// The storefront's shared-page cache rules, as deployed: (prefix, exact,
+/// max ttl).
+const PAGE_CACHE_RULES: &[(&str, bool, u64)] = &[
+    ("/", true, 300_000),
+    ("/c", false, 300_000),
+    ("/p", false, 300_000),
+    ("/shop", false, 300_000),
+    ("/search", false, 60_000),
+    ("/assets", false, 31_536_000_000),
+];
+
+fn page_cache_rules() -> String {
+    PAGE_CACHE_RULES
+        .iter()
+        .map(|(prefix, exact, ttl)| {
+            format!(
+                "[[cache.rules]]\nprefix = \"{prefix}\"\nexact = {exact}\nshared = true\n\
+                 max_ttl_ms = {ttl}\nstale_while_revalidate_ms = 30000\n"
+            )
+        })
+        .collect()
+}
+
 /// The TOML of a test edge in front of `regions` (certificates in `dir`).
 pub fn edge_toml(
     regions: &[(&str, SocketAddr)],
@@ -513,6 +543,7 @@ pub fn edge_toml(
         prefix = "/api/auth/logout"
         service = "auth"
         auth = "required"
+        ends_session = true
         [[routes]]
         prefix = "/api/catalog"
         service = "catalog"
@@ -546,6 +577,10 @@ pub fn edge_toml(
         service = "orders"
         auth = "required"
         [[routes]]
+        prefix = "/api/orders/quote"
+        service = "orders"
+        methods = ["POST"]
+        [[routes]]
         prefix = "/api/logistics"
         service = "logistics"
         [[routes]]
@@ -573,8 +608,26 @@ pub fn edge_toml(
         [[routes]]
         prefix = "/api/openapi.json"
         service = "openapi.json"
+        [[routes]]
+        prefix = "/"
+        service = "storefront"
+        errors = "html"
+        [[routes]]
+        prefix = "/signout"
+        service = "storefront"
+        methods = ["POST"]
+        errors = "html"
+        ends_session = true
+        [[routes]]
+        prefix = "/sell/products"
+        service = "storefront"
+        errors = "html"
+        max_body_bytes = 6291456
         "#
     ));
+    if o.page_cache {
+        text.push_str(&page_cache_rules());
+    }
     text.push_str(&o.edge_extra);
     text
 }
@@ -660,6 +713,19 @@ impl Cluster {
 
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.https.port())
+    }
+
+    /// `GET path` through the edge (as `token`, if given), as JSON.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> serde_json::Value {
+        let mut request = self.client().get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body = response.json().await.unwrap_or_default();
+        assert!(status.is_success(), "GET {path}: {status} {body}");
+        body
     }
 
     /// Calls the edge's admin API: (status, JSON body).

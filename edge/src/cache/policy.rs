@@ -106,13 +106,20 @@ pub fn cacheable_request(method: &Method, has_credential: bool) -> bool {
 }
 
 /// The index of the rule covering `path`: the longest prefix on whole
-/// segments.
+/// segments (an exact rule covers its own path only, and beats a prefix
+/// of the same length).
 pub fn rule_for(rules: &[CacheRule], path: &str) -> Option<usize> {
     rules
         .iter()
         .enumerate()
-        .filter(|(_, r)| segment_prefix(path, &r.prefix))
-        .max_by_key(|(_, r)| r.prefix.len())
+        .filter(|(_, r)| {
+            if r.exact {
+                path == r.prefix
+            } else {
+                segment_prefix(path, &r.prefix)
+            }
+        })
+        .max_by_key(|(_, r)| (r.prefix.len(), r.exact))
         .map(|(i, _)| i)
 }
 
@@ -164,6 +171,8 @@ mod tests {
     fn rule() -> CacheRule {
         CacheRule {
             prefix: "/api/catalog".into(),
+            exact: false,
+            shared: false,
             default_ttl_ms: 0,
             max_ttl_ms: 60_000,
             stale_while_revalidate_ms: 5_000,
@@ -286,5 +295,19 @@ mod tests {
         assert_eq!(rule_for(&rules, "/api/catalog/products/1"), Some(1));
         assert_eq!(rule_for(&rules, "/api/catalog/categories"), Some(0));
         assert!(rule_for(&rules, "/api/catalogue").is_none());
+    }
+
+    #[test]
+    fn an_exact_rule_covers_its_path_only() {
+        let mut home = rule();
+        home.prefix = "/".into();
+        home.exact = true;
+        let mut products = rule();
+        products.prefix = "/p".into();
+        let rules = [home, products];
+        assert_eq!(rule_for(&rules, "/"), Some(0));
+        assert_eq!(rule_for(&rules, "/p/1"), Some(1));
+        assert_eq!(rule_for(&rules, "/cart"), None);
+        assert_eq!(rule_for(&rules, "/account/orders"), None);
     }
 }

@@ -112,6 +112,13 @@ pub struct EdgeSettings {
     /// One structured log line per request (request id, region, status, time).
     #[serde(default = "yes")]
     pub access_log: bool,
+    /// `Strict-Transport-Security` on every HTTPS response: browsers use
+    /// HTTPS only for this long (seconds). 0 sends none.
+    #[serde(default = "default_hsts_max_age")]
+    pub hsts_max_age_secs: u64,
+    /// Extend that to every subdomain (only when all of them serve HTTPS).
+    #[serde(default)]
+    pub hsts_include_subdomains: bool,
 }
 
 impl Default for EdgeSettings {
@@ -121,7 +128,23 @@ impl Default for EdgeSettings {
             max_body_bytes: default_max_body(),
             location: default_location(),
             access_log: true,
+            hsts_max_age_secs: default_hsts_max_age(),
+            hsts_include_subdomains: false,
         }
+    }
+}
+
+impl EdgeSettings {
+    /// The `Strict-Transport-Security` value, if any is sent.
+    pub fn hsts(&self) -> Option<String> {
+        (self.hsts_max_age_secs > 0).then(|| {
+            let sub = if self.hsts_include_subdomains {
+                "; includeSubDomains"
+            } else {
+                ""
+            };
+            format!("max-age={}{sub}", self.hsts_max_age_secs)
+        })
     }
 }
 
@@ -288,14 +311,35 @@ pub enum AuthMode {
     Required,
 }
 
+/// What the edge's own error answers on a route look like.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorFormat {
+    /// `{"error":{"code","message"}}` (API routes).
+    #[default]
+    Json,
+    /// A readable HTML page (the storefront's page routes).
+    Html,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteEntry {
     /// Path prefix, matched on whole segments (`/api/auth` matches
     /// `/api/auth/me`, not `/api/authx`). The longest matching prefix wins.
     pub prefix: String,
-    /// The service behind it; the prefix must start with `/api/<service>`.
+    /// The service behind it. API routes (`errors = "json"`) must start
+    /// with `/api/<service>`; page routes (`errors = "html"`) must not
+    /// start with `/api`.
     pub service: String,
+    /// The format of errors the edge answers on this route itself (401,
+    /// 404, 413, 429, 5xx when no region can answer).
+    #[serde(default)]
+    pub errors: ErrorFormat,
+    /// A successful POST here ends the presented session: the edge drops
+    /// it from its session cache at once (sign-out routes).
+    #[serde(default)]
+    pub ends_session: bool,
     /// Restrict to these methods (a route with methods beats one without at
     /// the same prefix). Empty: any method.
     #[serde(default)]
@@ -326,6 +370,10 @@ fn auth_none() -> AuthMode {
 }
 fn default_max_body() -> u64 {
     1 << 20
+}
+fn default_hsts_max_age() -> u64 {
+    // One year, as browsers' preload lists expect.
+    31_536_000
 }
 fn default_location() -> Location {
     // Geographic center of the contiguous US (Lebanon, Kansas).
@@ -555,11 +603,28 @@ impl EdgeConfig {
         for (i, r) in self.routes.iter().enumerate() {
             let key = format!("routes[{i}]");
             let service_prefix = format!("/api/{}", r.service);
-            if r.service.is_empty() || !crate::routing::segment_prefix(&r.prefix, &service_prefix) {
-                return invalid(
-                    format!("{key}.prefix"),
-                    &format!("must start with /api/<service> (/api/{})", r.service),
-                );
+            if r.service.is_empty() {
+                return invalid(format!("{key}.service"), "must not be empty");
+            }
+            match r.errors {
+                ErrorFormat::Json
+                    if !crate::routing::segment_prefix(&r.prefix, &service_prefix) =>
+                {
+                    return invalid(
+                        format!("{key}.prefix"),
+                        &format!("must start with /api/<service> (/api/{})", r.service),
+                    );
+                }
+                ErrorFormat::Html
+                    if !r.prefix.starts_with('/')
+                        || crate::routing::segment_prefix(&r.prefix, "/api") =>
+                {
+                    return invalid(
+                        format!("{key}.prefix"),
+                        "a page route (errors = \"html\") must start with '/' and not with /api",
+                    );
+                }
+                _ => {}
             }
             if r.prefix.len() > 1 && r.prefix.ends_with('/') {
                 return invalid(format!("{key}.prefix"), "must not end with '/'");
@@ -647,6 +712,24 @@ mod tests {
     }
 
     #[test]
+    fn page_routes_and_shared_page_rules_are_accepted() {
+        let text = format!(
+            "{SAMPLE}\n[[routes]]\nprefix = \"/\"\nservice = \"storefront\"\nerrors = \"html\"\n\
+             [[routes]]\nprefix = \"/signout\"\nservice = \"storefront\"\nerrors = \"html\"\n\
+             methods = [\"POST\"]\nends_session = true\n\
+             [[cache.rules]]\nprefix = \"/\"\nexact = true\nshared = true\n\
+             [[cache.rules]]\nprefix = \"/p\"\nshared = true\n"
+        );
+        let config = check(&text).unwrap();
+        assert_eq!(config.routes[2].errors, ErrorFormat::Html);
+        assert!(config.routes[3].ends_session);
+        assert!(config.cache.rules[0].exact && config.cache.rules[0].shared);
+        assert_eq!(config.edge.hsts().as_deref(), Some("max-age=31536000"));
+        let off = check(&SAMPLE.replace("[edge]", "[edge]\nhsts_max_age_secs = 0")).unwrap();
+        assert_eq!(off.edge.hsts(), None);
+    }
+
+    #[test]
     fn unknown_key_names_the_key() {
         let err = check(&SAMPLE.replace("[edge]", "[edge]\nmax_body = 5")).unwrap_err();
         assert!(err.starts_with("edge.toml:"), "{err}");
@@ -711,6 +794,26 @@ mod tests {
             (
                 SAMPLE.replace("[edge]", "[upstream]\nretry_budget_ratio = 2.0\n[edge]"),
                 "upstream.retry_budget_ratio",
+            ),
+            (
+                format!("{SAMPLE}\n[[routes]]\nprefix = \"/api/x\"\nservice = \"storefront\"\nerrors = \"html\"\n"),
+                "routes[2].prefix",
+            ),
+            (
+                format!("{SAMPLE}\n[[routes]]\nprefix = \"/\"\nservice = \"storefront\"\n"),
+                "routes[2].prefix",
+            ),
+            (
+                format!("{SAMPLE}\n[[routes]]\nprefix = \"/\"\nservice = \"storefront\"\nerrors = \"xml\"\n"),
+                "xml",
+            ),
+            (
+                format!("{SAMPLE}\n[[cache.rules]]\nprefix = \"/\"\n"),
+                "cache.rules[0].exact",
+            ),
+            (
+                format!("{SAMPLE}\n[[cache.rules]]\nprefix = \"p\"\n"),
+                "cache.rules[0].prefix",
             ),
         ];
         for (text, key) in cases {

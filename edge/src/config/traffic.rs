@@ -46,6 +46,16 @@ impl Default for CacheConfig {
 #[serde(deny_unknown_fields)]
 pub struct CacheRule {
     pub prefix: String,
+    /// Cover only the path `prefix` itself, not the paths below it (a
+    /// rule for the home page `/`).
+    #[serde(default)]
+    pub exact: bool,
+    /// Answers here are the same for everyone (public pages): requests are
+    /// answered from and stored in the cache whatever credentials they
+    /// carry, and reach the origin without them (no `Cookie`,
+    /// `Authorization`), so nothing personal can ever be stored.
+    #[serde(default)]
+    pub shared: bool,
     /// Freshness when the origin's response names none (0: not cached).
     #[serde(default)]
     pub default_ttl_ms: u64,
@@ -117,13 +127,22 @@ impl EdgeConfig {
         let mut prefixes = HashSet::new();
         for (i, rule) in c.rules.iter().enumerate() {
             let key = format!("cache.rules[{i}]");
-            if !rule.prefix.starts_with("/api/") || rule.prefix.ends_with('/') {
+            if !rule.prefix.starts_with('/')
+                || (rule.prefix.len() > 1 && rule.prefix.ends_with('/'))
+            {
                 return Err((
                     format!("{key}.prefix"),
-                    "must start with /api/ and not end with '/'".into(),
+                    "must start with '/' and not end with '/'".into(),
                 ));
             }
-            if !prefixes.insert(rule.prefix.as_str()) {
+            if rule.prefix == "/" && !rule.exact {
+                // Every path of the site, personal pages included.
+                return Err((
+                    format!("{key}.exact"),
+                    "a rule for \"/\" must be exact (it would cover every path)".into(),
+                ));
+            }
+            if !prefixes.insert((rule.prefix.as_str(), rule.exact)) {
                 return Err((format!("{key}.prefix"), "duplicate cache rule".into()));
             }
             if rule.max_ttl_ms == 0 || rule.default_ttl_ms > rule.max_ttl_ms {

@@ -31,6 +31,7 @@ impl Edge {
         if let Some(id) = &ctx.request_id {
             resp.insert_header(REQUEST_ID_HEADER, id.clone())?;
         }
+        Self::strict_transport(&mut resp, ctx)?;
         ctx.cache_status = Some(status);
         Ok(resp)
     }

@@ -47,7 +47,6 @@ pub const USER_HEADER: &str = "x-user-id";
 pub const INTERNAL_HEADER: &str = "x-meridian-internal";
 pub const CACHE_HEADER: &str = "x-cache";
 const GEO_HEADER: &str = "x-client-geo";
-const LOGOUT_PATH: &str = "/api/auth/logout";
 /// `DELETE` of a key under this prefix revokes it; cached answers for it
 /// are dropped when the origin confirms.
 const KEYS_PATH: &str = "/api/sellers/me/keys/";
@@ -88,6 +87,11 @@ pub struct Ctx {
     body_bytes: u64,
     logout: Option<Token>,
     revoked_key: Option<String>,
+    /// The route's own errors are HTML pages.
+    html_errors: bool,
+    /// A shared cache rule covers the request: the origin must not see the
+    /// client's credentials.
+    strip_credentials: bool,
     cache_status: Option<CacheStatus>,
     cache: Option<Box<CacheCtx>>,
     /// The region whose connect failure was already counted.
@@ -128,13 +132,22 @@ impl Edge {
             .expect("state is set first thing in request_filter")
     }
 
-    /// Region and request id on every response, edge-made or proxied.
+    /// Region, request id and HSTS on every response, edge-made or proxied.
     fn stamp(&self, resp: &mut ResponseHeader, ctx: &Ctx) -> Result<()> {
         if let (Some(state), Some(i)) = (ctx.state.as_deref(), ctx.region) {
             resp.insert_header(REGION_HEADER, state.upstreams.region(i).header.clone())?;
         }
         if let Some(id) = &ctx.request_id {
             resp.insert_header(REQUEST_ID_HEADER, id.clone())?;
+        }
+        Self::strict_transport(resp, ctx)
+    }
+
+    /// `Strict-Transport-Security`, when configured (every response of this
+    /// listener went over TLS).
+    fn strict_transport(resp: &mut ResponseHeader, ctx: &Ctx) -> Result<()> {
+        if let Some(hsts) = ctx.state.as_deref().and_then(|s| s.hsts.as_ref()) {
+            resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
         }
         Ok(())
     }
@@ -214,6 +227,8 @@ impl ProxyHttp for Edge {
             body_bytes: 0,
             logout: None,
             revoked_key: None,
+            html_errors: false,
+            strip_credentials: false,
             cache_status: None,
             cache: None,
             connect_failed: None,
@@ -256,6 +271,7 @@ impl ProxyHttp for Edge {
             return Ok(true);
         };
         ctx.service = route.service;
+        ctx.html_errors = route.html_errors;
         ctx.timeout = route.timeout;
         ctx.max_body_bytes = route.max_body_bytes.unwrap_or(state.max_body_bytes);
         let declared = req
@@ -274,15 +290,23 @@ impl ProxyHttp for Edge {
             .await?;
             return Ok(true);
         }
-        let is_logout = req.method == Method::POST && path == LOGOUT_PATH;
+        let is_logout = req.method == Method::POST && route.ends_session;
         if req.method == Method::DELETE {
             ctx.revoked_key = path.strip_prefix(KEYS_PATH).map(str::to_owned);
         }
         let required = route.auth == AuthMode::Required;
         let cache_rule = policy::rule_for(&state.cache_rules, path);
         let limit_group = route.rate_limit;
+        // A shared page is the same for everyone: its request is treated as
+        // anonymous (no session lookup) and forwarded without credentials.
+        ctx.strip_credentials = cache_rule.is_some_and(|r| state.cache_rules[r].shared)
+            && (req.method == Method::GET || req.method == Method::HEAD);
 
-        let presented = session::credential_from(session.req_header());
+        let presented = if ctx.strip_credentials {
+            None
+        } else {
+            session::credential_from(session.req_header())
+        };
         let has_credential = presented.is_some();
         let mut checked = None;
         match presented {
@@ -452,6 +476,10 @@ impl ProxyHttp for Edge {
             for name in names {
                 upstream.remove_header(&name);
             }
+        }
+        if ctx.strip_credentials {
+            upstream.remove_header(&http::header::COOKIE);
+            upstream.remove_header(&http::header::AUTHORIZATION);
         }
         let state = self.state(ctx);
         upstream.insert_header(INTERNAL_HEADER, state.internal_secret.clone())?;

@@ -183,7 +183,8 @@ pub fn products() -> Vec<Product> {
                 category,
                 attributes,
                 stock,
-                image_urls: vec![format!("/media/products/{id}/main.webp")],
+                // No photos: pages draw the category's artwork instead.
+                image_urls: Vec::new(),
                 status: ProductStatus::Active,
                 seller_name: SELLERS[(c + i) % SELLERS.len()].to_owned(),
                 rating: RatingSummary::default(),

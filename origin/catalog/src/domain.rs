@@ -126,7 +126,9 @@ impl Product {
             category: self.category.slug().to_owned(),
             price: self.price,
             rating_centi: self.rating.average_centi(),
+            rating_count: self.rating.count,
             in_stock: self.stock > 0,
+            image_url: self.image_urls.first().cloned(),
             created_at: self.created_at,
         }
     }
@@ -318,7 +320,9 @@ impl ListFilter {
         }
         let min_rating_centi = match min_rating {
             None => None,
-            Some(r) if r.is_finite() && (1.0..=5.0).contains(&r) => Some((r * 100.0).round() as u32),
+            Some(r) if r.is_finite() && (1.0..=5.0).contains(&r) => {
+                Some((r * 100.0).round() as u32)
+            }
             Some(_) => {
                 errors.push(("min_rating", "must be between 1 and 5".to_owned()));
                 None

@@ -86,7 +86,8 @@ async fn product_store_contract(store: Arc<dyn ProductStore>) {
     // Filters: every page holds only admitted products, the walk finds
     // exactly the admitted ones, in order.
     let seller = all[3].seller_id.to_string();
-    let filter = ListFilter::parse(Some(&seller), Some(1_000), Some(20_000), None, Some(true)).unwrap();
+    let filter =
+        ListFilter::parse(Some(&seller), Some(1_000), Some(20_000), None, Some(true)).unwrap();
     let expected: Vec<ProductId> = {
         let mut admitted: Vec<_> = all
             .iter()
@@ -99,9 +100,11 @@ async fn product_store_contract(store: Arc<dyn ProductStore>) {
     let filtered = walk_filtered(store.as_ref(), Some("books"), Sort::PriceAsc, 2, filter).await;
     assert_eq!(filtered, expected);
     let nothing = ListFilter::parse(None, Some(i64::MAX), None, None, None).unwrap();
-    assert!(walk_filtered(store.as_ref(), None, Sort::Newest, 10, nothing)
-        .await
-        .is_empty());
+    assert!(
+        walk_filtered(store.as_ref(), None, Sort::Newest, 10, nothing)
+            .await
+            .is_empty()
+    );
 
     let categories = store.categories().await.unwrap();
     assert_eq!(categories.len(), 10);

@@ -11,6 +11,8 @@ pub const HEADER: http::HeaderName = http::HeaderName::from_static("surrogate-ke
 pub const PRODUCT_LISTS: &str = "catalog:lists";
 /// Search results (they embed product data).
 pub const SEARCH: &str = "search";
+/// Every storefront page (a purge of this tag refreshes the whole site).
+pub const PAGES: &str = "pages";
 
 pub fn product(id: impl std::fmt::Display) -> String {
     format!("product:{id}")

@@ -174,16 +174,6 @@ impl InternalClient {
         payload: Payload,
         headers: &[(HeaderName, HeaderValue)],
     ) -> Result<Answer, ClientError> {
-        self.send(method, path, payload, headers).await
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        payload: Payload,
-        headers: &[(HeaderName, HeaderValue)],
-    ) -> Result<Answer, ClientError> {
         let (content_type, payload) = match payload {
             Payload::Empty => (HeaderValue::from_static("application/json"), Bytes::new()),
             Payload::Json(bytes) => (HeaderValue::from_static("application/json"), bytes.into()),
@@ -311,4 +301,3 @@ impl Answer {
         }
     }
 }
-

@@ -397,7 +397,13 @@ pub struct SearchDoc {
     pub price: Money,
     /// Average rating in hundredths of a star.
     pub rating_centi: u32,
+    /// Ratings behind that average.
+    #[serde(default)]
+    pub rating_count: u32,
     pub in_stock: bool,
+    /// The first image, for result cards.
+    #[serde(default)]
+    pub image_url: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 

@@ -24,9 +24,9 @@ pub mod kafka;
 pub mod metrics;
 pub mod money;
 pub mod openapi;
-pub mod public_api;
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod public_api;
 pub mod rating;
 pub mod readiness;
 #[cfg(feature = "redis")]

@@ -23,6 +23,8 @@ pub const SERVICES: &[&str] = &[
     "logistics",
     "sellers",
     "search",
+    "analytics",
+    "storefront",
 ];
 
 #[derive(Clone)]
@@ -113,12 +115,15 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
     response
 }
 
-/// `/api/<service>/…` → `<service>` if known, else a fixed bucket.
+/// `/api/<service>/…` → `<service>` if known, else a fixed bucket; every
+/// other path is one of the storefront's pages.
 pub fn service_of(path: &str) -> &'static str {
     let rest = path
         .strip_prefix("/api/")
         .or_else(|| path.strip_prefix("/internal/"));
-    let Some(rest) = rest else { return "other" };
+    let Some(rest) = rest else {
+        return "storefront";
+    };
     let name = rest.split('/').next().unwrap_or("");
     SERVICES
         .iter()
@@ -147,7 +152,8 @@ mod tests {
         assert_eq!(service_of("/api/catalog"), "catalog");
         assert_eq!(service_of("/internal/auth/introspect"), "auth");
         assert_eq!(service_of("/api/unknown/x"), "other");
-        assert_eq!(service_of("/healthz"), "other");
+        assert_eq!(service_of("/p/123"), "storefront");
+        assert_eq!(service_of("/api/analytics/seller/summary"), "analytics");
     }
 
     #[test]

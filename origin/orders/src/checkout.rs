@@ -24,8 +24,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::domain::{Address, Order, OrderId, Status};
-use crate::store::{Begin, StoredResponse};
 use crate::pricing;
+use crate::store::{Begin, StoredResponse};
 use crate::AppState;
 
 #[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]

@@ -110,7 +110,11 @@ pub async fn quote(
             format!("give 1 to {MAX_QUOTE_LINES} lines"),
         )]));
     }
-    if body.lines.iter().any(|l| l.quantity == 0 || l.quantity > 99) {
+    if body
+        .lines
+        .iter()
+        .any(|l| l.quantity == 0 || l.quantity > 99)
+    {
         return Err(ApiError::validation(vec![FieldError::new(
             "lines",
             "every quantity must be between 1 and 99",

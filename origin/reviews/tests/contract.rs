@@ -52,21 +52,44 @@ async fn review_store_contract(store: Arc<dyn ReviewStore>) {
         "one vote per user"
     );
     assert_eq!(store.vote(Uuid::now_v7(), bob).await.unwrap(), None);
-    let helpful = store.by_product(product, Sort::Helpful, 0, 10).await.unwrap();
+    let helpful = store
+        .by_product(product, Sort::Helpful, 0, 10)
+        .await
+        .unwrap();
     assert_eq!(
         (helpful.len(), helpful[0].id, helpful[0].helpful),
         (2, first.id, 1)
     );
     // Pages: an offset skips, a limit bounds, in the same order.
-    let second = store.by_product(product, Sort::Helpful, 1, 10).await.unwrap();
-    assert_eq!(second.iter().map(|r| r.id).collect::<Vec<_>>(), [helpful[1].id]);
-    let one = store.by_product(product, Sort::Helpful, 0, 1).await.unwrap();
-    assert_eq!(one.iter().map(|r| r.id).collect::<Vec<_>>(), [helpful[0].id]);
-    assert!(store.by_product(product, Sort::Newest, 5, 10).await.unwrap().is_empty());
+    let second = store
+        .by_product(product, Sort::Helpful, 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [helpful[1].id]
+    );
+    let one = store
+        .by_product(product, Sort::Helpful, 0, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        one.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [helpful[0].id]
+    );
+    assert!(store
+        .by_product(product, Sort::Newest, 5, 10)
+        .await
+        .unwrap()
+        .is_empty());
     // One review per author and product, found by both.
     let own = store.by_author(product, bob).await.unwrap().unwrap();
     assert_eq!((own.user_id, own.rating), (bob, 4));
-    assert!(store.by_author(ProductId::new(), bob).await.unwrap().is_none());
+    assert!(store
+        .by_author(ProductId::new(), bob)
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(
         store
             .report(first.id, bob, "spam", Vec::new())

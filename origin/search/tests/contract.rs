@@ -28,7 +28,9 @@ fn doc(
         category: category.into(),
         price: Money::new(price, Currency::Usd),
         rating_centi: rating,
+        rating_count: u32::from(rating > 0),
         in_stock,
+        image_url: None,
         created_at: Utc::now() - Duration::days(age_days),
     }
 }

@@ -20,6 +20,7 @@ use meridian_common::config::RegionConfig;
 use meridian_common::events::{relay_in_process, relay_polling, EventBus, RelayMetrics};
 use meridian_common::internal::{require_edge, InternalSecret};
 use meridian_common::metrics::{self, Metrics};
+use meridian_common::public_api::PublicApi;
 use meridian_common::readiness::Readiness;
 use meridian_common::{telemetry, ApiError};
 use meridian_payments::gateway::SimulatedGateway;
@@ -266,6 +267,10 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
         sellers: sellers_client.clone(),
         admin_token: InternalSecret::new(&config.analytics.admin_token),
     };
+    // Pages call the same public APIs as any client, in process.
+    let storefront = meridian_storefront::AppState {
+        api: PublicApi::new(client),
+    };
 
     let api = Router::new()
         .nest("/api/auth", meridian_auth::router(auth.clone()))
@@ -303,7 +308,9 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
         )
         .route("/api/openapi.json", get(openapi::document))
         .route("/internal/openapi.json", get(openapi::internal_document))
-        .fallback(not_found)
+        // Every other path: the storefront's pages (its fallback answers
+        // unknown `/api/…` paths with the JSON 404).
+        .merge(meridian_storefront::router(storefront))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(
             InternalSecret::new(&config.internal_secret),
@@ -371,10 +378,6 @@ async fn healthz(
 
 async fn readyz(readiness: Readiness) -> Response {
     readiness.respond().await
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such route")
 }
 
 async fn method_not_allowed() -> ApiError {

@@ -67,4 +67,14 @@ impl PublicApi {
     pub async fn me(&self, actor: &Actor) -> Result<Account, ClientError> {
         get(&self.auth, actor, "/api/auth/me").await
     }
+
+    pub async fn update_profile(
+        &self,
+        actor: &Actor,
+        display_name: &str,
+        bio: &str,
+    ) -> Result<Account, ClientError> {
+        let body = json!({ "display_name": display_name, "bio": bio });
+        json(&self.auth, actor, Method::PATCH, "/api/auth/me", &body).await
+    }
 }

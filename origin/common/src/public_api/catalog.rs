@@ -56,55 +56,37 @@ pub struct CategoryCount {
     pub product_count: u64,
 }
 
-/// `GET /api/catalog/products` parameters; `None` leaves one out.
+/// `GET /api/catalog/products` parameters; `None` leaves one out (query
+/// strings skip them).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ProductQuery {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub seller: Option<SellerId>,
     /// `newest`, `price_asc` or `price_desc`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sort: Option<String>,
     /// Minor units.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_price: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_price: Option<i64>,
     /// Stars (1–5).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_rating: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub in_stock: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
 }
 
 /// `GET /api/search` parameters.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SearchQuery {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub seller: Option<SellerId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_price: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_price: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_rating: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub in_stock: Option<bool>,
     /// `relevance`, `price_asc`, `price_desc`, `newest` or `rating`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sort: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u32>,
 }
 
@@ -131,6 +113,21 @@ pub struct Cart {
     pub subtotal: Option<Money>,
     #[serde(default)]
     pub mixed_currencies: bool,
+}
+
+impl Cart {
+    /// The lines checkout can take now (still sold, enough in stock), as a
+    /// quote asks for them.
+    pub fn buyable(&self) -> Vec<super::QuoteLine> {
+        self.items
+            .iter()
+            .filter(|i| i.available && i.in_stock)
+            .map(|i| super::QuoteLine {
+                product_id: i.product_id,
+                quantity: i.quantity,
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,18 +158,15 @@ pub struct NewProduct {
     pub image_urls: Vec<String>,
 }
 
-/// Changes to a product; `None` keeps a field.
+/// Changes to a product; `None` keeps a field (the API reads `null` as
+/// "unchanged").
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ProductEdit {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub price: Option<Money>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<BTreeMap<String, String>>,
     pub image_urls: Option<Vec<String>>,
 }
 
@@ -247,7 +241,15 @@ impl PublicApi {
         id: ProductId,
     ) -> Result<Product, ClientError> {
         let path = format!("/api/catalog/products/{id}/archive");
-        send(&self.catalog, actor, Method::POST, &path, Payload::Empty, &[]).await
+        send(
+            &self.catalog,
+            actor,
+            Method::POST,
+            &path,
+            Payload::Empty,
+            &[],
+        )
+        .await
     }
 
     pub async fn search(
@@ -283,7 +285,15 @@ impl PublicApi {
     ) -> Result<Cart, ClientError> {
         let path = format!("/api/cart/items/{product}");
         if quantity == 0 {
-            return send(&self.cart, actor, Method::DELETE, &path, Payload::Empty, &[]).await;
+            return send(
+                &self.cart,
+                actor,
+                Method::DELETE,
+                &path,
+                Payload::Empty,
+                &[],
+            )
+            .await;
         }
         let body = json!({ "quantity": quantity });
         json(&self.cart, actor, Method::PUT, &path, &body).await

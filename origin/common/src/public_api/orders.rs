@@ -131,7 +131,14 @@ fn idempotency(key: &str) -> Result<[(HeaderName, HeaderValue); 1], ClientError>
 impl PublicApi {
     pub async fn quote(&self, actor: &Actor, lines: &[QuoteLine]) -> Result<Quote, ClientError> {
         let body = json!({ "lines": lines });
-        json(&self.orders, actor, Method::POST, "/api/orders/quote", &body).await
+        json(
+            &self.orders,
+            actor,
+            Method::POST,
+            "/api/orders/quote",
+            &body,
+        )
+        .await
     }
 
     /// Checks out the actor's cart; a replay of `key` answers the same.
@@ -200,9 +207,16 @@ impl PublicApi {
         sub: Uuid,
     ) -> Result<(), ClientError> {
         let path = format!("/api/orders/{order}/sub-orders/{sub}/cancel");
-        send::<serde::de::IgnoredAny>(&self.orders, actor, Method::POST, &path, Payload::Empty, &[])
-            .await
-            .map(|_| ())
+        send::<serde::de::IgnoredAny>(
+            &self.orders,
+            actor,
+            Method::POST,
+            &path,
+            Payload::Empty,
+            &[],
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Refunds `quantity` of one line; a replay of `key` changes nothing.

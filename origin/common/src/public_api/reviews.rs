@@ -42,11 +42,8 @@ pub struct ReviewPage {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ReviewQuery {
     /// `newest` or `helpful`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sort: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u32>,
 }
 
@@ -91,8 +88,15 @@ impl PublicApi {
             counted: bool,
         }
         let path = format!("/api/reviews/{review}/helpful");
-        let answer: Counted =
-            send(&self.reviews, actor, Method::POST, &path, Payload::Empty, &[]).await?;
+        let answer: Counted = send(
+            &self.reviews,
+            actor,
+            Method::POST,
+            &path,
+            Payload::Empty,
+            &[],
+        )
+        .await?;
         Ok(answer.counted)
     }
 
@@ -104,6 +108,13 @@ impl PublicApi {
         text: &str,
     ) -> Result<Review, ClientError> {
         let path = format!("/api/reviews/{review}/reply");
-        json(&self.reviews, actor, Method::POST, &path, &json!({ "text": text })).await
+        json(
+            &self.reviews,
+            actor,
+            Method::POST,
+            &path,
+            &json!({ "text": text }),
+        )
+        .await
     }
 }

@@ -118,7 +118,6 @@ pub struct ProductSales {
 struct Range {
     from: NaiveDate,
     to: NaiveDate,
-    #[serde(skip_serializing_if = "Option::is_none")]
     limit: Option<u32>,
 }
 
@@ -135,7 +134,14 @@ impl PublicApi {
     }
 
     pub async fn open_shop(&self, actor: &Actor, shop: &NewShop) -> Result<MyShop, ClientError> {
-        json(&self.sellers, actor, Method::POST, "/api/sellers/shops", shop).await
+        json(
+            &self.sellers,
+            actor,
+            Method::POST,
+            "/api/sellers/shops",
+            shop,
+        )
+        .await
     }
 
     pub async fn api_keys(&self, actor: &Actor) -> Result<Vec<ApiKey>, ClientError> {
@@ -150,14 +156,28 @@ impl PublicApi {
         scopes: &[String],
     ) -> Result<NewKey, ClientError> {
         let body = json!({ "name": name, "scopes": scopes });
-        json(&self.sellers, actor, Method::POST, "/api/sellers/me/keys", &body).await
+        json(
+            &self.sellers,
+            actor,
+            Method::POST,
+            "/api/sellers/me/keys",
+            &body,
+        )
+        .await
     }
 
     pub async fn revoke_api_key(&self, actor: &Actor, id: Uuid) -> Result<(), ClientError> {
         let path = format!("/api/sellers/me/keys/{id}");
-        send::<serde::de::IgnoredAny>(&self.sellers, actor, Method::DELETE, &path, Payload::Empty, &[])
-            .await
-            .map(|_| ())
+        send::<serde::de::IgnoredAny>(
+            &self.sellers,
+            actor,
+            Method::DELETE,
+            &path,
+            Payload::Empty,
+            &[],
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Uploads an image file for the actor's shop.
@@ -181,8 +201,9 @@ impl PublicApi {
         .into_bytes();
         body.extend_from_slice(&bytes);
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let content_type = HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}"))
-            .map_err(|e| ClientError::Decode("sellers", e.to_string()))?;
+        let content_type =
+            HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}"))
+                .map_err(|e| ClientError::Decode("sellers", e.to_string()))?;
         send(
             &self.sellers,
             actor,
@@ -203,7 +224,11 @@ impl PublicApi {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<SalesSummary, ClientError> {
-        let range = Range { from, to, limit: None };
+        let range = Range {
+            from,
+            to,
+            limit: None,
+        };
         let path = with_query("/api/analytics/seller/summary", &range);
         get(&self.analytics, actor, &path).await
     }
