@@ -498,12 +498,24 @@ async fn sign_in_is_limited_sign_out_ends_the_session_and_shops_keep_to_their_ow
     let mut guesser = PageClient::new(&cluster);
     for _ in 0..5 {
         let r = guesser
-            .post("/signin", &[("email", "nobody@example.com"), ("password", "guess guess guess")])
+            .post(
+                "/signin",
+                &[
+                    ("email", "nobody@example.com"),
+                    ("password", "guess guess guess"),
+                ],
+            )
             .await;
         assert_eq!(r.status(), 422);
     }
     let r = guesser
-        .post("/signin", &[("email", "nobody@example.com"), ("password", "guess guess guess")])
+        .post(
+            "/signin",
+            &[
+                ("email", "nobody@example.com"),
+                ("password", "guess guess guess"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), 429);
     assert!(header(&r, "content-type").starts_with("text/html"));
@@ -516,12 +528,21 @@ async fn sign_in_is_limited_sign_out_ends_the_session_and_shops_keep_to_their_ow
     let old = robin.cookies.clone();
     assert_eq!(robin.get("/account").await.status(), 200);
     let r = robin.post("/signout", &[]).await;
-    assert_eq!((r.status().as_u16(), header(&r, "location")), (303, "/?done=signed_out".into()));
-    assert!(robin.cookies.iter().all(|(k, _)| k != "meridian_session"), "cookie cleared");
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "location")),
+        (303, "/?done=signed_out".into())
+    );
+    assert!(
+        robin.cookies.iter().all(|(k, _)| k != "meridian_session"),
+        "cookie cleared"
+    );
     let mut replay = PageClient::new(&cluster);
     replay.cookies = old;
     let r = replay.get("/account").await;
-    assert_eq!((r.status().as_u16(), header(&r, "location")), (303, "/signin?next=%2Faccount".into()));
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "location")),
+        (303, "/signin?next=%2Faccount".into())
+    );
 
     // A seller's console reaches only their own products: another shop's
     // product has no edit page, and the API refuses a change to it.
@@ -531,23 +552,36 @@ async fn sign_in_is_limited_sign_out_ends_the_session_and_shops_keep_to_their_ow
     let r = sam
         .post(
             "/sell/open",
-            &[("name", "Sam's"), ("slug", "sams"), ("contact_email", "sam@example.com"), ("description", "")],
+            &[
+                ("name", "Sam's"),
+                ("slug", "sams"),
+                ("contact_email", "sam@example.com"),
+                ("description", ""),
+            ],
         )
         .await;
     assert_eq!(header(&r, "location"), "/sell?done=opened");
     let edit = sam.get(&format!("/sell/products/{}", other.product)).await;
     assert_eq!(edit.status(), 404);
     let r = sam
-        .post(&format!("/sell/products/{}/stock", other.product), &[("stock", "0")])
+        .post(
+            &format!("/sell/products/{}/stock", other.product),
+            &[("stock", "0")],
+        )
         .await;
     assert_eq!(r.status(), 403);
     assert!(header(&r, "content-type").starts_with("text/html"));
-    let r = sam.post(&format!("/sell/products/{}/archive", other.product), &[]).await;
+    let r = sam
+        .post(&format!("/sell/products/{}/archive", other.product), &[])
+        .await;
     assert_eq!(r.status(), 403);
     let product = cluster
         .get_json(&format!("/api/catalog/products/{}", other.product), None)
         .await;
-    assert_eq!((product["stock"].as_u64(), product["status"].as_str()), (Some(2), Some("active")));
+    assert_eq!(
+        (product["stock"].as_u64(), product["status"].as_str()),
+        (Some(2), Some("active"))
+    );
     // Someone without a shop is told to open one.
     let mut robin2 = signed_in(&cluster, "robin2@example.com", "Robin").await;
     assert_eq!(robin2.get("/sell/orders").await.status(), 403);

@@ -5,6 +5,7 @@ use meridian_common::client::ClientError;
 use meridian_common::clients::SearchDoc;
 use meridian_common::public_api::Product;
 use meridian_common::rating::RatingSummary;
+use meridian_common::Money;
 
 use crate::format;
 
@@ -84,6 +85,35 @@ impl Card {
             rating: Rating::new(d.rating_centi, d.rating_count),
             stock: (!d.in_stock).then(|| ("stock-out", "Sold out".to_owned())),
         }
+    }
+}
+
+/// Items, shipping, tax and total as they read: a shop's part of a cart or
+/// an order, or the whole of it.
+#[derive(Debug, Clone)]
+pub struct Totals {
+    pub items: String,
+    pub shipping: String,
+    pub tax: String,
+    pub total: String,
+    /// Shown when some of it was refunded.
+    pub refunded: Option<String>,
+}
+
+impl Totals {
+    pub fn new(items: Money, shipping: Money, tax: Money, total: Money) -> Self {
+        Self {
+            items: format::money(items),
+            shipping: format::money(shipping),
+            tax: format::money(tax),
+            total: format::money(total),
+            refunded: None,
+        }
+    }
+
+    pub fn with_refunded(mut self, refunded: Money) -> Self {
+        self.refunded = (refunded.amount > 0).then(|| format::money(refunded));
+        self
     }
 }
 

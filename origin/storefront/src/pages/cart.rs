@@ -19,6 +19,7 @@ use super::{notice, personal, redirect, wants_json, with_cookies, Form, Query};
 use crate::error::PageError;
 use crate::format;
 use crate::layout::{self, Chrome};
+use crate::view::Totals;
 use crate::AppState;
 
 struct Line {
@@ -34,8 +35,8 @@ struct Line {
 struct Group {
     shop: String,
     lines: Vec<Line>,
-    /// (items, shipping, tax, total) of this shop's part, when priced.
-    totals: Option<(String, String, String, String)>,
+    /// This shop's part, when priced.
+    totals: Option<Totals>,
 }
 
 #[derive(Template)]
@@ -44,8 +45,8 @@ struct CartPage {
     chrome: Chrome,
     groups: Vec<Group>,
     count: u32,
-    /// (items, shipping, tax, total) of the whole cart.
-    totals: Option<(String, String, String, String)>,
+    /// The whole cart, when priced.
+    totals: Option<Totals>,
     signed_in: bool,
     problem: Option<String>,
 }
@@ -76,20 +77,6 @@ fn flags(item: &CartItem) -> Vec<(&'static str, String)> {
     out
 }
 
-fn four(
-    items: meridian_common::Money,
-    shipping: meridian_common::Money,
-    tax: meridian_common::Money,
-    total: meridian_common::Money,
-) -> (String, String, String, String) {
-    (
-        format::money(items),
-        format::money(shipping),
-        format::money(tax),
-        format::money(total),
-    )
-}
-
 /// The cart's lines by shop, with each shop's priced share when `quote`
 /// has it.
 fn groups(cart: &Cart, quote: Option<&Quote>) -> Vec<Group> {
@@ -104,7 +91,7 @@ fn groups(cart: &Cart, quote: Option<&Quote>) -> Vec<Group> {
                 q.sellers
                     .iter()
                     .find(|s| Some(s.seller_id) == item.seller_id)
-                    .map(|s| four(s.items, s.shipping, s.tax, s.total))
+                    .map(|s| Totals::new(s.items, s.shipping, s.tax, s.total))
             }),
             shop,
             lines: Vec::new(),
@@ -151,7 +138,7 @@ pub async fn view(
         count: cart.item_count,
         totals: quote
             .as_ref()
-            .map(|q| four(q.items, q.shipping, q.tax, q.total)),
+            .map(|q| Totals::new(q.items, q.shipping, q.tax, q.total)),
         signed_in: actor.user.is_some(),
         problem,
     };

@@ -17,7 +17,7 @@ use super::{personal, redirect, signed_in, with_status, Form};
 use crate::error::PageError;
 use crate::format;
 use crate::layout::{self, Chrome};
-use crate::view::FormErrors;
+use crate::view::{FormErrors, Totals};
 use crate::AppState;
 
 /// The simulated processor's test cards: (token, label).
@@ -61,12 +61,9 @@ struct CheckoutPage {
     chrome: Chrome,
     form: CheckoutForm,
     errors: FormErrors,
-    /// (shop, total) lines and the grand totals.
+    /// (shop, its total) and the order's totals.
     shops: Vec<(String, String)>,
-    items: String,
-    shipping: String,
-    tax: String,
-    total: String,
+    totals: Totals,
     cards: &'static [(&'static str, &'static str)],
     states: &'static [&'static str],
 }
@@ -102,10 +99,7 @@ async fn page(
             .iter()
             .map(|s| (s.seller_name.clone(), format::money(s.total)))
             .collect(),
-        items: format::money(quote.items),
-        shipping: format::money(quote.shipping),
-        tax: format::money(quote.tax),
-        total: format::money(quote.total),
+        totals: Totals::new(quote.items, quote.shipping, quote.tax, quote.total),
         form,
         errors,
         cards: CARDS,

@@ -12,6 +12,7 @@ use super::{notice, personal, signed_in, Query};
 use crate::error::PageError;
 use crate::format;
 use crate::layout::{self, Chrome};
+use crate::view::Totals;
 use crate::AppState;
 
 struct OrderRow {
@@ -88,11 +89,7 @@ struct SubView {
     status: String,
     status_text: &'static str,
     lines: Vec<LineView>,
-    items: String,
-    shipping: String,
-    tax: String,
-    total: String,
-    refunded: Option<String>,
+    totals: Totals,
     tracking: Option<(String, String)>,
     timeline: Vec<Step>,
 }
@@ -107,11 +104,7 @@ struct OrderPage {
     failure: Option<String>,
     subs: Vec<SubView>,
     address: Address,
-    items: String,
-    shipping: String,
-    tax: String,
-    total: String,
-    refunded: Option<String>,
+    totals: Totals,
 }
 
 fn timeline(shipment: Option<&Shipment>) -> Vec<Step> {
@@ -163,11 +156,7 @@ fn sub_views(order: &Order, shipments: &[Shipment]) -> Vec<SubView> {
                         ),
                     })
                     .collect(),
-                items: format::money(s.items),
-                shipping: format::money(s.shipping),
-                tax: format::money(s.tax),
-                total: format::money(s.total),
-                refunded: (s.refunded.amount > 0).then(|| format::money(s.refunded)),
+                totals: Totals::new(s.items, s.shipping, s.tax, s.total).with_refunded(s.refunded),
                 tracking: s.carrier.clone().zip(s.tracking_number.clone()),
                 timeline: timeline(shipment),
             }
@@ -202,11 +191,8 @@ pub async fn detail(
         status_text: format::status(&order.status),
         failure: order.failure.clone(),
         subs: sub_views(&order, &shipments),
-        items: format::money(order.items),
-        shipping: format::money(order.shipping),
-        tax: format::money(order.tax),
-        total: format::money(order.total),
-        refunded: (order.refunded.amount > 0).then(|| format::money(order.refunded)),
+        totals: Totals::new(order.items, order.shipping, order.tax, order.total)
+            .with_refunded(order.refunded),
         address: order.shipping_address,
     };
     layout::personal(&page)
