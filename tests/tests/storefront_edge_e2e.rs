@@ -366,8 +366,21 @@ async fn sign_in_errors_headers_and_the_page_budget() {
     let r = page.get("/api/no/such/route").await;
     assert_eq!(r.status(), 404);
     assert_eq!(meridian_e2e::error_code(r).await, "not_found");
-    let r = page.get("/p/not-a-uuid").await;
-    assert_eq!(r.status(), 404);
+    for bad in ["/p/not-a-uuid", "/p/%FF%FE", "/shop/%C0"] {
+        let r = page.get(bad).await;
+        assert_eq!(r.status(), 404, "{bad}");
+        assert!(header(&r, "content-type").starts_with("text/html"), "{bad}");
+    }
+    let r = page.post("/account/orders", &[]).await;
+    assert_eq!(r.status(), 405);
+    assert!(header(&r, "content-type").starts_with("text/html"));
+    let r = page.client.put(page.url("/api/cart")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(header(&r, "content-type").starts_with("application/json"));
+    // A product form that is not multipart: a readable 400 page.
+    let r = page.post("/sell/products", &[("title", "x")]).await;
+    assert!(r.status().is_client_error());
+    assert!(header(&r, "content-type").starts_with("text/html"));
     let r = page.get("/c/books?min_price=cheap").await;
     assert_eq!(r.status(), 200, "a bad filter is explained beside it");
     assert!(r.text().await.unwrap().contains("Not a price"));

@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use axum::extract::Path;
+use crate::pages::Path;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};

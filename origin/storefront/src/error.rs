@@ -18,6 +18,9 @@ pub enum PageError {
     SignIn,
     Forbidden(String),
     BadRequest(String),
+    /// The page exists, but not for this method (a POST to a page that
+    /// only shows, say).
+    MethodNotAllowed,
     /// A service the page needs did not answer.
     Unavailable,
     Internal,
@@ -44,6 +47,7 @@ impl PageError {
             PageError::SignIn => StatusCode::UNAUTHORIZED,
             PageError::Forbidden(_) => StatusCode::FORBIDDEN,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             PageError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -70,6 +74,11 @@ impl PageError {
                 "That request didn't work",
                 m.clone(),
                 "Go back, check what you entered and try again.",
+            ),
+            PageError::MethodNotAllowed => (
+                "That doesn't work on this page",
+                "This page can be opened, not sent a form or other request.".to_owned(),
+                "Go back to the page and use its links and buttons.",
             ),
             PageError::Unavailable => (
                 "This part of Meridian is busy",

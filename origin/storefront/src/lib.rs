@@ -70,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/{name}", get(assets::serve))
         .nest("/sell", sell::router())
         .fallback(fallback)
+        // Set before the origin sets its JSON one, so pages keep theirs.
+        .method_not_allowed_fallback(|| async { PageError::MethodNotAllowed })
         .layer(from_fn(security::sign_in_redirects))
         .layer(from_fn(security::refuse_forged_posts))
         .layer(from_fn(security::security_headers))

@@ -3,7 +3,7 @@
 //! or shop change purges them.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use meridian_common::cache_tags;
@@ -11,7 +11,7 @@ use meridian_common::public_api::{Actor, CategoryCount, ProductQuery, SearchQuer
 use meridian_common::taxonomy::CATEGORIES;
 
 use super::filters::{self, Panel, Params, CATALOG_SORTS};
-use super::{notice, Query};
+use super::{notice, Path, Query};
 use crate::error::PageError;
 use crate::layout::{self, Chrome};
 use crate::view::Card;

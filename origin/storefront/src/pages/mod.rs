@@ -111,6 +111,39 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
     }
 }
 
+/// Path parameters; unreadable ones (bad percent-encoding) are a 404 page.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for Path<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|_| PageError::NotFound)
+    }
+}
+
+/// A multipart form (a photo upload); anything else is a readable 400 page.
+pub struct Upload(pub axum::extract::Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for Upload {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Multipart::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|e| {
+                PageError::BadRequest(format!("The form could not be read ({}).", e.body_text()))
+            })
+    }
+}
+
 /// A fixed confirmation for `?done=<what>` after a redirect (never echoes
 /// the parameter itself).
 pub fn notice(done: Option<&str>) -> Option<&'static str> {

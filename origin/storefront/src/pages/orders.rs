@@ -2,13 +2,13 @@
 //! its tracking timeline and, once delivered, links to review what came.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use meridian_common::public_api::{Address, Order, Shipment};
 use uuid::Uuid;
 
-use super::{notice, personal, signed_in, Query};
+use super::{notice, personal, signed_in, Path, Query};
 use crate::error::PageError;
 use crate::format;
 use crate::layout::{self, Chrome};

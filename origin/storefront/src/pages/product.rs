@@ -4,7 +4,7 @@
 //! purged by the product's, its shop's and its reviews' change events.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use meridian_common::cache_tags;
@@ -13,7 +13,7 @@ use meridian_common::ProductId;
 use serde::Deserialize;
 
 use super::filters::link;
-use super::{notice, Query};
+use super::{notice, Path, Query};
 use crate::error::PageError;
 use crate::format;
 use crate::layout::{self, Chrome};

@@ -2,7 +2,7 @@
 //! verified buyer), and helpful votes.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::REFERER;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -12,7 +12,7 @@ use meridian_common::ProductId;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{personal, redirect, signed_in, with_status, Form};
+use super::{personal, redirect, signed_in, with_status, Form, Path};
 use crate::error::PageError;
 use crate::layout::{self, Chrome};
 use crate::view::FormErrors;

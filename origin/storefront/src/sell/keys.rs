@@ -3,7 +3,7 @@
 //! it, never stored by any cache), revoked.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use meridian_common::public_api::ApiKey;
@@ -14,7 +14,7 @@ use crate::error::PageError;
 use crate::format;
 use crate::layout::{self, Chrome};
 use crate::pages::catalog::Done;
-use crate::pages::{redirect, with_status, Query};
+use crate::pages::{redirect, with_status, Path, Query};
 use crate::view::FormErrors;
 use crate::AppState;
 

@@ -3,7 +3,7 @@
 //! number, cancel before shipping, refund part of a line).
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use meridian_common::public_api::{Address, SellerOrder};
@@ -15,7 +15,7 @@ use super::{chrome, seller, tabs};
 use crate::error::PageError;
 use crate::format;
 use crate::layout::{self, Chrome};
-use crate::pages::{redirect, Form, Query};
+use crate::pages::{redirect, Form, Path, Query};
 use crate::AppState;
 
 pub const CARRIERS: &[&str] = &["UPS", "USPS", "FedEx", "DHL"];

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
@@ -20,7 +20,7 @@ use crate::error::PageError;
 use crate::format;
 use crate::layout::{self, Chrome};
 use crate::pages::catalog::Done;
-use crate::pages::{redirect, with_status, Form, Query};
+use crate::pages::{redirect, with_status, Form, Path, Query, Upload};
 use crate::view::FormErrors;
 use crate::AppState;
 
@@ -164,7 +164,7 @@ fn parse_attributes(text: &str) -> Result<BTreeMap<String, String>, String> {
 /// The multipart product form: its text fields and the image, if one was
 /// chosen.
 async fn read_form(
-    mut multipart: Multipart,
+    mut multipart: axum::extract::Multipart,
 ) -> Result<(Draft, Option<(String, Bytes)>), PageError> {
     let bad = |e: axum::extract::multipart::MultipartError| {
         PageError::BadRequest(format!("The form could not be read ({}).", e.body_text()))
@@ -331,7 +331,7 @@ pub async fn new_form(
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    multipart: Multipart,
+    Upload(multipart): Upload,
 ) -> Result<Response, PageError> {
     let s = seller(&state, &headers).await?;
     let (mut draft, image) = read_form(multipart).await?;
@@ -420,7 +420,7 @@ pub async fn update(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    multipart: Multipart,
+    Upload(multipart): Upload,
 ) -> Result<Response, PageError> {
     let s = seller(&state, &headers).await?;
     let p = own_product(&state, &s, product_id(&id)?).await?;
