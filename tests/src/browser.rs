@@ -121,7 +121,8 @@ impl Browser {
         caps.insert("acceptInsecureCerts".into(), json!(true));
         let url = format!("http://127.0.0.1:{port}");
         let mut last = None;
-        for _ in 0..100 {
+        // A cold start on a busy machine takes a while.
+        for _ in 0..300 {
             match ClientBuilder::rustls()
                 .expect("TLS roots")
                 .capabilities(caps.clone())
@@ -339,10 +340,22 @@ impl Browser {
         );
     }
 
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
+        // The rest in `drop`.
+    }
+}
+
+impl Drop for Browser {
+    /// Also when a test fails half way: no driver or browser outlives it.
+    fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // The browser's processes are named by their own profile folder.
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(self.profile.display().to_string())
+            .status();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
