@@ -199,6 +199,18 @@ async fn forged_posts_are_refused_and_output_is_escaped() {
     assert_eq!(b.text("h1").await, "<script>alert(1)</script>");
     assert!(b.client.get_alert_text().await.is_err(), "no script ran");
     b.screenshot("security-01-escaped-title").await;
+    // The page is cached; a price change shows on the next load anyway.
+    assert!(b.body().await.contains("$10.00"));
+    let r = api
+        .patch(cluster.url(&format!("/api/catalog/products/{}", evil.product)))
+        .bearer_auth(&evil.token)
+        .json(&json!({ "price": { "amount": 1250, "currency": "USD" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    b.goto(&format!("/p/{}", evil.product)).await;
+    b.wait_for_text("$12.50").await;
     b.goto("/register").await;
     b.register("Victim", "victim@example.com").await;
     b.wait_for_text("Your account").await;
