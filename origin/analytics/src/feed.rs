@@ -86,7 +86,7 @@ pub async fn ingest_until_done(
             Err(e) => {
                 stats.failures.inc();
                 attempt += 1;
-                if attempt == 1 || attempt % 20 == 0 {
+                if attempt == 1 || attempt.is_multiple_of(20) {
                     tracing::warn!(error = %e, events = records.len(), attempt, "analytics batch not written; retrying");
                 }
                 let backoff = Duration::from_millis(100 * u64::from(attempt.min(50)));

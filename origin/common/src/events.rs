@@ -310,7 +310,7 @@ pub async fn relay_polling(
                     if let Err(e) = sink.deliver(&batch).await {
                         stats.failures.inc();
                         failures += 1;
-                        if failures == 1 || failures % 50 == 0 {
+                        if failures == 1 || failures.is_multiple_of(50) {
                             tracing::warn!(error = %e, backlog = batch.len(), "events not delivered; they wait in the outbox");
                         }
                         tokio::time::sleep(interval * failures.min(20)).await;

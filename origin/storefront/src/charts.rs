@@ -96,7 +96,7 @@ pub fn columns(id: &str, title: &str, description: &str, data: &[Datum]) -> Char
                 value_y: (baseline - h).saturating_sub(4).max(12),
                 // Counted from the end, so the last day is always named and
                 // the labels keep an even spacing.
-                show_label: (last - i) % every == 0,
+                show_label: (last - i).is_multiple_of(every),
             }
         })
         .collect();
