@@ -521,27 +521,14 @@ async fn sign_in_is_limited_sign_out_ends_the_session_and_shops_keep_to_their_ow
 
     // Guessing passwords: five tries, then the edge's own 429 page.
     let mut guesser = PageClient::new(&cluster);
+    let guess = [
+        ("email", "nobody@example.com"),
+        ("password", "guess guess guess"),
+    ];
     for _ in 0..5 {
-        let r = guesser
-            .post(
-                "/signin",
-                &[
-                    ("email", "nobody@example.com"),
-                    ("password", "guess guess guess"),
-                ],
-            )
-            .await;
-        assert_eq!(r.status(), 422);
+        assert_eq!(guesser.post("/signin", &guess).await.status(), 422);
     }
-    let r = guesser
-        .post(
-            "/signin",
-            &[
-                ("email", "nobody@example.com"),
-                ("password", "guess guess guess"),
-            ],
-        )
-        .await;
+    let r = guesser.post("/signin", &guess).await;
     assert_eq!(r.status(), 429);
     assert!(header(&r, "content-type").starts_with("text/html"));
     assert!(!header(&r, "retry-after").is_empty());
