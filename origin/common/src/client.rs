@@ -140,10 +140,7 @@ impl InternalClient {
         headers: &[(HeaderName, HeaderValue)],
     ) -> Result<R, ClientError> {
         let payload = match body {
-            Some(b) => Payload::Json(
-                serde_json::to_vec(b)
-                    .map_err(|e| ClientError::Decode(self.service, e.to_string()))?,
-            ),
+            Some(b) => Payload::json(self.service, b)?,
             None => Payload::Empty,
         };
         self.exchange(method, path, payload, headers)
@@ -250,6 +247,18 @@ pub enum Payload {
         content_type: HeaderValue,
         bytes: Bytes,
     },
+}
+
+impl Payload {
+    /// `body` serialised as JSON (for a call to `service`).
+    pub fn json<B: Serialize + ?Sized>(
+        service: &'static str,
+        body: &B,
+    ) -> Result<Self, ClientError> {
+        serde_json::to_vec(body)
+            .map(Payload::Json)
+            .map_err(|e| ClientError::Decode(service, e.to_string()))
+    }
 }
 
 /// A service's whole answer.

@@ -11,7 +11,7 @@ use crate::{Money, ProductId, SellerId, UserId};
 type Headers = [(HeaderName, HeaderValue)];
 
 /// A 404 answer as `None`.
-fn optional<T>(result: Result<T, ClientError>) -> Result<Option<T>, ClientError> {
+pub(crate) fn optional<T>(result: Result<T, ClientError>) -> Result<Option<T>, ClientError> {
     match result {
         Ok(value) => Ok(Some(value)),
         Err(ClientError::Api { status: 404, .. }) => Ok(None),
@@ -127,9 +127,10 @@ struct Batch {
     ids: Vec<ProductId>,
 }
 
+/// A list answer: `{"items": [...]}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Items<T> {
-    items: Vec<T>,
+pub struct Items<T> {
+    pub items: Vec<T>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

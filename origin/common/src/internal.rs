@@ -167,11 +167,10 @@ impl Caller {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+impl Caller {
+    /// Who the edge's identity headers in `headers` name.
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Self {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let user = header(USER_HEADER).and_then(|v| v.parse().ok());
         let key = header(SELLER_HEADER)
             .and_then(|v| v.parse().ok())
@@ -183,11 +182,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
                     .collect();
                 (seller, scopes)
             });
-        Ok(Caller {
+        Caller {
             user,
             key,
-            request_id: parts.headers.get(REQUEST_ID_HEADER).cloned(),
-        })
+            request_id: headers.get(REQUEST_ID_HEADER).cloned(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Caller::from_headers(&parts.headers))
     }
 }
 

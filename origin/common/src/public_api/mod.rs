@@ -17,7 +17,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::client::{ClientError, InternalClient, Payload};
-use crate::internal::{REQUEST_ID_HEADER, USER_HEADER};
+use crate::clients::optional as found;
+pub use crate::clients::Items;
+use crate::internal::{Caller, REQUEST_ID_HEADER};
 use crate::UserId;
 
 mod auth;
@@ -41,38 +43,31 @@ pub struct Actor {
 
 impl Actor {
     /// The signed-in user (the edge's `x-user-id`) and the request's cookies,
-    /// passed on to the services.
+    /// passed on to the services. (Pages act for sessions only: a seller
+    /// key's identity is not passed on.)
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        let user = headers
-            .get(USER_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
-        let mut forward = Vec::new();
-        for name in [USER_HEADER, REQUEST_ID_HEADER] {
-            if let Some(v) = headers.get(name) {
-                forward.push((HeaderName::from_static(name), v.clone()));
-            }
-        }
-        for v in headers.get_all(COOKIE) {
-            forward.push((COOKIE, v.clone()));
-        }
-        Self {
-            user,
-            forward,
-            set_cookies: Mutex::new(Vec::new()),
-        }
+        let caller = Caller {
+            key: None,
+            ..Caller::from_headers(headers)
+        };
+        let mut forward = caller.forward();
+        forward.extend(headers.get_all(COOKIE).iter().map(|v| (COOKIE, v.clone())));
+        Self::new(caller.user, forward)
     }
 
     /// Nobody in particular: for pages that are the same for everyone (and
     /// cached at the edge), so nothing personal can reach them.
     pub fn anonymous(headers: &HeaderMap) -> Self {
-        let forward = headers
-            .get(REQUEST_ID_HEADER)
-            .map(|v| (HeaderName::from_static(REQUEST_ID_HEADER), v.clone()))
-            .into_iter()
-            .collect();
+        let caller = Caller {
+            request_id: headers.get(REQUEST_ID_HEADER).cloned(),
+            ..Caller::default()
+        };
+        Self::new(None, caller.forward())
+    }
+
+    fn new(user: Option<UserId>, forward: Vec<(HeaderName, HeaderValue)>) -> Self {
         Self {
-            user: None,
+            user,
             forward,
             set_cookies: Mutex::new(Vec::new()),
         }
@@ -152,9 +147,8 @@ async fn json<B: Serialize + ?Sized, R: DeserializeOwned>(
     path: &str,
     body: &B,
 ) -> Result<R, ClientError> {
-    let bytes = serde_json::to_vec(body)
-        .map_err(|e| ClientError::Decode(client.service(), e.to_string()))?;
-    send(client, actor, method, path, Payload::Json(bytes), &[]).await
+    let payload = Payload::json(client.service(), body)?;
+    send(client, actor, method, path, payload, &[]).await
 }
 
 /// `path?query` with the set fields of `query` (None fields left out).
@@ -163,19 +157,4 @@ fn with_query(path: &str, query: &impl Serialize) -> String {
         Ok(q) if !q.is_empty() => format!("{path}?{q}"),
         _ => path.to_owned(),
     }
-}
-
-/// A 404 answer as `None`.
-fn found<T>(result: Result<T, ClientError>) -> Result<Option<T>, ClientError> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(ClientError::Api { status: 404, .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// A list answer: `{"items": [...]}`.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Items<T> {
-    pub items: Vec<T>,
 }

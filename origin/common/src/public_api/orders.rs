@@ -149,16 +149,13 @@ impl PublicApi {
         address: &Address,
         payment_token: &str,
     ) -> Result<Order, ClientError> {
-        let body = serde_json::to_vec(
-            &json!({ "shipping_address": address, "payment_token": payment_token }),
-        )
-        .map_err(|e| ClientError::Decode("orders", e.to_string()))?;
+        let body = json!({ "shipping_address": address, "payment_token": payment_token });
         send(
             &self.orders,
             actor,
             Method::POST,
             "/api/orders/checkout",
-            Payload::Json(body),
+            Payload::json(self.orders.service(), &body)?,
             &idempotency(key)?,
         )
         .await
@@ -230,14 +227,13 @@ impl PublicApi {
         quantity: u32,
     ) -> Result<(), ClientError> {
         let path = format!("/api/orders/{order}/sub-orders/{sub}/refunds");
-        let body = serde_json::to_vec(&json!({ "product_id": product, "quantity": quantity }))
-            .map_err(|e| ClientError::Decode("orders", e.to_string()))?;
+        let body = json!({ "product_id": product, "quantity": quantity });
         send::<serde::de::IgnoredAny>(
             &self.orders,
             actor,
             Method::POST,
             &path,
-            Payload::Json(body),
+            Payload::json(self.orders.service(), &body)?,
             &idempotency(key)?,
         )
         .await
