@@ -15,7 +15,7 @@ use meridian_common::ProductId;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{notice, personal, redirect, wants_json, with_cookies, Form, Query};
+use super::{notice, personal_with_cart, redirect, wants_json, with_cookies, Form, Query};
 use crate::error::PageError;
 use crate::format;
 use crate::layout::{self, Chrome};
@@ -130,7 +130,10 @@ pub async fn view(
             Err(e) => return Err(e.into()),
         }
     };
-    let mut chrome = Chrome::personal("Your cart", personal(api, &actor).await);
+    let mut chrome = Chrome::personal(
+        "Your cart",
+        personal_with_cart(api, &actor, cart.item_count).await,
+    );
     chrome.notice = notice(q.done.as_deref());
     let page = CartPage {
         chrome,

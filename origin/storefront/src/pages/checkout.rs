@@ -13,7 +13,7 @@ use meridian_common::public_api::{Actor, Address, Quote};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{personal, redirect, signed_in, with_status, Form};
+use super::{personal_with_cart, redirect, signed_in, with_status, Form};
 use crate::error::PageError;
 use crate::format;
 use crate::layout::{self, Chrome};
@@ -74,26 +74,36 @@ impl CheckoutPage {
     }
 }
 
+/// The cart priced: what checkout would charge, and the cart's item count.
+struct Priced {
+    quote: Quote,
+    cart_count: u32,
+}
+
 /// The cart's buyable lines priced; `None` when nothing can be bought.
-async fn priced(state: &AppState, actor: &Actor) -> Result<Option<Quote>, PageError> {
+async fn priced(state: &AppState, actor: &Actor) -> Result<Option<Priced>, PageError> {
     let cart = state.api.cart(actor).await?;
     let lines = cart.buyable();
     if lines.is_empty() || lines.len() != cart.items.len() {
         // Empty, or lines that cannot be bought: the cart page says which.
         return Ok(None);
     }
-    Ok(Some(state.api.quote(actor, &lines).await?))
+    Ok(Some(Priced {
+        quote: state.api.quote(actor, &lines).await?,
+        cart_count: cart.item_count,
+    }))
 }
 
 async fn page(
     state: &AppState,
     actor: &Actor,
-    quote: Quote,
+    Priced { quote, cart_count }: Priced,
     form: CheckoutForm,
     errors: FormErrors,
 ) -> Result<Response, PageError> {
+    let personal = personal_with_cart(&state.api, actor, cart_count).await;
     let page = CheckoutPage {
-        chrome: Chrome::personal("Check out", personal(&state.api, actor).await),
+        chrome: Chrome::personal("Check out", personal),
         shops: quote
             .sellers
             .iter()
@@ -117,7 +127,7 @@ pub async fn form(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let actor = signed_in(&headers)?;
-    let Some(quote) = priced(&state, &actor).await? else {
+    let Some(priced) = priced(&state, &actor).await? else {
         return Ok(redirect(&actor, "/cart"));
     };
     let form = CheckoutForm {
@@ -125,7 +135,7 @@ pub async fn form(
         idempotency_key: fresh_key(),
         ..CheckoutForm::default()
     };
-    page(&state, &actor, quote, form, FormErrors::default()).await
+    page(&state, &actor, priced, form, FormErrors::default()).await
 }
 
 pub async fn place(
@@ -199,11 +209,11 @@ pub async fn place(
     if status != StatusCode::SERVICE_UNAVAILABLE {
         form.idempotency_key = fresh_key();
     }
-    let Some(quote) = priced(&state, &actor).await? else {
+    let Some(priced) = priced(&state, &actor).await? else {
         return Ok(redirect(&actor, "/cart"));
     };
     Ok(with_status(
         status,
-        page(&state, &actor, quote, form, errors).await?,
+        page(&state, &actor, priced, form, errors).await?,
     ))
 }

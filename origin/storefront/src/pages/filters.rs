@@ -116,12 +116,11 @@ impl Filters {
         if let Some(s) = self.sort {
             q.push(("sort", s.to_owned()));
         }
-        let dollars = |c: i64| format!("{}.{:02}", c / 100, c % 100);
         if let Some(c) = self.min_price {
-            q.push(("min_price", dollars(c)));
+            q.push(("min_price", format::price_input(c)));
         }
         if let Some(c) = self.max_price {
-            q.push(("max_price", dollars(c)));
+            q.push(("max_price", format::price_input(c)));
         }
         if let Some(r) = self.min_rating {
             q.push(("min_rating", r.to_string()));

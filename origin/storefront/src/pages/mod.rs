@@ -25,17 +25,24 @@ mod search;
 /// The personal header for a page made for `actor`. A service that does
 /// not answer costs the header its details, never the page.
 pub async fn personal(api: &PublicApi, actor: &Actor) -> Personal {
-    let name = async {
-        match actor.user {
-            Some(_) => api.me(actor).await.ok().map(|a| a.display_name),
-            None => None,
-        }
-    };
-    let (name, cart) = futures::join!(name, api.cart(actor));
+    let (name, cart) = futures::join!(display_name(api, actor), api.cart(actor));
     Personal {
         name,
         cart_count: cart.map_or(0, |c| c.item_count),
     }
+}
+
+/// `personal` for a page that has just read the actor's cart itself.
+pub async fn personal_with_cart(api: &PublicApi, actor: &Actor, cart_count: u32) -> Personal {
+    Personal {
+        name: display_name(api, actor).await,
+        cart_count,
+    }
+}
+
+async fn display_name(api: &PublicApi, actor: &Actor) -> Option<String> {
+    actor.user?;
+    api.me(actor).await.ok().map(|a| a.display_name)
 }
 
 /// The signed-in actor, or "sign in first".

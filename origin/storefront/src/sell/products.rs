@@ -401,7 +401,7 @@ pub async fn edit_form(
     let draft = Draft {
         title: p.title.clone(),
         description: p.description.clone(),
-        price: format!("{}.{:02}", p.price.amount / 100, p.price.amount % 100),
+        price: format::price_input(p.price.amount),
         category: p.category.clone(),
         stock: p.stock.to_string(),
         attributes: attributes_text(&p.attributes),
