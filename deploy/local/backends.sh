@@ -16,7 +16,12 @@
 # docs/stores.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-DATA="${MERIDIAN_BACKENDS_DIR:-$ROOT/.run/backends}"
+# Servers' data and pid files live outside the clone too: a server started
+# from one clone keeps running after that clone is deleted, and the next
+# clone (CI takes a clean one each time) finds it, its files and its pid.
+DATA="${MERIDIAN_BACKENDS_DIR:-/var/tmp/meridian-backends}"
+mkdir -p "$DATA"
+DATA="$(cd "$DATA" && pwd)"
 # Installed tools live outside the clone so CI runs on one machine reuse them.
 TOOLS="${MERIDIAN_TOOLS_DIR:-/var/tmp/meridian-tools}"
 HELPERS="${MERIDIAN_BACKEND_HELPERS:-$ROOT/../shared/backends-helpers}"
@@ -125,7 +130,10 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start_bg() { # name, command... ; logs and pid under $DATA/<name>
   local name=$1; shift
   mkdir -p "$DATA/$name"
-  nohup "$@" >"$DATA/$name/log" 2>&1 </dev/null &
+  # Started from its own directory, not the caller's: a server that
+  # resolves paths against its working directory (s3s-fs does) would fail
+  # every request once the clone it was started from is deleted.
+  (cd "$DATA/$name" && exec nohup "$@" >"$DATA/$name/log" 2>&1 </dev/null) &
   echo $! >"$DATA/$name/pid"
 }
 

@@ -6,6 +6,8 @@
 #   deploy/local/prereqs.sh            # build: cmake, pkg-config, C headers, openssl, curl
 #   deploy/local/prereqs.sh --browser  # also headless Chromium + ChromeDriver and
 #                                      # axe-core (npm) for the browser tests
+#   deploy/local/prereqs.sh --contract # also Python 3 with venv, for the API
+#                                      # contract check (schemathesis from PyPI)
 #
 # Used by deploy/local/run.sh and deploy/local/test.sh (the README's two
 # commands); safe to run again: it only looks when everything is there.
@@ -20,10 +22,12 @@ AXE_VERSION=4.10.3
 source "$ROOT/deploy/local/lib.sh"
 
 browser=0
+contract=0
 for arg in "$@"; do
   case "$arg" in
     --browser) browser=1 ;;
-    *) echo "usage: $0 [--browser]" >&2; exit 2 ;;
+    --contract) contract=1 ;;
+    *) echo "usage: $0 [--browser] [--contract]" >&2; exit 2 ;;
   esac
 done
 
@@ -56,6 +60,10 @@ if ((browser)); then
   need_cmd chromium chromium
   need_cmd chromedriver chromium-driver
   need_cmd npm npm
+fi
+# A venv needs ensurepip, which Debian ships apart (python3-venv).
+if ((contract)) && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=(python3 python3-venv)
 fi
 
 if ((${#missing[@]})); then

@@ -5,9 +5,11 @@
 pub mod admin;
 pub mod apps;
 pub mod cache;
+pub mod compress;
 pub mod config;
 pub mod geo;
 pub mod metrics;
+pub mod protocol;
 pub mod proxy;
 pub mod rate_limit;
 pub mod reload;
@@ -22,6 +24,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use pingora::apps::HttpServerOptions;
 use pingora::listeners::tls::TlsSettings;
 use pingora::proxy::{http_proxy_service_with_name, HttpProxy};
 use pingora::server::configuration::ServerConf;
@@ -61,6 +64,7 @@ pub fn install_crypto_provider() {
 pub fn server_conf(config: &EdgeConfig) -> ServerConf {
     ServerConf {
         threads: config.listen.threads,
+        work_stealing: config.listen.work_stealing,
         upgrade_sock: config.listen.upgrade_sock.display().to_string(),
         pid_file: config
             .listen
@@ -93,6 +97,17 @@ pub fn build(config: &EdgeConfig, path: &Path) -> anyhow::Result<EdgeApp> {
 
     let edge = Edge::new(state.clone(), metrics.clone());
     let mut proxy = http_proxy_service_with_name(&conf, edge, "meridian-edge");
+    if let Some(app) = proxy.app_logic_mut() {
+        let mut options = HttpServerOptions::default();
+        // Set at the listener: a reload keeps the one it started with.
+        options.h1_header_timeout = Some(std::time::Duration::from_millis(
+            config.protocol.header_timeout_ms,
+        ));
+        // CONNECT reaches the route table, which answers 405 (JSON, with
+        // Allow) instead of Pingora's bare one.
+        options.allow_connect_method_proxying = true;
+        app.server_options = Some(options);
+    }
     let mut tls = TlsSettings::intermediate("", "").context("tls settings")?;
     tls.set_cert_resolver(certs.clone());
     tls.enable_h2();
@@ -209,6 +224,14 @@ impl EdgeApp {
         let s = shutdown.clone();
         tasks.spawn(async move { purge_feed.run(s).await });
         tasks.spawn(async move { health.run(shutdown).await });
-        while tasks.join_next().await.is_some() {}
+        // A service that panics (a listener that cannot bind) ends the
+        // edge rather than leaving it half up; dropping the set stops the rest.
+        while let Some(done) = tasks.join_next().await {
+            if let Err(e) = done {
+                if e.is_panic() {
+                    std::panic::resume_unwind(e.into_panic());
+                }
+            }
+        }
     }
 }

@@ -81,6 +81,7 @@ pub struct EdgeMetrics {
     session_lookups: [[IntCounter; 3]; 3],
     pub retries: IntCounter,
     pub retries_denied: IntCounter,
+    pub stale_replays: IntCounter,
     cache: [IntCounter; 4],
     pub cache_coalesced: IntCounter,
     pub cache_purged: IntCounterVec,
@@ -91,6 +92,9 @@ pub struct EdgeMetrics {
     /// `[ok, failed]`.
     reloads: [IntCounter; 2],
     pub config_loaded_at: IntGauge,
+    /// `[encoding]` (gzip, br, zstd): body bytes before and after.
+    compressed_in: [IntCounter; 3],
+    compressed_out: [IntCounter; 3],
 }
 
 fn register<C: Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
@@ -209,8 +213,23 @@ impl EdgeMetrics {
             "Config and certificate reloads by outcome",
             &["result"],
         );
+        let compressed_in = counter_vec(
+            &registry,
+            "meridian_edge_compression_input_bytes_total",
+            "Response body bytes the edge compressed, before compression",
+            &["encoding"],
+        );
+        let compressed_out = counter_vec(
+            &registry,
+            "meridian_edge_compression_output_bytes_total",
+            "Response body bytes the edge sent compressed, after compression",
+            &["encoding"],
+        );
+        let encodings = crate::compress::ENCODINGS.map(|e| e.as_str());
         let none = Self::region_of(&vecs, NO_REGION);
         Self {
+            compressed_in: encodings.map(|e| compressed_in.with_label_values(&[e])),
+            compressed_out: encodings.map(|e| compressed_out.with_label_values(&[e])),
             none,
             session_lookups: ["cache", "redis", "introspect"]
                 .map(|s| ["valid", "invalid", "error"].map(|o| lookups.with_label_values(&[s, o]))),
@@ -223,6 +242,11 @@ impl EdgeMetrics {
                 &registry,
                 "meridian_edge_upstream_retries_denied_total",
                 "Retries not made because the retry budget was spent",
+            ),
+            stale_replays: counter(
+                &registry,
+                "meridian_edge_upstream_stale_replays_total",
+                "Requests replayed on a new connection after a pooled one the origin had closed",
             ),
             cache: ["HIT", "MISS", "STALE", "BYPASS"].map(|s| cache.with_label_values(&[s])),
             cache_coalesced: counter(
@@ -290,6 +314,17 @@ impl EdgeMetrics {
 
     pub fn record_lookup(&self, source: LookupSource, result: LookupResult) {
         self.session_lookups[source as usize][result as usize].inc();
+    }
+
+    /// One response body (or part of one) sent with `encoding`.
+    pub fn record_compression(
+        &self,
+        encoding: crate::compress::Encoding,
+        input: usize,
+        output: usize,
+    ) {
+        self.compressed_in[encoding as usize].inc_by(input as u64);
+        self.compressed_out[encoding as usize].inc_by(output as u64);
     }
 
     pub fn record_cache(&self, status: CacheStatus) {

@@ -4,7 +4,7 @@
 //! match is the most specific (longest prefix; with methods before without).
 //! Matching allocates nothing.
 
-use http::Method;
+use http::{HeaderValue, Method};
 
 use crate::config::{AuthMode, ErrorFormat, RouteEntry};
 
@@ -25,6 +25,48 @@ pub struct Route {
     pub html_errors: bool,
     /// A successful POST ends the presented session (sign-out).
     pub ends_session: bool,
+    /// Responses may be compressed (`[compression]` decides the rest).
+    pub compress: bool,
+    /// The route's compression threshold, overriding `compression.min_bytes`.
+    pub compress_min_bytes: Option<u64>,
+    /// `Allow` for a 405 at this prefix: the methods routes of this prefix
+    /// declare, or what the edge proxies when none do.
+    pub allow: HeaderValue,
+}
+
+/// What the table says of a request.
+#[derive(Debug)]
+pub enum Resolved<'a> {
+    Route(&'a Route),
+    /// The path is routed, not for this method: 405 with this `Allow`.
+    MethodNotAllowed(&'a HeaderValue),
+    NotFound,
+}
+
+/// Methods a route without a `methods` list takes. TRACE (it would echo
+/// credentials back), CONNECT and unknown methods are refused at the edge,
+/// before anything looks at credentials.
+pub const PROXIED_METHODS: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
+
+fn allow_value(methods: &[Method]) -> HeaderValue {
+    let mut names: Vec<&str> = methods.iter().map(Method::as_str).collect();
+    // A GET route answers HEAD too (Pingora and the origins do).
+    if names.contains(&"GET") && !names.contains(&"HEAD") {
+        names.insert(
+            names.iter().position(|m| *m == "GET").unwrap_or(0) + 1,
+            "HEAD",
+        );
+    }
+    names.dedup();
+    HeaderValue::from_str(&names.join(", ")).expect("method names are tokens")
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,8 +162,36 @@ impl RouteTable {
                     .and_then(|g| groups.iter().position(|n| *n == g)),
                 html_errors: e.errors == ErrorFormat::Html,
                 ends_session: e.ends_session,
+                compress: e.compress,
+                compress_min_bytes: e.compress_min_bytes,
+                allow: HeaderValue::from_static(""),
             })
             .collect();
+        // A prefix's Allow: every method its method-restricted routes name.
+        let allows: Vec<HeaderValue> = routes
+            .iter()
+            .map(|r| {
+                if r.methods.is_empty() {
+                    return allow_value(&PROXIED_METHODS);
+                }
+                let mut methods: Vec<Method> = routes
+                    .iter()
+                    .filter(|o| o.prefix == r.prefix)
+                    .flat_map(|o| o.methods.iter().cloned())
+                    .collect();
+                methods.sort_by_key(|m| {
+                    PROXIED_METHODS
+                        .iter()
+                        .position(|p| p == m)
+                        .unwrap_or(PROXIED_METHODS.len())
+                });
+                methods.dedup();
+                allow_value(&methods)
+            })
+            .collect();
+        for (route, allow) in routes.iter_mut().zip(allows) {
+            route.allow = allow;
+        }
         routes.sort_by(|a, b| {
             b.prefix
                 .len()
@@ -132,9 +202,33 @@ impl RouteTable {
     }
 
     pub fn find(&self, method: &Method, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| {
-            segment_prefix(path, &r.prefix) && (r.methods.is_empty() || r.methods.contains(method))
-        })
+        match self.resolve(method, path) {
+            Resolved::Route(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The most specific route for the request; a path some route covers
+    /// but not for this method is a 405 (never a credential check first).
+    pub fn resolve(&self, method: &Method, path: &str) -> Resolved<'_> {
+        let mut allow = None;
+        for r in &self.routes {
+            if !segment_prefix(path, &r.prefix) {
+                continue;
+            }
+            if r.methods.is_empty() {
+                return if PROXIED_METHODS.contains(method) {
+                    Resolved::Route(r)
+                } else {
+                    Resolved::MethodNotAllowed(allow.unwrap_or(&r.allow))
+                };
+            }
+            if r.methods.contains(method) {
+                return Resolved::Route(r);
+            }
+            allow.get_or_insert(&r.allow);
+        }
+        allow.map_or(Resolved::NotFound, Resolved::MethodNotAllowed)
     }
 }
 
@@ -153,6 +247,8 @@ mod tests {
             rate_limit: None,
             errors: ErrorFormat::Json,
             ends_session: false,
+            compress: true,
+            compress_min_bytes: None,
         }
     }
 
@@ -202,6 +298,37 @@ mod tests {
             "catalog"
         );
         assert_eq!(SERVICE_LABELS[service_index("somethingelse")], "other");
+    }
+
+    #[test]
+    fn undeclared_methods_are_405_with_allow() {
+        let mut entries = vec![
+            entry("/api/auth/me", &[], AuthMode::Required),
+            entry("/api/orders/quote", &["POST"], AuthMode::None),
+            entry("/api/cart/items", &["GET", "DELETE"], AuthMode::Required),
+            entry("/api/cart/items", &["POST"], AuthMode::Required),
+        ];
+        entries.push(entry("/api/cart", &[], AuthMode::Required));
+        let t = RouteTable::new(&entries, &[]);
+        let allow =
+            |m: &str, p: &str| match t.resolve(&Method::from_bytes(m.as_bytes()).unwrap(), p) {
+                Resolved::MethodNotAllowed(v) => v.to_str().unwrap().to_owned(),
+                Resolved::Route(r) => format!("route {}", r.prefix),
+                Resolved::NotFound => "404".to_owned(),
+            };
+        let any = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+        assert_eq!(allow("TRACE", "/api/auth/me"), any);
+        assert_eq!(allow("PROPFIND", "/api/auth/me"), any);
+        assert_eq!(allow("GET", "/api/auth/me"), "route /api/auth/me");
+        assert_eq!(allow("GET", "/api/orders/quote"), "POST");
+        assert_eq!(
+            allow("POST", "/api/orders/quote"),
+            "route /api/orders/quote"
+        );
+        // Method-restricted routes fall through to a generic one above them.
+        assert_eq!(allow("PUT", "/api/cart/items"), "route /api/cart");
+        assert_eq!(allow("TRACE", "/api/cart/items"), "GET, HEAD, POST, DELETE");
+        assert_eq!(allow("GET", "/api/nothing"), "404");
     }
 
     #[test]

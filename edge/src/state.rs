@@ -12,9 +12,11 @@ use std::sync::Arc;
 use http::HeaderValue;
 
 use crate::cache::ResponseCache;
+use crate::compress::Compression;
 use crate::config::{CacheRule, EdgeConfig, HealthConfig, Location};
 use crate::geo::GeoTable;
 use crate::metrics::EdgeMetrics;
+use crate::protocol::Protocol;
 use crate::rate_limit::RateLimiter;
 use crate::routing::RouteTable;
 use crate::session::Sessions;
@@ -36,6 +38,10 @@ pub struct EdgeState {
     pub access_log: bool,
     /// `Strict-Transport-Security` value, built once.
     pub hsts: Option<HeaderValue>,
+    pub compression: Compression,
+    pub protocol: Protocol,
+    /// HSTS goes to development names (`localhost`, IPs) too.
+    pub hsts_on_dev_names: bool,
 }
 
 impl EdgeState {
@@ -140,6 +146,9 @@ impl EdgeState {
                 .edge
                 .hsts()
                 .map(|v| HeaderValue::from_str(&v).expect("digits and ASCII")),
+            compression: Compression::new(&config.compression),
+            protocol: Protocol::new(&config.protocol),
+            hsts_on_dev_names: config.edge.hsts_on_dev_names,
         })
     }
 }

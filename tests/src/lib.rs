@@ -3,6 +3,7 @@
 //! over HTTPS with reqwest.
 
 pub mod browser;
+pub mod raw;
 pub mod storefront;
 
 use std::net::SocketAddr;
@@ -167,8 +168,7 @@ pub struct Cluster {
     /// The edge's config file (reloads re-read it).
     pub edge_path: PathBuf,
     pub ca_pem: Vec<u8>,
-    edge_stop: watch::Sender<bool>,
-    edge_task: JoinHandle<()>,
+    edge: RunningEdge,
     pub dir: PathBuf,
     /// Held while the cluster uses the shared PostgreSQL (see `start`).
     _database_turn: Option<tokio::sync::MutexGuard<'static, ()>>,
@@ -185,6 +185,19 @@ pub fn free_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
+}
+
+/// A loopback address that refuses connections for as long as the returned
+/// socket is held: it is bound but never listens, so the kernel answers a SYN
+/// with a reset and no parallel test can take the port (a port from
+/// `free_port` can be re-bound by another test's listener in between, which
+/// then answers in place of "nobody").
+pub fn refused_port() -> (SocketAddr, tokio::net::TcpSocket) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket
+        .bind("127.0.0.1:0".parse().unwrap())
+        .expect("a loopback port");
+    (socket.local_addr().unwrap(), socket)
 }
 
 fn write_certs(dir: &std::path::Path) -> Vec<u8> {
@@ -483,6 +496,8 @@ pub fn edge_toml(
         internal_secret = "{SECRET}"
         max_body_bytes = {max_body}
         access_log = false
+        # The tests' host is localhost: check HSTS there too.
+        hsts_on_dev_names = true
         location = {{ latitude = 41.8781, longitude = -87.6298 }}
         [geo]
         trusted_header_sources = ["127.0.0.0/8"]
@@ -659,43 +674,43 @@ impl Cluster {
         for (id, _, _) in REGIONS {
             regions.push(start_origin(id, backends, tls.clone()).await);
         }
-        let ports = EdgePorts::free();
-        let (https, http, metrics) = (ports.https, ports.http, ports.metrics);
         let addrs: Vec<(&str, SocketAddr)> = regions.iter().map(|r| (r.id, r.addr)).collect();
         let edge_path = dir.join("edge.toml");
-        let config = write_edge_config(&edge_path, &edge_toml(&addrs, ports, &dir, &options));
-        let app = meridian_edge::build(&config, &edge_path).unwrap();
-        let (edge_stop, stop_rx) = watch::channel(false);
-        let edge_task = tokio::spawn(app.run(stop_rx));
+        let edge = launch_edge(&edge_path, &ca_pem, |ports| {
+            edge_toml(&addrs, ports, &dir, &options)
+        })
+        .await;
+        let ports = edge.ports;
         let cluster = Cluster {
             _database_turn: database_turn,
             regions,
             options,
-            https,
-            http,
-            metrics,
+            https: ports.https,
+            http: ports.http,
+            metrics: ports.metrics,
             admin: ports.admin,
             edge_path,
             ca_pem,
-            edge_stop,
-            edge_task,
+            edge,
             dir,
         };
         cluster.wait_ready().await;
         cluster
     }
 
+    /// Waits for the origins behind the edge: a catalog read through it.
     async fn wait_ready(&self) {
         let client = self.client();
-        for _ in 0..200 {
-            if let Ok(r) = client.get(self.url("/api/catalog/categories")).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+        let mut last = String::new();
+        for _ in 0..600 {
+            match client.get(self.url("/api/catalog/categories")).send().await {
+                Ok(r) if r.status().is_success() => return,
+                Ok(r) => last = format!("status {}", r.status()),
+                Err(e) => last = e.to_string(),
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("edge did not become ready");
+        panic!("the regions did not answer through the edge (last: {last})");
     }
 
     /// An HTTPS client trusting the test CA; ALPN picks HTTP/2.
@@ -704,9 +719,7 @@ impl Cluster {
     }
 
     pub fn client_builder(&self) -> reqwest::ClientBuilder {
-        reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&self.ca_pem).unwrap())
-            .resolve("localhost", self.https)
+        trusting(&self.ca_pem, self.https)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
     }
@@ -789,36 +802,17 @@ impl Cluster {
         regions: &[(&str, SocketAddr)],
         edge_extra: &str,
     ) -> ExtraEdge {
-        let ports = EdgePorts::free();
         let mut options = self.options.clone();
         edge_extra.clone_into(&mut options.edge_extra);
         let path = self.dir.join(format!("edge-{name}.toml"));
-        let text = edge_toml(regions, ports, &self.dir, &options);
-        let config = write_edge_config(&path, &text);
-        let app = meridian_edge::build(&config, &path).unwrap();
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(app.run(stop_rx));
-        let edge = ExtraEdge {
-            ports,
+        let edge = launch_edge(&path, &self.ca_pem, |ports| {
+            edge_toml(regions, ports, &self.dir, &options)
+        })
+        .await;
+        ExtraEdge {
+            edge,
             ca_pem: self.ca_pem.clone(),
-            stop,
-            task,
-        };
-        let admin = reqwest::Client::new();
-        for _ in 0..200 {
-            let ready = admin
-                .get(format!("http://{}/admin/regions", ports.admin))
-                .bearer_auth(EDGE_ADMIN_TOKEN)
-                .send()
-                .await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                // The proxy listener starts with the admin one.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                return edge;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("edge {name} did not become ready");
     }
 
     pub fn region(&self, id: &str) -> &RegionHandle {
@@ -854,8 +848,7 @@ impl Cluster {
     }
 
     pub async fn shutdown(mut self) {
-        let _ = self.edge_stop.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.edge_task).await;
+        self.edge.stop().await;
         for r in &mut self.regions {
             if let Some(stop) = r.stop.take() {
                 let _ = stop.send(());
@@ -877,35 +870,111 @@ impl Cluster {
     }
 }
 
-/// A second (or third) edge started by `Cluster::start_extra_edge`.
-pub struct ExtraEdge {
-    pub ports: EdgePorts,
-    ca_pem: Vec<u8>,
+/// An in-process edge: its listeners, stop switch and task.
+struct RunningEdge {
+    ports: EdgePorts,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
+/// Starts an edge with the config `text(ports)` written to `path`, and
+/// waits until both its HTTPS listener (a TLS handshake that verifies
+/// against the test CA, so it is this edge and no other process) and its
+/// admin API answer. Ports are picked by binding and releasing them, so
+/// another test can take one in between: an edge that cannot bind does not
+/// become ready, and is started again on other ports.
+async fn launch_edge(
+    path: &std::path::Path,
+    ca_pem: &[u8],
+    text: impl Fn(EdgePorts) -> String,
+) -> RunningEdge {
+    const ATTEMPTS: u32 = 3;
+    for attempt in 1..=ATTEMPTS {
+        let ports = EdgePorts::free();
+        let config = write_edge_config(path, &text(ports));
+        let app = meridian_edge::build(&config, path).unwrap();
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(app.run(stop_rx));
+        let edge = RunningEdge { ports, stop, task };
+        if edge.answers(ca_pem).await {
+            return edge;
+        }
+        eprintln!("edge on {ports:?} did not answer (attempt {attempt} of {ATTEMPTS})");
+        edge.task.abort();
+        let _ = edge.task.await;
+    }
+    panic!("no edge became ready in {ATTEMPTS} attempts");
+}
+
+impl RunningEdge {
+    /// True once both listeners answer; false if the edge ended (a listener
+    /// failed to bind) or 20 s passed.
+    async fn answers(&self, ca_pem: &[u8]) -> bool {
+        let https = trusting(ca_pem, self.ports.https)
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let admin = reqwest::Client::new();
+        // An unclean path (`//`): the edge answers 400 itself, so the probe
+        // never reaches an origin (it would count towards breakers).
+        let url = format!("https://localhost:{}/ready//probe", self.ports.https.port());
+        for _ in 0..400 {
+            if self.task.is_finished() {
+                return false;
+            }
+            let admin_ok = admin
+                .get(format!("http://{}/admin/regions", self.ports.admin))
+                .bearer_auth(EDGE_ADMIN_TOKEN)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if admin_ok && https.get(&url).send().await.is_ok() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    /// Stops the edge gracefully (in-flight requests finish), 5 s at most.
+    async fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
+    }
+}
+
+/// A client builder trusting the test CA, with `localhost` resolved to an
+/// edge's HTTPS listener.
+fn trusting(ca_pem: &[u8], https: SocketAddr) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem).unwrap())
+        .resolve("localhost", https)
+}
+
+/// A second (or third) edge started by `Cluster::start_extra_edge`.
+pub struct ExtraEdge {
+    edge: RunningEdge,
+    ca_pem: Vec<u8>,
+}
+
 impl ExtraEdge {
     pub fn client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&self.ca_pem).unwrap())
-            .resolve("localhost", self.ports.https)
+        trusting(&self.ca_pem, self.edge.ports.https)
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.ports.https.port())
+        format!("https://localhost:{}{path}", self.edge.ports.https.port())
     }
 
     pub async fn metrics(&self) -> String {
-        scrape(self.ports.metrics).await
+        scrape(self.edge.ports.metrics).await
     }
 
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    pub async fn stop(mut self) {
+        self.edge.stop().await;
     }
 }
 

@@ -103,7 +103,12 @@ async fn every_write_endpoint_rejects_bad_input_cleanly() {
             Who::Shopper,
             Method::PATCH,
             "/api/auth/me".into(),
-            vec![json!({ "display_name": huge }), json!({ "bio": 5 })],
+            vec![
+                json!({ "display_name": huge }),
+                json!({ "bio": 5 }),
+                json!({ "bio": null }),
+                json!({ "display_name": " " }),
+            ],
         ),
         (
             Who::Shopper,
@@ -115,7 +120,11 @@ async fn every_write_endpoint_rejects_bad_input_cleanly() {
             Who::Owner,
             Method::PATCH,
             "/api/sellers/me".into(),
-            vec![json!({ "contact_email": "nope" }), json!({ "name": huge })],
+            vec![
+                json!({ "contact_email": "nope" }),
+                json!({ "name": huge }),
+                json!({ "name": null }),
+            ],
         ),
         (
             Who::Owner,

@@ -151,6 +151,22 @@ async fn seller_keys_are_checked_at_the_edge_and_revoked_at_once() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
+    // Not multipart, or a broken multipart body: JSON errors like the rest.
+    for (content_type, status, code) in [
+        ("text/plain", 415, "unsupported_media_type"),
+        ("multipart/form-data; boundary=zz", 400, "invalid_multipart"),
+    ] {
+        let r = client
+            .post(cluster.url("/api/sellers/me/images"))
+            .bearer_auth(&key)
+            .header("content-type", content_type)
+            .body("not a form")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{content_type}");
+        assert_eq!(error_code(r).await, code, "{content_type}");
+    }
 
     // Another seller cannot revoke this key.
     let key_id = created["id"].as_str().unwrap();

@@ -444,10 +444,13 @@ async fn sign_in_errors_headers_and_the_page_budget() {
 
     // No region can answer (an edge in front of origins that are gone):
     // the edge's own page for pages, JSON for APIs.
-    let gone: Vec<(&str, std::net::SocketAddr)> = meridian_e2e::REGIONS
+    let (gone, _held): (Vec<(&str, std::net::SocketAddr)>, Vec<_>) = meridian_e2e::REGIONS
         .iter()
-        .map(|(id, _, _)| (*id, meridian_e2e::free_port()))
-        .collect();
+        .map(|(id, _, _)| {
+            let (addr, socket) = meridian_e2e::refused_port();
+            ((*id, addr), socket)
+        })
+        .unzip();
     let lonely = cluster.start_edge_for("lonely", &gone, "").await;
     let r = lonely
         .client()

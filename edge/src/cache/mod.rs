@@ -13,7 +13,7 @@ pub mod policy;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -23,6 +23,8 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use tokio::sync::watch;
 
 use policy::Freshness;
+
+use crate::compress::{self, Compression, Encoding};
 
 /// Response header carrying surrogate keys (space-separated tags). The
 /// edge reads it and strips it from client responses.
@@ -46,6 +48,12 @@ pub struct Entry {
     /// Request header values the response varies on, as seen when stored.
     vary: Box<[(HeaderName, Option<HeaderValue>)]>,
     refreshing: AtomicBool,
+    /// The body may be sent compressed (its type, no coding of its own);
+    /// the size threshold is the route's, checked when served.
+    pub compressible: bool,
+    /// Per coding, made once on the first hit that asks for it; `None`
+    /// when it would not be smaller than the body.
+    variants: [OnceLock<Option<Bytes>>; 3],
 }
 
 /// What a lookup found.
@@ -83,6 +91,23 @@ impl Entry {
             .filter_map(|(name, value)| value.as_ref().map(|v| (name, v)))
     }
 
+    /// The body in `encoding`, compressing it now if no request asked for
+    /// it before (`true` then: the entry grew, re-weigh it).
+    pub fn variant(&self, encoding: Encoding, level: u32) -> (Option<&Bytes>, bool) {
+        let slot = &self.variants[encoding as usize];
+        if let Some(made) = slot.get() {
+            return (made.as_ref(), false);
+        }
+        let mut made_now = false;
+        let made = slot.get_or_init(|| {
+            made_now = true;
+            compress::encode_all(encoding, level, &self.body)
+                .ok()
+                .filter(|v| v.len() < self.body.len())
+        });
+        (made.as_ref(), made_now)
+    }
+
     fn matches(&self, req: &RequestHeader) -> bool {
         self.vary
             .iter()
@@ -96,7 +121,12 @@ impl Entry {
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len() + 4)
             .sum();
-        (key.len() + headers + self.body.len() + 128).min(u32::MAX as usize) as u32
+        let variants: usize = self
+            .variants
+            .iter()
+            .filter_map(|v| v.get()?.as_ref().map(Bytes::len))
+            .sum();
+        (key.len() + headers + self.body.len() + variants + 128).min(u32::MAX as usize) as u32
     }
 }
 
@@ -107,6 +137,7 @@ pub fn entry(
     req: &RequestHeader,
     body: Bytes,
     fresh: Freshness,
+    compression: &Compression,
 ) -> Entry {
     let mut header = upstream.clone();
     let tags = upstream
@@ -133,6 +164,7 @@ pub fn entry(
         })
         .collect();
     Entry {
+        compressible: compression.eligible(&header, 0),
         header,
         body,
         stored: Instant::now(),
@@ -140,6 +172,7 @@ pub fn entry(
         tags,
         vary,
         refreshing: AtomicBool::new(false),
+        variants: Default::default(),
     }
 }
 
@@ -237,6 +270,18 @@ impl ResponseCache {
             }
         }
         self.entries.insert(key, entry);
+    }
+
+    /// Counts the variants `entry` made since it was stored, if `key` still
+    /// holds it (a purge or a newer answer in between wins).
+    pub fn reweigh(&self, key: &str, entry: &Arc<Entry>) {
+        use moka::ops::compute::Op;
+        self.entries
+            .entry_by_ref(key)
+            .and_compute_with(|held| match held {
+                Some(held) if Arc::ptr_eq(held.value(), entry) => Op::Put(entry.clone()),
+                _ => Op::Nop,
+            });
     }
 
     /// Joins the fill of `key`: the first caller leads, later ones follow.
@@ -358,6 +403,52 @@ mod tests {
 
     fn req() -> RequestHeader {
         RequestHeader::build("GET", b"/api/catalog/products", None).unwrap()
+    }
+
+    /// `super::entry` with the default compression settings.
+    fn entry(upstream: &ResponseHeader, req: &RequestHeader, body: Bytes, f: Freshness) -> Entry {
+        let compression = Compression::new(&crate::config::CompressionConfig::default());
+        super::entry(upstream, req, body, f, &compression)
+    }
+
+    #[test]
+    fn variants_are_made_once_weighed_and_never_resurrect_a_purged_entry() {
+        let cache = ResponseCache::new(&CacheConfig::default());
+        let mut json = response("catalog:lists");
+        json.insert_header("content-type", "application/json")
+            .unwrap();
+        let body: Vec<u8> = (0..300)
+            .flat_map(|i| format!("{{\"id\":{i},\"title\":\"Walnut bowl\"}},").into_bytes())
+            .collect();
+        let key = "h /api/catalog/products";
+        cache.insert(
+            key.into(),
+            entry(&json, &req(), Bytes::from(body.clone()), fresh(60_000)),
+        );
+        let Lookup::Fresh(e) = cache.lookup(key, &req()) else {
+            panic!("expected a fresh entry");
+        };
+        assert!(e.compressible);
+        let before = cache.size().1;
+        let (made, now) = e.variant(Encoding::Brotli, 9);
+        let made = made.expect("JSON compresses").clone();
+        assert!(now && made.len() < body.len() / 4);
+        assert_eq!(compress::decode(Encoding::Brotli, &made), body);
+        let (again, now) = e.variant(Encoding::Brotli, 9);
+        assert!(!now && again == Some(&made));
+        cache.reweigh(key, &e);
+        assert_eq!(cache.size().1, before + made.len() as u64);
+
+        // Tiny or binary bodies: no variant worth keeping / not compressible.
+        let mut png = response("");
+        png.insert_header("content-type", "image/png").unwrap();
+        assert!(!entry(&png, &req(), Bytes::from("x"), fresh(1)).compressible);
+        let tiny = entry(&json, &req(), Bytes::from("{}"), fresh(1));
+        assert_eq!(tiny.variant(Encoding::Gzip, 9).0, None);
+
+        assert_eq!(cache.purge_all(), 1);
+        cache.reweigh(key, &e);
+        assert!(matches!(cache.lookup(key, &req()), Lookup::Miss(None)));
     }
 
     #[test]

@@ -11,8 +11,12 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+mod compression;
+mod protocol;
 mod traffic;
 
+pub use compression::{CompressionConfig, Levels};
+pub use protocol::ProtocolConfig;
 pub use traffic::{CacheConfig, CacheRule, RateLimitConfig, RateLimitGroup};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -36,6 +40,10 @@ pub struct EdgeConfig {
     pub cache: CacheConfig,
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    #[serde(default)]
+    pub compression: CompressionConfig,
+    #[serde(default)]
+    pub protocol: ProtocolConfig,
     pub regions: Vec<RegionEntry>,
     pub routes: Vec<RouteEntry>,
 }
@@ -67,6 +75,11 @@ pub struct ListenConfig {
     /// HTTPS port named in redirects, when clients reach the edge through a
     /// port other than `https`'s (e.g. 443 forwarded to 8443).
     pub public_https_port: Option<u16>,
+    /// Threads share the connections (work stealing), or each keeps the
+    /// ones it accepted on its own single-threaded runtime (`false`: no
+    /// cross-thread wakeups; see docs/edge.md "Performance against nginx").
+    #[serde(default = "yes")]
+    pub work_stealing: bool,
     /// Worker threads of the proxy. One beats two on a 2-core machine that
     /// also runs the origins; raise it on a dedicated edge host.
     #[serde(default = "one")]
@@ -119,6 +132,11 @@ pub struct EdgeSettings {
     /// Extend that to every subdomain (only when all of them serve HTTPS).
     #[serde(default)]
     pub hsts_include_subdomains: bool,
+    /// Send HSTS to `localhost`, `*.localhost` and IP addresses too. Off by
+    /// default: a browser that learns HSTS for localhost refuses every
+    /// plain-HTTP dev server on it afterwards.
+    #[serde(default)]
+    pub hsts_on_dev_names: bool,
 }
 
 impl Default for EdgeSettings {
@@ -130,6 +148,7 @@ impl Default for EdgeSettings {
             access_log: true,
             hsts_max_age_secs: default_hsts_max_age(),
             hsts_include_subdomains: false,
+            hsts_on_dev_names: false,
         }
     }
 }
@@ -354,6 +373,12 @@ pub struct RouteEntry {
     pub timeout_ms: Option<u64>,
     /// Rate-limit group (`rate_limit.groups[].name`) this route counts in.
     pub rate_limit: Option<String>,
+    /// Compress this route's responses (when `[compression]` is on);
+    /// `false` for bodies that must go out byte for byte.
+    #[serde(default = "yes")]
+    pub compress: bool,
+    /// Overrides `compression.min_bytes` for this route.
+    pub compress_min_bytes: Option<u64>,
 }
 
 fn one() -> usize {
@@ -562,6 +587,10 @@ impl EdgeConfig {
             );
         }
         self.validate_cache().or_else(|m| invalid(m.0, &m.1))?;
+        self.compression
+            .validate()
+            .or_else(|m| invalid(m.0, &m.1))?;
+        self.protocol.validate().or_else(|m| invalid(m.0, &m.1))?;
         self.validate_rate_limits()
             .or_else(|m| invalid(m.0, &m.1))?;
         if self.session.cache_capacity == 0 {
@@ -814,6 +843,34 @@ mod tests {
             (
                 format!("{SAMPLE}\n[[cache.rules]]\nprefix = \"p\"\n"),
                 "cache.rules[0].prefix",
+            ),
+            (
+                format!("{SAMPLE}\n[compression]\nprefer = [\"br\", \"deflate\"]\n"),
+                "compression.prefer[1]",
+            ),
+            (
+                format!("{SAMPLE}\n[compression]\nprefer = [\"gzip\", \"gzip\"]\n"),
+                "compression.prefer[1]",
+            ),
+            (
+                format!("{SAMPLE}\n[compression]\nprefer = []\n"),
+                "compression.prefer",
+            ),
+            (
+                format!("{SAMPLE}\n[compression]\ntypes = [\"json\"]\n"),
+                "compression.types[0]",
+            ),
+            (
+                format!("{SAMPLE}\n[protocol]\nhosts = [\"shop.example:443\"]\n"),
+                "protocol.hosts[0]",
+            ),
+            (
+                format!("{SAMPLE}\n[protocol]\nmax_uri_bytes = 10\n"),
+                "protocol.max_uri_bytes",
+            ),
+            (
+                format!("{SAMPLE}\n[compression.stream_level]\ngzip = 12\nbr = 4\nzstd = 3\n"),
+                "compression.stream_level.gzip",
             ),
         ];
         for (text, key) in cases {

@@ -36,21 +36,22 @@ impl Edge {
         Ok(resp)
     }
 
-    /// Answers from the cache (HIT or STALE); HEAD gets the headers only.
+    /// Answers from the cache (HIT or STALE), compressed when the client
+    /// accepts it; HEAD gets the headers only.
     pub(super) async fn serve_cached(
         &self,
         session: &mut Session,
         ctx: &mut Ctx,
-        entry: &cache::Entry,
+        entry: &Arc<cache::Entry>,
+        key: &str,
         status: CacheStatus,
     ) -> Result<()> {
-        let resp = self.cached_header(ctx, entry, status)?;
+        let mut resp = self.cached_header(ctx, entry, status)?;
+        let body = self.cached_body(session, ctx, entry, key, &mut resp)?;
         let head = session.req_header().method == Method::HEAD;
         session.write_response_header(Box::new(resp), head).await?;
         if !head {
-            session
-                .write_response_body(Some(entry.body.clone()), true)
-                .await?;
+            session.write_response_body(Some(body), true).await?;
         }
         Ok(())
     }
@@ -74,16 +75,16 @@ impl Edge {
         let cache = state.cache.clone();
         let stale = match cache.lookup(&key, req) {
             cache::Lookup::Fresh(entry) => {
-                self.serve_cached(session, ctx, &entry, CacheStatus::Hit)
+                self.serve_cached(session, ctx, &entry, &key, CacheStatus::Hit)
                     .await?;
                 return Ok(true);
             }
             cache::Lookup::Revalidate(entry) => {
+                self.serve_cached(session, ctx, &entry, &key, CacheStatus::Stale)
+                    .await?;
                 if entry.claim_refresh() {
                     self.spawn_refresh(session, ctx, state, &entry, key, rule);
                 }
-                self.serve_cached(session, ctx, &entry, CacheStatus::Stale)
-                    .await?;
                 return Ok(true);
             }
             cache::Lookup::Miss(stale) => stale.filter(|e| e.usable_on_error()),
@@ -93,7 +94,7 @@ impl Edge {
                 // A fill may have finished between the lookup and the join.
                 if let cache::Lookup::Fresh(entry) = cache.lookup(&key, session.req_header()) {
                     drop(guard);
-                    self.serve_cached(session, ctx, &entry, CacheStatus::Hit)
+                    self.serve_cached(session, ctx, &entry, &key, CacheStatus::Hit)
                         .await?;
                     return Ok(true);
                 }
@@ -104,7 +105,7 @@ impl Edge {
                 let _ = tokio::time::timeout(cache.lock_timeout, done.changed()).await;
                 if let cache::Lookup::Fresh(entry) = cache.lookup(&key, session.req_header()) {
                     self.metrics.cache_coalesced.inc();
-                    self.serve_cached(session, ctx, &entry, CacheStatus::Hit)
+                    self.serve_cached(session, ctx, &entry, &key, CacheStatus::Hit)
                         .await?;
                     return Ok(true);
                 }
@@ -168,9 +169,8 @@ impl Edge {
                     header.append_header(name.clone(), value.clone()).ok()?;
                 }
                 header.insert_header(REGION_HEADER, r.header.clone()).ok()?;
-                state
-                    .cache
-                    .insert(key, cache::entry(&header, &req, body, fresh));
+                let entry = cache::entry(&header, &req, body, fresh, &state.compression);
+                state.cache.insert(key, entry);
                 Some(())
             }
             .await;
@@ -247,7 +247,13 @@ impl Edge {
         }
         if end_of_stream {
             if let Some((header, collected, fresh)) = c.pending.take() {
-                let entry = cache::entry(&header, session.req_header(), collected.freeze(), fresh);
+                let entry = cache::entry(
+                    &header,
+                    session.req_header(),
+                    collected.freeze(),
+                    fresh,
+                    &state.compression,
+                );
                 state.cache.insert(std::mem::take(&mut c.key), entry);
             }
             // Wake the followers now that the answer is (or is not) stored.

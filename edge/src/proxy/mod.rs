@@ -29,14 +29,17 @@ use crate::cache::{self, policy, OwnedFill};
 use crate::config::AuthMode;
 use crate::geo::{self, GeoSource, Ranking};
 use crate::metrics::{CacheStatus, EdgeMetrics};
+use crate::protocol;
 use crate::rate_limit::{Kind, Rejection};
-use crate::routing::{self, NO_SERVICE, SERVICE_LABELS};
+use crate::routing::{self, Resolved, NO_SERVICE, SERVICE_LABELS};
 use crate::session::{self, Credential, KeyInfo, Lookup, Principal, Token};
 use crate::state::EdgeState;
 
 mod caching;
+mod compressing;
 mod ids;
 mod respond;
+mod stale;
 
 use ids::{ip_header, RequestIds};
 use respond::EdgeError;
@@ -78,6 +81,8 @@ pub struct Ctx {
     region: Option<usize>,
     tried: u32,
     retried: bool,
+    /// Replayed once after a stale pooled connection (see `stale`).
+    replayed_stale: bool,
     user: Option<HeaderValue>,
     seller: Option<KeyInfo>,
     /// Index into `SERVICE_LABELS`.
@@ -96,6 +101,12 @@ pub struct Ctx {
     cache: Option<Box<CacheCtx>>,
     /// The region whose connect failure was already counted.
     connect_failed: Option<usize>,
+    /// The route compresses bodies of at least this many bytes.
+    compress_min: Option<u64>,
+    /// The proxied body's encoder, when it is being compressed.
+    encoder: Option<Box<compressing::Streaming>>,
+    /// Send `Strict-Transport-Security` (configured, and not a dev name).
+    hsts: bool,
 }
 
 /// A cache-eligible request on its way to the origin.
@@ -146,7 +157,8 @@ impl Edge {
     /// `Strict-Transport-Security`, when configured (every response of this
     /// listener went over TLS).
     fn strict_transport(resp: &mut ResponseHeader, ctx: &Ctx) -> Result<()> {
-        if let Some(hsts) = ctx.state.as_deref().and_then(|s| s.hsts.as_ref()) {
+        let configured = ctx.state.as_deref().and_then(|s| s.hsts.as_ref());
+        if let (Some(hsts), true) = (configured, ctx.hsts) {
             resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
         }
         Ok(())
@@ -209,6 +221,13 @@ impl ProxyHttp for Edge {
     /// filter calls per request for nothing.
     fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
 
+    /// Pingora could not read the request header (malformed, too large,
+    /// too slow): our JSON error, not Pingora's empty 400 with its banner.
+    fn invalid_request_response(&self, e: &Error) -> Option<(ResponseHeader, Bytes)> {
+        let (status, code, message) = respond::invalid_request(e)?;
+        Some(respond::standalone_error(status, code, message))
+    }
+
     fn new_ctx(&self) -> Ctx {
         Ctx {
             start: Instant::now(),
@@ -219,6 +238,7 @@ impl ProxyHttp for Edge {
             region: None,
             tried: 0,
             retried: false,
+            replayed_stale: false,
             user: None,
             seller: None,
             service: NO_SERVICE,
@@ -232,6 +252,9 @@ impl ProxyHttp for Edge {
             cache_status: None,
             cache: None,
             connect_failed: None,
+            compress_min: None,
+            encoder: None,
+            hsts: false,
         }
     }
 
@@ -252,6 +275,17 @@ impl ProxyHttp for Edge {
         ctx.state = Some(state.clone());
         ctx.region = self.pick_region(ctx, false);
 
+        match state.protocol.check(session.req_header()) {
+            Ok(host) => {
+                ctx.hsts = state.hsts.is_some()
+                    && (state.hsts_on_dev_names || !protocol::is_dev_host(host));
+            }
+            Err((status, code, message)) => {
+                self.respond_error(session, ctx, status, code, message)
+                    .await?;
+                return Ok(true);
+            }
+        }
         let req = session.req_header();
         let path = req.uri.path();
         if !routing::is_clean_path(path) {
@@ -265,15 +299,33 @@ impl ProxyHttp for Edge {
             .await?;
             return Ok(true);
         }
-        let Some(route) = state.routes.find(&req.method, path) else {
-            self.respond_error(session, ctx, 404, "not_found", "no such route")
-                .await?;
-            return Ok(true);
+        let route = match state.routes.resolve(&req.method, path) {
+            Resolved::Route(route) => route,
+            Resolved::MethodNotAllowed(allow) => {
+                if req.method == Method::CONNECT {
+                    // What follows a CONNECT is not another request.
+                    session.set_keepalive(None);
+                }
+                let mut e = EdgeError::new(405, "method_not_allowed", "method not allowed here");
+                e.allow = Some(allow.clone());
+                self.respond(session, ctx, e).await?;
+                return Ok(true);
+            }
+            Resolved::NotFound => {
+                self.respond_error(session, ctx, 404, "not_found", "no such route")
+                    .await?;
+                return Ok(true);
+            }
         };
         ctx.service = route.service;
         ctx.html_errors = route.html_errors;
         ctx.timeout = route.timeout;
         ctx.max_body_bytes = route.max_body_bytes.unwrap_or(state.max_body_bytes);
+        ctx.compress_min = (route.compress && !state.compression.prefer.is_empty()).then(|| {
+            route
+                .compress_min_bytes
+                .unwrap_or(state.compression.min_bytes)
+        });
         let declared = req
             .headers
             .get(http::header::CONTENT_LENGTH)
@@ -288,6 +340,7 @@ impl ProxyHttp for Edge {
                 "request body exceeds the edge's limit",
             )
             .await?;
+            self.linger(session, &state.protocol).await;
             return Ok(true);
         }
         let is_logout = req.method == Method::POST && route.ends_session;
@@ -364,6 +417,9 @@ impl ProxyHttp for Edge {
                 }
             }
         }
+        // Each wait for more of a body is bounded (the header's own
+        // deadline is Pingora's, set at the listener).
+        session.set_read_timeout(Some(state.protocol.body_read_timeout));
         if let Some(group) = limit_group {
             if let Err(rejection) = self
                 .check_limits(session, &state, group, checked.as_ref())
@@ -404,6 +460,40 @@ impl ProxyHttp for Edge {
         Ok(self.state(ctx).upstreams.peer(i, ctx.timeout))
     }
 
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let failure = stale::Failure {
+            reused: client_reused,
+            write_error: e.etype == ErrorType::WriteError,
+            retry: e.retry,
+            idempotent: session.req_header().method.is_idempotent(),
+            body_bytes: ctx.body_bytes,
+            truncated: session.as_ref().retry_buffer_truncated(),
+            replayed: ctx.replayed_stale,
+        };
+        match stale::decide(failure) {
+            stale::Decision::Stale => {
+                // The same region again, on a new connection: the pool
+                // dropped the dead one.
+                ctx.replayed_stale = true;
+                if let Some(i) = ctx.region {
+                    ctx.tried &= !(1 << i);
+                }
+                self.metrics.stale_replays.inc();
+                e.set_retry(true);
+            }
+            stale::Decision::Default(retry) => e.set_retry(retry),
+        }
+        e
+    }
+
     fn fail_to_connect(
         &self,
         session: &mut Session,
@@ -434,7 +524,7 @@ impl ProxyHttp for Edge {
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
         if let Some(chunk) = body {
@@ -445,6 +535,20 @@ impl ProxyHttp for Edge {
                     "request body exceeds the edge's limit",
                 );
             }
+        }
+        // A body trickled in to hold the connection: past the grace
+        // period, the average rate must stay above the minimum.
+        let p = &self.state(ctx).protocol;
+        let elapsed = ctx.start.elapsed();
+        if !end_of_stream
+            && p.body_min_rate > 0
+            && elapsed > p.body_grace
+            && (ctx.body_bytes as f64) < p.body_min_rate as f64 * elapsed.as_secs_f64()
+        {
+            return Error::e_explain(
+                ErrorType::HTTPStatus(408),
+                "request body slower than the edge's minimum rate",
+            );
         }
         Ok(())
     }
@@ -476,6 +580,11 @@ impl ProxyHttp for Edge {
             for name in names {
                 upstream.remove_header(&name);
             }
+        }
+        // The edge compresses (and caches identity bodies, one per URL):
+        // origins always answer uncompressed.
+        if ctx.compress_min.is_some() {
+            upstream.remove_header(&http::header::ACCEPT_ENCODING);
         }
         if ctx.strip_credentials {
             upstream.remove_header(&http::header::COOKIE);
@@ -527,9 +636,13 @@ impl ProxyHttp for Edge {
                 self.state(ctx).sessions.forget_key_id(key_id);
             }
         }
+        // No banner (cached answers included): what serves the origin is
+        // nobody's business.
+        resp.remove_header(&http::header::SERVER);
         self.cache_response_header(session, resp, ctx)?;
         resp.remove_header(cache::SURROGATE_KEY);
-        Ok(())
+        // Last: the cache keeps the origin's identity header and body.
+        self.compress_response(session, resp, ctx)
     }
 
     fn response_body_filter(
@@ -540,6 +653,7 @@ impl ProxyHttp for Edge {
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
         self.cache_response_body(session, body, end_of_stream, ctx);
+        self.compress_body(body, end_of_stream, ctx)?;
         Ok(None)
     }
 
@@ -552,9 +666,13 @@ impl ProxyHttp for Edge {
         }
         if status >= 500 && session.response_written().is_none() {
             // stale-if-error: serve the old answer instead of the failure.
-            if let Some(stale) = ctx.cache.as_deref_mut().and_then(|c| c.stale.take()) {
+            let stale = ctx
+                .cache
+                .as_deref_mut()
+                .and_then(|c| Some((c.stale.take()?, c.key.clone())));
+            if let Some((stale, key)) = stale {
                 if self
-                    .serve_cached(session, ctx, &stale, CacheStatus::Stale)
+                    .serve_cached(session, ctx, &stale, &key, CacheStatus::Stale)
                     .await
                     .is_ok()
                 {
@@ -571,6 +689,10 @@ impl ProxyHttp for Edge {
                 .await
             {
                 tracing::debug!(error = %write_error, "could not send error response");
+            } else if status == 413 {
+                if let Some(state) = ctx.state.clone() {
+                    self.linger(session, &state.protocol).await;
+                }
             }
         }
         FailToProxy {

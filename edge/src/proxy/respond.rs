@@ -7,6 +7,7 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 
 use super::{Ctx, Edge};
+use crate::protocol::Protocol;
 
 /// One `{"error":{"code","message"}}` response made by the edge.
 pub(super) struct EdgeError<'a> {
@@ -14,6 +15,8 @@ pub(super) struct EdgeError<'a> {
     pub code: &'a str,
     pub message: &'a str,
     pub retry_after: Option<u64>,
+    /// `Allow`, on a 405.
+    pub allow: Option<http::HeaderValue>,
 }
 
 impl<'a> EdgeError<'a> {
@@ -23,6 +26,7 @@ impl<'a> EdgeError<'a> {
             code,
             message,
             retry_after: None,
+            allow: None,
         }
     }
 }
@@ -41,8 +45,7 @@ impl Edge {
                 "text/html; charset=utf-8",
             )
         } else {
-            let json = serde_json::json!({ "error": { "code": e.code, "message": e.message } });
-            (Bytes::from(json.to_string()), "application/json")
+            (error_body(e.code, e.message), "application/json")
         };
         let mut resp = ResponseHeader::build(e.status, Some(8))?;
         resp.insert_header(http::header::CONTENT_TYPE, content_type)?;
@@ -54,9 +57,28 @@ impl Edge {
         if let Some(secs) = e.retry_after {
             resp.insert_header(http::header::RETRY_AFTER, secs)?;
         }
+        if let Some(allow) = e.allow {
+            resp.insert_header(http::header::ALLOW, allow)?;
+        }
         self.stamp(&mut resp, ctx)?;
         session.write_response_header(Box::new(resp), false).await?;
         session.write_response_body(Some(body), true).await
+    }
+
+    /// After refusing a body: read and drop what the client still sends
+    /// (bounded in bytes and time), as nginx's lingering close does, so a
+    /// client that writes its whole body before reading sees the answer
+    /// instead of a connection reset (HTTP/1.1), or a stream reset
+    /// (HTTP/2). A body that would not stop is left for the close.
+    pub(super) async fn linger(&self, session: &mut Session, protocol: &Protocol) {
+        let deadline = tokio::time::Instant::now() + protocol.linger;
+        let mut drained = 0u64;
+        while drained < protocol.linger_bytes {
+            match tokio::time::timeout_at(deadline, session.read_request_body()).await {
+                Ok(Ok(Some(chunk))) => drained += chunk.len() as u64,
+                _ => break,
+            }
+        }
     }
 
     pub(super) async fn respond_error(
@@ -89,7 +111,20 @@ pub(super) fn html_page(status: u16, message: &str) -> String {
             "That upload is too large",
             "Choose a smaller file and try again.",
         ),
+        405 => (
+            "That can't be done here",
+            "Go back to the page you came from and try again.",
+        ),
+        408 => ("This took too long", "Please try again."),
+        414 => (
+            "This address is too long",
+            "Check the link, or start again from the home page.",
+        ),
         429 => ("Too many requests", "Wait a moment, then try again."),
+        431 => (
+            "Your browser sent too much",
+            "Clear this site's cookies, then try again.",
+        ),
         502..=504 => (
             "Meridian is having trouble right now",
             "Nothing was lost. Please try again in a moment.",
@@ -115,6 +150,63 @@ pub(super) fn html_page(status: u16, message: &str) -> String {
     )
 }
 
+/// What a request header Pingora could not read becomes: (status, code,
+/// message); `None` for a client that is simply gone.
+pub(super) fn invalid_request(e: &Error) -> Option<(u16, &'static str, &'static str)> {
+    match e.etype() {
+        ErrorType::ReadTimedout => Some((
+            408,
+            "request_timeout",
+            "the request header did not arrive in time",
+        )),
+        ErrorType::InvalidHTTPHeader => {
+            let too_many = e
+                .cause
+                .as_ref()
+                .and_then(|c| c.downcast_ref::<httparse::Error>())
+                .is_some_and(|c| *c == httparse::Error::TooManyHeaders);
+            let too_large = e
+                .context
+                .as_ref()
+                .is_some_and(|c| c.as_str().contains("larger than"));
+            Some(if too_many || too_large {
+                (
+                    431,
+                    "headers_too_large",
+                    "the request headers are too large",
+                )
+            } else {
+                (400, "bad_request", "the request header is malformed")
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `{"error":{"code","message"}}`.
+fn error_body(code: &str, message: &str) -> Bytes {
+    let json = serde_json::json!({ "error": { "code": code, "message": message } });
+    Bytes::from(json.to_string())
+}
+
+/// A JSON error as a complete response, for answers made outside a
+/// request's phases (no route, no HTML page, connection closed after).
+pub(super) fn standalone_error(status: u16, code: &str, message: &str) -> (ResponseHeader, Bytes) {
+    let body = error_body(code, message);
+    let mut resp = ResponseHeader::build(status, Some(4)).expect("a valid status");
+    for (name, value) in [
+        (http::header::CONTENT_TYPE, "application/json"),
+        (http::header::CACHE_CONTROL, "no-store"),
+        (http::header::CONNECTION, "close"),
+    ] {
+        resp.insert_header(name, value)
+            .expect("static header values");
+    }
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len())
+        .expect("a length");
+    (resp, body)
+}
+
 /// What a proxying error becomes for the client: (status, code, message);
 /// status 0 means the client is gone and nothing is sent.
 pub(super) fn classify(e: &Error) -> (u16, &'static str, &'static str) {
@@ -125,11 +217,19 @@ pub(super) fn classify(e: &Error) -> (u16, &'static str, &'static str) {
             "request body exceeds the edge's limit",
         ),
         ErrorType::HTTPStatus(503) => (503, "unavailable", "no region is available"),
+        ErrorType::HTTPStatus(408) => (
+            408,
+            "request_timeout",
+            "the request body arrived too slowly",
+        ),
         ErrorType::HTTPStatus(s) => (*s, "upstream_error", "the request could not be completed"),
         ErrorType::ReadTimedout | ErrorType::WriteTimedout
             if e.esource() == &ErrorSource::Upstream =>
         {
             (504, "gateway_timeout", "the region did not answer in time")
+        }
+        ErrorType::ReadTimedout if e.esource() == &ErrorSource::Downstream => {
+            (408, "request_timeout", "the request body stopped arriving")
         }
         _ => match e.esource() {
             ErrorSource::Upstream => (502, "bad_gateway", "the region did not answer"),
@@ -147,6 +247,48 @@ pub(super) fn classify(e: &Error) -> (u16, &'static str, &'static str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unreadable_headers_become_408_431_or_400() {
+        let status = |e: Box<Error>| invalid_request(&e).map(|r| r.0);
+        assert_eq!(
+            status(Error::explain(ErrorType::ReadTimedout, "slow")),
+            Some(408)
+        );
+        assert_eq!(
+            status(Error::explain(
+                ErrorType::InvalidHTTPHeader,
+                "Request header larger than 1048575"
+            )),
+            Some(431)
+        );
+        let many = Error::because(
+            ErrorType::InvalidHTTPHeader,
+            "buf: ...",
+            httparse::Error::TooManyHeaders,
+        );
+        assert_eq!(status(many), Some(431));
+        let token = Error::because(
+            ErrorType::InvalidHTTPHeader,
+            "buf: ...",
+            httparse::Error::Token,
+        );
+        assert_eq!(status(token), Some(400));
+        assert_eq!(
+            status(Error::explain(ErrorType::ConnectionClosed, "gone")),
+            None
+        );
+
+        let (resp, body) = standalone_error(431, "headers_too_large", "too large");
+        assert_eq!(resp.status, 431);
+        assert!(resp.headers.get("server").is_none());
+        assert_eq!(
+            resp.headers["content-length"],
+            body.len().to_string().as_str()
+        );
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"]["code"], "headers_too_large");
+    }
 
     #[test]
     fn html_pages_say_what_to_do_and_escape_the_detail() {

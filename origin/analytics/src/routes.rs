@@ -23,36 +23,73 @@ pub const ADMIN_HEADER: &str = "x-admin-token";
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 100;
 
+/// The days of a summary.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct Params {
+#[into_params(parameter_in = Query)]
+pub struct RangeParams {
     /// First day, `YYYY-MM-DD` (UTC); default 29 days before `to`.
+    #[param(format = Date)]
     from: Option<String>,
     /// Last day, inclusive; default today. At most 366 days in all.
+    #[param(format = Date)]
     to: Option<String>,
-    /// Rows of a top list, 1–100 (default 10).
+}
+
+/// The days and length of a top list.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TopParams {
+    /// First day, `YYYY-MM-DD` (UTC); default 29 days before `to`.
+    #[param(format = Date)]
+    from: Option<String>,
+    /// Last day, inclusive; default today. At most 366 days in all.
+    #[param(format = Date)]
+    to: Option<String>,
+    /// Rows, 1–100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
 }
 
-impl Params {
-    fn range(&self) -> Result<DayRange, ApiError> {
-        DayRange::parse(
-            self.from.as_deref(),
-            self.to.as_deref(),
-            Utc::now().date_naive(),
-        )
-        .map_err(|(field, message)| ApiError::validation(vec![FieldError::new(field, message)]))
-    }
+/// How many of the latest rows.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RecentParams {
+    /// Rows, 1–100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<usize>,
+}
 
-    fn limit(&self) -> Result<usize, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::validation(vec![FieldError::new(
-                "limit",
-                format!("must be within 1..={MAX_LIMIT}"),
-            )])),
-        }
+impl RangeParams {
+    fn range(&self) -> Result<DayRange, ApiError> {
+        day_range(self.from.as_deref(), self.to.as_deref())
+    }
+}
+
+impl TopParams {
+    fn range_and_limit(&self) -> Result<(DayRange, usize), ApiError> {
+        Ok((
+            day_range(self.from.as_deref(), self.to.as_deref())?,
+            row_limit(self.limit)?,
+        ))
+    }
+}
+
+fn day_range(from: Option<&str>, to: Option<&str>) -> Result<DayRange, ApiError> {
+    DayRange::parse(from, to, Utc::now().date_naive())
+        .map_err(|(field, message)| ApiError::validation(vec![FieldError::new(field, message)]))
+}
+
+fn row_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::validation(vec![FieldError::new(
+            "limit",
+            format!("must be within 1..={MAX_LIMIT}"),
+        )])),
     }
 }
 
@@ -161,12 +198,12 @@ pub struct SellerSummary {
     pub funnel: FunnelView,
 }
 
-#[utoipa::path(get, path = "/api/analytics/seller/summary", tag = "analytics", params(Params),
+#[utoipa::path(get, path = "/api/analytics/seller/summary", security(("session" = [])), tag = "analytics", params(RangeParams),
     responses((status = 200, body = SellerSummary), (status = 400, description = "invalid_query", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 503, description = "unavailable", body = meridian_common::openapi::ErrorBody)))]
 pub async fn seller_summary(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<Params>,
+    Query(params): Query<RangeParams>,
 ) -> Result<Response, ApiError> {
     let range = params.range()?;
     let seller = seller_of(&state, &caller).await?;
@@ -188,14 +225,14 @@ pub struct TopProducts {
     pub items: Vec<ProductSales>,
 }
 
-#[utoipa::path(get, path = "/api/analytics/seller/top-products", tag = "analytics", params(Params),
+#[utoipa::path(get, path = "/api/analytics/seller/top-products", security(("session" = [])), tag = "analytics", params(TopParams),
     responses((status = 200, body = TopProducts), (status = 400, description = "invalid_query", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 503, description = "unavailable", body = meridian_common::openapi::ErrorBody)))]
 pub async fn seller_top_products(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<Params>,
+    Query(params): Query<TopParams>,
 ) -> Result<Response, ApiError> {
-    let (range, limit) = (params.range()?, params.limit()?);
+    let (range, limit) = params.range_and_limit()?;
     let seller = seller_of(&state, &caller).await?;
     let items = state
         .store
@@ -290,12 +327,12 @@ fn ratio(part: u64, whole: u64) -> f64 {
     }
 }
 
-#[utoipa::path(get, path = "/api/analytics/platform/summary", tag = "analytics", params(Params),
+#[utoipa::path(get, path = "/api/analytics/platform/summary", security(("ops_token" = [])), tag = "analytics", params(RangeParams),
     responses((status = 200, body = PlatformSummary), (status = 400, description = "invalid_query", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 503, description = "unavailable", body = meridian_common::openapi::ErrorBody)))]
 pub async fn platform_summary(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(params): Query<Params>,
+    Query(params): Query<RangeParams>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     let range = params.range()?;
@@ -343,15 +380,15 @@ pub async fn platform_summary(
     }))
 }
 
-#[utoipa::path(get, path = "/api/analytics/platform/top-products", tag = "analytics", params(Params),
+#[utoipa::path(get, path = "/api/analytics/platform/top-products", security(("ops_token" = [])), tag = "analytics", params(TopParams),
     responses((status = 200, body = TopProducts), (status = 400, description = "invalid_query", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 503, description = "unavailable", body = meridian_common::openapi::ErrorBody)))]
 pub async fn platform_top_products(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(params): Query<Params>,
+    Query(params): Query<TopParams>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
-    let (range, limit) = (params.range()?, params.limit()?);
+    let (range, limit) = params.range_and_limit()?;
     let items = state.store.top_products(None, range, limit).await?;
     Ok(private(TopProducts {
         from: range.from,
@@ -365,14 +402,14 @@ pub struct DeadLetters {
     pub items: Vec<DeadLetter>,
 }
 
-#[utoipa::path(get, path = "/api/analytics/platform/dead-letters", tag = "analytics", params(Params),
+#[utoipa::path(get, path = "/api/analytics/platform/dead-letters", security(("ops_token" = [])), tag = "analytics", params(RecentParams),
     responses((status = 200, body = DeadLetters), (status = 400, description = "invalid_query", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 503, description = "unavailable", body = meridian_common::openapi::ErrorBody)))]
 pub async fn dead_letters(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(params): Query<Params>,
+    Query(params): Query<RecentParams>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
-    let items = state.store.dead_letters(params.limit()?).await?;
+    let items = state.store.dead_letters(row_limit(params.limit)?).await?;
     Ok(private(DeadLetters { items }))
 }

@@ -50,10 +50,13 @@ pub fn internal_router(state: AppState) -> Router {
 /// The service's OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
+    const PATCH_BODIES: meridian_common::openapi::AtLeastOneField =
+        meridian_common::openapi::AtLeastOneField(&["UpdateProfileRequest"]);
     #[derive(OpenApi)]
     #[openapi(
         paths(routes::register, routes::login, routes::logout, routes::me, routes::update_me),
         components(schemas(meridian_common::openapi::ErrorBody)),
+        modifiers(&PATCH_BODIES),
         tags((name = "auth", description = "Accounts, profiles and sessions"))
     )]
     struct Doc;

@@ -21,8 +21,13 @@ use crate::{password, AppState};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// Trimmed and lower-cased before use.
+    #[schema(value_type = meridian_common::email::Email)]
     email: String,
+    #[schema(min_length = 12, max_length = 256, pattern = "\\S")]
     password: String,
+    /// 1 to 64 characters after trimming, no control characters.
+    #[schema(schema_with = meridian_common::openapi::line::<1, 64>)]
     display_name: String,
 }
 
@@ -145,7 +150,7 @@ async fn merge_guest_cart(state: &AppState, headers: &HeaderMap, user: UserId) -
     }
 }
 
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+#[utoipa::path(post, path = "/api/auth/logout", security(("session" = [])), tag = "auth",
     responses((status = 204, description = "session revoked, cookie cleared"),
         (status = 401, description = "unauthorized: no session", body = meridian_common::openapi::ErrorBody)))]
 pub async fn logout(
@@ -159,7 +164,7 @@ pub async fn logout(
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response())
 }
 
-#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
+#[utoipa::path(get, path = "/api/auth/me", security(("session" = [])), tag = "auth",
     responses((status = 200, body = UserView), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody),
         (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn me(
@@ -174,14 +179,21 @@ pub async fn me(
     Ok(axum::Json(UserView::from(&user)))
 }
 
+/// At least one field.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfileRequest {
+    /// As at registration.
+    #[serde(default, deserialize_with = "meridian_common::extract::present")]
+    #[schema(schema_with = meridian_common::openapi::line::<1, 64>)]
     display_name: Option<String>,
+    /// Up to 1000 characters; line breaks allowed.
+    #[serde(default, deserialize_with = "meridian_common::extract::present")]
+    #[schema(schema_with = meridian_common::openapi::text::<0, 1000>)]
     bio: Option<String>,
 }
 
-#[utoipa::path(patch, path = "/api/auth/me", tag = "auth", request_body = UpdateProfileRequest,
+#[utoipa::path(patch, path = "/api/auth/me", security(("session" = [])), tag = "auth", request_body = UpdateProfileRequest,
     responses((status = 200, body = UserView), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody),
         (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 400, description = "malformed_json", body = meridian_common::openapi::ErrorBody)))]
 pub async fn update_me(

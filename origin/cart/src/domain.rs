@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use meridian_common::{Money, ProductId, UserId};
 use serde::{Deserialize, Serialize};
 
-pub const MAX_QUANTITY: u32 = 99;
+pub const MAX_QUANTITY: u32 = meridian_common::clients::MAX_LINE_QUANTITY;
 pub const MAX_LINES: usize = 50;
 pub const GUEST_COOKIE: &str = "meridian_cart";
 /// Guest carts live 30 days after their last change.
@@ -63,6 +63,10 @@ pub struct Cart {
 pub enum CartError {
     #[error("quantity must be between 1 and {MAX_QUANTITY}")]
     Quantity,
+    /// The line already holds so many that the addition would pass the
+    /// limit: a conflict with the cart as it is, not a bad quantity.
+    #[error("the cart would hold more than {MAX_QUANTITY} of this product")]
+    LineFull,
     #[error("a cart holds at most {MAX_LINES} different products")]
     TooManyLines,
     #[error("this product is not in your cart")]
@@ -85,7 +89,7 @@ impl Cart {
             Some(line) => {
                 let total = line.quantity + quantity;
                 if total > MAX_QUANTITY {
-                    return Err(CartError::Quantity);
+                    return Err(CartError::LineFull);
                 }
                 line.quantity = total;
             }
@@ -173,7 +177,7 @@ mod tests {
         let p = ProductId::new();
         assert_eq!(cart.add(p, 0, usd(1), now), Err(CartError::Quantity));
         cart.add(p, 60, usd(1), now).unwrap();
-        assert_eq!(cart.add(p, 40, usd(1), now), Err(CartError::Quantity));
+        assert_eq!(cart.add(p, 40, usd(1), now), Err(CartError::LineFull));
         assert_eq!(cart.lines[0].quantity, 60);
         for _ in 1..MAX_LINES {
             cart.add(ProductId::new(), 1, usd(1), now).unwrap();

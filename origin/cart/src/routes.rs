@@ -159,14 +159,14 @@ fn cart_error(e: CartError) -> ApiError {
         CartError::Quantity => {
             ApiError::validation(vec![FieldError::new("quantity", e.to_string())])
         }
-        CartError::TooManyLines => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cart_full", e.to_string())
-        }
+        // The request is well-formed; the cart as it is cannot take it.
+        CartError::LineFull => ApiError::new(StatusCode::CONFLICT, "line_full", e.to_string()),
+        CartError::TooManyLines => ApiError::new(StatusCode::CONFLICT, "cart_full", e.to_string()),
         CartError::NotInCart => ApiError::not_found(e.to_string()),
     }
 }
 
-#[utoipa::path(get, path = "/api/cart", tag = "cart",
+#[utoipa::path(get, path = "/api/cart", security((), ("session" = [])), tag = "cart",
     responses((status = 200, description = "the cart, priced and stock-checked now", body = Object), (status = 403, description = "forbidden: seller keys cannot use carts", body = meridian_common::openapi::ErrorBody)))]
 pub async fn view(
     State(state): State<AppState>,
@@ -186,11 +186,12 @@ pub async fn view(
 #[serde(deny_unknown_fields)]
 pub struct AddItem {
     product_id: ProductId,
+    #[schema(schema_with = meridian_common::openapi::count::<1, { MAX_QUANTITY }>)]
     quantity: u32,
 }
 
-#[utoipa::path(post, path = "/api/cart/items", tag = "cart", request_body = AddItem,
-    responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/cart/items", security((), ("session" = [])), tag = "cart", request_body = AddItem,
+    responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 409, description = "unavailable_product: no longer sold / line_full: the line would pass 99 / cart_full: 50 products already", body = meridian_common::openapi::ErrorBody)))]
 pub async fn add_item(
     State(state): State<AppState>,
     caller: Caller,
@@ -207,9 +208,10 @@ pub async fn add_item(
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::not_found("no such product"))?;
+    // The request is right; the product's state is what stands in the way.
     if !product.active {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::CONFLICT,
             "unavailable_product",
             "this product is no longer sold",
         ));
@@ -240,6 +242,7 @@ pub async fn add_item(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetItem {
+    #[schema(schema_with = meridian_common::openapi::count::<1, { MAX_QUANTITY }>)]
     quantity: u32,
 }
 
@@ -287,7 +290,7 @@ async fn set_quantity(
     Ok(with_cookie(view, who.set_cookie, StatusCode::OK))
 }
 
-#[utoipa::path(put, path = "/api/cart/items/{product_id}", tag = "cart", request_body = SetItem, params(("product_id" = String, Path)),
+#[utoipa::path(put, path = "/api/cart/items/{product_id}", security((), ("session" = [])), tag = "cart", request_body = SetItem, params(("product_id" = uuid::Uuid, Path)),
     responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn set_item(
     State(state): State<AppState>,
@@ -302,7 +305,7 @@ pub async fn set_item(
     set_quantity(&state, &caller, &headers, product_id(&id)?, body.quantity).await
 }
 
-#[utoipa::path(delete, path = "/api/cart/items/{product_id}", tag = "cart", params(("product_id" = String, Path)),
+#[utoipa::path(delete, path = "/api/cart/items/{product_id}", security((), ("session" = [])), tag = "cart", params(("product_id" = uuid::Uuid, Path)),
     responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn remove_item(
     State(state): State<AppState>,
@@ -313,7 +316,7 @@ pub async fn remove_item(
     set_quantity(&state, &caller, &headers, product_id(&id)?, 0).await
 }
 
-#[utoipa::path(delete, path = "/api/cart", tag = "cart",
+#[utoipa::path(delete, path = "/api/cart", security((), ("session" = [])), tag = "cart",
     responses((status = 204, description = "emptied"), (status = 403, description = "forbidden", body = meridian_common::openapi::ErrorBody)))]
 pub async fn clear(
     State(state): State<AppState>,
@@ -343,7 +346,7 @@ pub async fn clear(
 }
 
 /// Explicit merge after login (reads merge implicitly too).
-#[utoipa::path(post, path = "/api/cart/merge", tag = "cart",
+#[utoipa::path(post, path = "/api/cart/merge", security(("session" = [])), tag = "cart",
     responses((status = 200, body = Object), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody)))]
 pub async fn merge(
     State(state): State<AppState>,

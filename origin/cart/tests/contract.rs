@@ -31,7 +31,7 @@ async fn cart_store_contract(store: Arc<dyn CartStore>, outbox: Arc<dyn OutboxRe
     // A refused change stores nothing.
     assert_eq!(
         store.update(&user, &add(a, 98)).await.unwrap(),
-        Err(CartError::Quantity)
+        Err(CartError::LineFull)
     );
     assert_eq!(store.get(&user).await.unwrap().lines[0].quantity, 2);
 

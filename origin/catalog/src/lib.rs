@@ -19,6 +19,7 @@ pub mod domain;
 mod internal;
 mod routes;
 pub mod store;
+mod write_schema;
 mod writes;
 
 use store::ProductStore;
@@ -61,12 +62,15 @@ pub fn internal_router(state: AppState) -> Router {
 /// The service's OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
+    const PATCH_BODIES: meridian_common::openapi::AtLeastOneField =
+        meridian_common::openapi::AtLeastOneField(&["EditProduct"]);
     #[derive(OpenApi)]
     #[openapi(
         paths(
             routes::list_products, routes::get_product, routes::categories,
             writes::create_product, writes::update_product, writes::set_stock, writes::archive_product
         ),
+        modifiers(&PATCH_BODIES),
         tags((name = "catalog", description = "Products and categories"))
     )]
     struct Doc;

@@ -29,7 +29,7 @@ pub struct ListParams {
     in_stock: Option<bool>,
 }
 
-#[utoipa::path(get, path = "/api/catalog/products", tag = "catalog", params(("category" = Option<String>, Query), ("sort" = Option<String>, Query, description = "newest | price_asc | price_desc"), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query), ("seller" = Option<String>, Query, description = "only this shop's products (seller id)"), ("min_price" = Option<i64>, Query, description = "minor units, inclusive"), ("max_price" = Option<i64>, Query, description = "minor units, inclusive"), ("min_rating" = Option<f64>, Query, description = "average stars, 1-5"), ("in_stock" = Option<bool>, Query, description = "only products with stock")),
+#[utoipa::path(get, path = "/api/catalog/products", tag = "catalog", params(("category" = inline(Option<meridian_common::openapi::CategorySlug>), Query), ("sort" = inline(Option<crate::domain::Sort>), Query), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "default 24"), ("cursor" = Option<String>, Query, min_length = 1, description = "next_cursor of the previous page, as given"), ("seller" = Option<uuid::Uuid>, Query, description = "only this shop's products (seller id)"), ("min_price" = Option<i64>, Query, minimum = 0, description = "minor units, inclusive"), ("max_price" = Option<i64>, Query, minimum = 0, description = "minor units, inclusive; not below min_price"), ("min_rating" = Option<f64>, Query, minimum = 1, maximum = 5, description = "average stars"), ("in_stock" = Option<bool>, Query, description = "only products with stock")),
     responses((status = 200, description = "a page: items and next_cursor", body = Object), (status = 400, description = "invalid_query", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed: category, limit, cursor, seller, prices or rating", body = meridian_common::openapi::ErrorBody)))]
 pub async fn list_products(
     State(state): State<AppState>,
@@ -74,7 +74,7 @@ pub async fn list_products(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/api/catalog/products/{id}", tag = "catalog", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/catalog/products/{id}", tag = "catalog", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = crate::domain::Product), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn get_product(
     State(state): State<AppState>,

@@ -34,8 +34,13 @@ async fn sync_search(state: &AppState, caller: &Caller, product: &Product) {
 }
 
 /// Upper bound of a price: $1,000,000.00.
-const MAX_PRICE: i64 = 100_000_000;
-const MAX_STOCK: u32 = 1_000_000;
+pub(crate) const MAX_PRICE: i64 = 100_000_000;
+pub(crate) const MAX_STOCK: u32 = 1_000_000;
+pub(crate) const MAX_ATTRIBUTES: usize = 20;
+pub(crate) const MAX_ATTRIBUTE_KEY: usize = 40;
+pub(crate) const MAX_ATTRIBUTE_VALUE: usize = 200;
+pub(crate) const MAX_IMAGES: usize = 10;
+pub(crate) const MAX_IMAGE_URL: usize = 500;
 
 /// The shop the caller acts for, allowed to write the catalog.
 pub async fn acting_seller(state: &AppState, caller: &Caller) -> Result<ShopRef, ApiError> {
@@ -78,25 +83,25 @@ fn price(p: &Money) -> Result<Money, String> {
 }
 
 fn attributes(raw: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
-    if raw.len() > 20 {
-        return Err("at most 20 attributes".into());
+    if raw.len() > MAX_ATTRIBUTES {
+        return Err(format!("at most {MAX_ATTRIBUTES} attributes"));
     }
     raw.iter()
         .map(|(k, v)| {
-            let key = text(k, 1, 40).map_err(|e| format!("key {k:?}: {e}"))?;
-            let value = text(v, 0, 200).map_err(|e| format!("{key}: {e}"))?;
+            let key = text(k, 1, MAX_ATTRIBUTE_KEY).map_err(|e| format!("key {k:?}: {e}"))?;
+            let value = text(v, 0, MAX_ATTRIBUTE_VALUE).map_err(|e| format!("{key}: {e}"))?;
             Ok((key.to_lowercase(), value))
         })
         .collect()
 }
 
 fn image_urls(raw: &[String]) -> Result<Vec<String>, String> {
-    if raw.len() > 10 {
-        return Err("at most 10 images".into());
+    if raw.len() > MAX_IMAGES {
+        return Err(format!("at most {MAX_IMAGES} images"));
     }
     raw.iter()
         .map(|u| {
-            let ok = u.len() <= 500
+            let ok = u.len() <= MAX_IMAGE_URL
                 && (u.starts_with("/api/sellers/images/") || u.starts_with("https://"))
                 && !u.chars().any(|c| c.is_whitespace() || c.is_control());
             if ok {
@@ -139,19 +144,26 @@ fn product_event(state: &AppState, kind: &str, p: &Product) -> EventEnvelope {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
+    #[schema(schema_with = meridian_common::openapi::text::<1, 200>)]
     title: String,
     #[serde(default)]
+    #[schema(schema_with = meridian_common::openapi::text::<0, 5000>)]
     description: String,
+    #[schema(schema_with = crate::write_schema::price)]
     price: Money,
+    #[schema(value_type = meridian_common::openapi::CategorySlug)]
     category: String,
     #[serde(default)]
+    #[schema(schema_with = crate::write_schema::attributes)]
     attributes: BTreeMap<String, String>,
+    #[schema(schema_with = meridian_common::openapi::count::<0, { MAX_STOCK }>)]
     stock: u32,
     #[serde(default)]
+    #[schema(schema_with = crate::write_schema::image_urls)]
     image_urls: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/api/catalog/products", tag = "catalog", request_body = NewProduct,
+#[utoipa::path(post, path = "/api/catalog/products", security(("session" = [])), tag = "catalog", request_body = NewProduct,
     responses((status = 201, body = Product), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn create_product(
     State(state): State<AppState>,
@@ -214,15 +226,27 @@ pub async fn create_product(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditProduct {
+    #[serde(default, deserialize_with = "meridian_common::extract::present")]
+    #[schema(schema_with = meridian_common::openapi::text::<1, 200>)]
     title: Option<String>,
+    #[serde(default, deserialize_with = "meridian_common::extract::present")]
+    #[schema(schema_with = meridian_common::openapi::text::<0, 5000>)]
     description: Option<String>,
+    #[serde(default, deserialize_with = "meridian_common::extract::present")]
+    #[schema(schema_with = crate::write_schema::price)]
     price: Option<Money>,
+    #[serde(default, deserialize_with = "meridian_common::extract::present")]
+    #[schema(value_type = meridian_common::openapi::CategorySlug)]
     category: Option<String>,
+    #[serde(default, deserialize_with = "meridian_common::extract::present")]
+    #[schema(schema_with = crate::write_schema::attributes)]
     attributes: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "meridian_common::extract::present")]
+    #[schema(schema_with = crate::write_schema::image_urls)]
     image_urls: Option<Vec<String>>,
 }
 
-#[utoipa::path(patch, path = "/api/catalog/products/{id}", tag = "catalog", request_body = EditProduct, params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/api/catalog/products/{id}", security(("session" = [])), tag = "catalog", request_body = EditProduct, params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Product), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn update_product(
     State(state): State<AppState>,
@@ -278,10 +302,11 @@ pub async fn update_product(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetStock {
+    #[schema(schema_with = meridian_common::openapi::count::<0, { MAX_STOCK }>)]
     stock: u32,
 }
 
-#[utoipa::path(put, path = "/api/catalog/products/{id}/stock", tag = "catalog", request_body = SetStock, params(("id" = String, Path)),
+#[utoipa::path(put, path = "/api/catalog/products/{id}/stock", security(("session" = [])), tag = "catalog", request_body = SetStock, params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Product), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn set_stock(
     State(state): State<AppState>,
@@ -304,7 +329,7 @@ pub async fn set_stock(
     Ok(axum::Json(updated))
 }
 
-#[utoipa::path(post, path = "/api/catalog/products/{id}/archive", tag = "catalog", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/catalog/products/{id}/archive", security(("session" = [])), tag = "catalog", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Product), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn archive_product(
     State(state): State<AppState>,

@@ -266,10 +266,16 @@ impl PaymentsClient {
     }
 }
 
+/// Most of one product a cart line holds (the cart service's limit; the
+/// quote and checkout lines that come from carts share it).
+pub const MAX_LINE_QUANTITY: u32 = 99;
+
 /// A cart line as checkout reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CartLineRef {
     pub product_id: ProductId,
+    /// As in a cart.
+    #[schema(schema_with = crate::openapi::count::<1, { MAX_LINE_QUANTITY }>)]
     pub quantity: u32,
 }
 

@@ -4,7 +4,10 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
-#[schema(value_type = String, format = Email)]
+/// The schema states the rule of `parse` (local part of visible ASCII but
+/// `"(),:;<>@[\]`, dot-separated domain labels of letters, digits and inner
+/// hyphens, at most 254 in all).
+#[schema(value_type = String, format = Email, pattern = "^(?=.{1,254}$)[!#-'*+\\-/-9=?A-Z^-~]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
 pub struct Email(String);
 
 impl Email {

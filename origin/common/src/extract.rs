@@ -5,11 +5,31 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::ApiError;
 
+/// For the optional fields of a PATCH body: absent is `None` (left as it
+/// is), a value is `Some`, and an explicit `null` is refused like any other
+/// wrong type — the document declares these fields as strings, not nullable,
+/// so `{"bio": null}` is not an update that silently changes nothing.
+/// Use with `#[serde(default, deserialize_with = "…::present")]`.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 /// `axum::Json` with JSON error bodies.
+///
+/// Integer fields also take integral decimals (`5.0`, `1e2`): JSON Schema,
+/// and so the OpenAPI document's `type: integer`, counts them as integers,
+/// and clients that hold every number as a double (JavaScript among them)
+/// send them. A fraction (`5.5`) is still refused. The decimals are rewritten
+/// only after the body failed as sent, so well-formed bodies are parsed once.
 pub struct Json<T>(pub T);
 
 impl<S, T> FromRequest<S> for Json<T>
@@ -20,11 +40,69 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !is_json(req.headers()) {
+            return Err(json_rejection(JsonRejection::MissingJsonContentType(
+                Default::default(),
+            )));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| json_rejection(JsonRejection::BytesRejection(e)))?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection @ JsonRejection::JsonDataError(_)) => integral_as_integers(&bytes)
+                .and_then(|rewritten| axum::Json::<T>::from_bytes(&rewritten).ok())
+                .map(|axum::Json(value)| Self(value))
+                .ok_or_else(|| json_rejection(rejection)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// `application/json` or `application/*+json`, as `axum::Json` accepts.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
+/// The body with every integral decimal written as an integer, or `None`
+/// when it has none (or is not JSON), so there is nothing to retry.
+fn integral_as_integers(body: &[u8]) -> Option<Vec<u8>> {
+    fn rewrite(value: &mut serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                // Within ±2^53 a double is an exact integer.
+                const EXACT: f64 = 9_007_199_254_740_992.0;
+                match n.as_f64() {
+                    Some(f) if f.fract() == 0.0 && f.abs() <= EXACT => {
+                        *value = serde_json::Value::from(f as i64);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            serde_json::Value::Array(items) => {
+                items.iter_mut().fold(false, |any, v| rewrite(v) | any)
+            }
+            serde_json::Value::Object(fields) => {
+                fields.values_mut().fold(false, |any, v| rewrite(v) | any)
+            }
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    rewrite(&mut value).then(|| serde_json::to_vec(&value).ok())?
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
@@ -83,6 +161,145 @@ where
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Self(value)),
             Err(rejection) => Err(ApiError::bad_request("invalid_path", rejection.body_text())),
+        }
+    }
+}
+
+/// The `Idempotency-Key` header of a request that moves money or stock:
+/// one rule for every endpoint — required (`400 idempotency_key_required`
+/// when absent) and 1 to 255 visible ASCII characters (`400
+/// invalid_idempotency_key` otherwise, an empty value included).
+pub struct IdempotencyKey(pub String);
+
+/// Longest accepted `Idempotency-Key`.
+pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+impl IdempotencyKey {
+    /// Checks a header value against the rule above.
+    pub fn parse(value: Option<&axum::http::HeaderValue>) -> Result<Self, ApiError> {
+        let value = value.ok_or_else(|| {
+            ApiError::bad_request("idempotency_key_required", "send an Idempotency-Key header")
+        })?;
+        let bytes = value.as_bytes();
+        if bytes.is_empty()
+            || bytes.len() > IDEMPOTENCY_KEY_MAX
+            || !bytes.iter().all(|b| b.is_ascii_graphic())
+        {
+            return Err(ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            ));
+        }
+        // Visible ASCII is valid UTF-8.
+        Ok(Self(String::from_utf8_lossy(bytes).into_owned()))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Self::parse(parts.headers.get("idempotency-key"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn code(value: Option<&[u8]>) -> Result<String, String> {
+        let header = value.map(|v| HeaderValue::from_bytes(v).unwrap());
+        IdempotencyKey::parse(header.as_ref())
+            .map(|k| k.0)
+            .map_err(|e| e.code.to_owned())
+    }
+
+    #[derive(Debug, Clone, serde::Deserialize, PartialEq)]
+    struct Line {
+        quantity: u32,
+        price: Option<i64>,
+        weight: f64,
+    }
+
+    async fn line(content_type: &str, body: &str) -> Result<Line, (u16, String)> {
+        let request = Request::builder()
+            .method("POST")
+            .header("content-type", content_type)
+            .body(axum::body::Body::from(body.to_owned()))
+            .unwrap();
+        Json::<Line>::from_request(request, &())
+            .await
+            .map(|Json(line)| line)
+            .map_err(|e| (e.status.as_u16(), e.code.to_owned()))
+    }
+
+    #[tokio::test]
+    async fn integer_fields_take_integral_decimals_and_nothing_else() {
+        let want = Line {
+            quantity: 5,
+            price: Some(-100),
+            weight: 2.0,
+        };
+        for body in [
+            r#"{"quantity":5,"price":-100,"weight":2}"#,
+            r#"{"quantity":5.0,"price":-1e2,"weight":2.0}"#,
+        ] {
+            assert_eq!(
+                line("application/json", body).await,
+                Ok(want.clone()),
+                "{body}"
+            );
+        }
+        for body in [
+            r#"{"quantity":5.5,"price":1,"weight":2}"#,
+            r#"{"quantity":-1.0,"price":1,"weight":2}"#,
+            r#"{"quantity":1e300,"price":1,"weight":2}"#,
+            r#"{"quantity":"5","price":1,"weight":2}"#,
+        ] {
+            assert_eq!(
+                line("application/json", body).await,
+                Err((422, "invalid_body".into())),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            line("application/json", "{").await,
+            Err((400, "malformed_json".into()))
+        );
+        let body = r#"{"quantity":1,"price":null,"weight":0.5}"#;
+        for accepted in [
+            "application/json; charset=utf-8",
+            "Application/Problem+JSON",
+        ] {
+            assert!(line(accepted, body).await.is_ok(), "{accepted}");
+        }
+        for refused in [
+            "text/plain",
+            "application/jsonx",
+            "application/+json",
+            "json",
+        ] {
+            assert_eq!(
+                line(refused, body).await,
+                Err((415, "unsupported_media_type".into())),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_follow_one_rule() {
+        assert_eq!(code(Some(b"order-1")), Ok("order-1".into()));
+        assert_eq!(code(Some(&[b'k'; 255])), Ok("k".repeat(255)));
+        assert_eq!(code(None), Err("idempotency_key_required".into()));
+        for bad in [&b""[..], &[b'k'; 256], b"two words", b"caf\xc3\xa9"] {
+            assert_eq!(
+                code(Some(bad)),
+                Err("invalid_idempotency_key".into()),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -70,7 +70,7 @@ pub struct CarrierUpdate {
 }
 
 /// A carrier's scan. Authenticated by the carrier secret from config.
-#[utoipa::path(post, path = "/api/logistics/carrier/updates", tag = "logistics", request_body = CarrierUpdate, params(("x-carrier-secret" = String, Header)),
+#[utoipa::path(post, path = "/api/logistics/carrier/updates", security(("carrier_secret" = [])), tag = "logistics", request_body = CarrierUpdate,
     responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 409, description = "illegal_transition", body = meridian_common::openapi::ErrorBody)))]
 pub async fn carrier_update(
     State(state): State<AppState>,
@@ -143,7 +143,7 @@ pub async fn carrier_update(
 }
 
 /// The buyer's tracking of their own order; anyone else gets 404.
-#[utoipa::path(get, path = "/api/logistics/orders/{order}", tag = "logistics", params(("order" = String, Path)),
+#[utoipa::path(get, path = "/api/logistics/orders/{order}", security(("session" = [])), tag = "logistics", params(("order" = uuid::Uuid, Path)),
     responses((status = 200, body = Object), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn tracking(
     State(state): State<AppState>,

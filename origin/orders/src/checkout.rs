@@ -9,13 +9,13 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use meridian_common::client::ClientError;
 use meridian_common::clients::{CartLineRef, ReserveRequest, StockLine};
 use meridian_common::events::EventEnvelope;
-use meridian_common::extract::Json;
+use meridian_common::extract::{IdempotencyKey, Json};
 use meridian_common::internal::Caller;
 use meridian_common::{ApiError, FieldError, UserId};
 use serde::Deserialize;
@@ -37,28 +37,6 @@ pub struct CheckoutRequest {
 
 /// How long a duplicate request waits for the first one to finish.
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(30);
-
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let key = headers
-        .get("idempotency-key")
-        .ok_or_else(|| {
-            ApiError::bad_request("idempotency_key_required", "send an Idempotency-Key header")
-        })?
-        .to_str()
-        .map_err(|_| {
-            ApiError::bad_request(
-                "invalid_idempotency_key",
-                "Idempotency-Key must be printable ASCII",
-            )
-        })?;
-    if key.is_empty() || key.len() > 255 {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
-            "Idempotency-Key must be 1 to 255 characters",
-        ));
-    }
-    Ok(key.to_owned())
-}
 
 fn replay(response: StoredResponse) -> Response {
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
@@ -89,16 +67,16 @@ fn stored(result: &Result<Order, ApiError>) -> StoredResponse {
     }
 }
 
-#[utoipa::path(post, path = "/api/orders/checkout", tag = "orders", request_body = CheckoutRequest, params(("Idempotency-Key" = String, Header, description = "required; a replay returns the same answer")),
-    responses((status = 201, body = crate::domain::Order), (status = 200, description = "replay of an earlier answer", body = crate::domain::Order), (status = 400, description = "idempotency_key_required / malformed_json", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 402, description = "payment_declined", body = meridian_common::openapi::ErrorBody), (status = 409, description = "out_of_stock / checkout_in_progress", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / empty_cart / unavailable_products / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 504, description = "payment_timeout", body = meridian_common::openapi::ErrorBody), (status = 503, description = "unavailable", body = meridian_common::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/orders/checkout", security(("session" = [])), tag = "orders", request_body = CheckoutRequest, params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "required; 1-255 visible ASCII characters; a replay returns the same answer")),
+    responses((status = 201, body = crate::domain::Order), (status = 200, description = "replay of an earlier answer", body = crate::domain::Order), (status = 400, description = "idempotency_key_required / invalid_idempotency_key / malformed_json", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 402, description = "payment_declined", body = meridian_common::openapi::ErrorBody), (status = 409, description = "out_of_stock / checkout_in_progress", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / empty_cart / unavailable_products / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 504, description = "payment_timeout", body = meridian_common::openapi::ErrorBody), (status = 503, description = "unavailable", body = meridian_common::openapi::ErrorBody)))]
 pub async fn checkout(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    key: Result<IdempotencyKey, ApiError>,
     Json(body): Json<CheckoutRequest>,
 ) -> Result<Response, ApiError> {
     let buyer = caller.require_user()?;
-    let key = idempotency_key(&headers)?;
+    let IdempotencyKey(key) = key?;
     let mut problems: Vec<FieldError> = body
         .shipping_address
         .validate()

@@ -65,15 +65,23 @@ impl Status {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Address {
+    #[schema(schema_with = meridian_common::openapi::text::<1, 100>)]
     pub name: String,
+    #[schema(schema_with = meridian_common::openapi::text::<1, 200>)]
     pub line1: String,
     #[serde(default)]
+    #[schema(schema_with = meridian_common::openapi::text::<0, 200>)]
     pub line2: String,
+    #[schema(schema_with = meridian_common::openapi::text::<1, 100>)]
     pub city: String,
     /// Two-letter US state code.
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub state: String,
     /// `12345` or `12345-6789`.
+    #[schema(pattern = "^[0-9]{5}(-[0-9]{4})?$")]
     pub postal_code: String,
+    /// Only US addresses are served.
+    #[schema(pattern = "^US$")]
     pub country: String,
 }
 

@@ -73,6 +73,7 @@ pub fn totals(subs: &[SubOrder]) -> Result<(Money, Money, Money, Money), ApiErro
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteRequest {
+    #[schema(min_items = 1, max_items = 100)]
     lines: Vec<CartLineRef>,
 }
 

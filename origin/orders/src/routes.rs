@@ -15,7 +15,7 @@ pub fn order_id(raw: &str) -> Result<OrderId, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid_id", "order id must be a UUID"))
 }
 
-#[utoipa::path(get, path = "/api/orders", tag = "orders",
+#[utoipa::path(get, path = "/api/orders", security(("session" = [])), tag = "orders",
     responses((status = 200, body = Object), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody)))]
 pub async fn my_orders(
     State(state): State<AppState>,
@@ -27,7 +27,7 @@ pub async fn my_orders(
 }
 
 /// Another buyer's order is a 404, not a 403: ids do not leak.
-#[utoipa::path(get, path = "/api/orders/{id}", tag = "orders", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/orders/{id}", security(("session" = [])), tag = "orders", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = crate::domain::Order), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn my_order(
     State(state): State<AppState>,

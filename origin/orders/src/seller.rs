@@ -1,12 +1,12 @@
 //! Sellers' side of orders: their sub-orders only, and the actions on them.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use chrono::Utc;
 use meridian_common::clients::{NewShipment, ShopRef};
 use meridian_common::error::{text, Validator};
 use meridian_common::events::EventEnvelope;
-use meridian_common::extract::{Json, Path};
+use meridian_common::extract::{IdempotencyKey, Json, Path};
 use meridian_common::internal::{Caller, Scope};
 use meridian_common::{ApiError, FieldError, ProductId};
 use serde::Deserialize;
@@ -45,7 +45,7 @@ fn seller_view(order: &Order, seller: &ShopRef) -> Value {
     })
 }
 
-#[utoipa::path(get, path = "/api/orders/seller", tag = "orders",
+#[utoipa::path(get, path = "/api/orders/seller", security(("session" = [])), tag = "orders",
     responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn seller_orders(
     State(state): State<AppState>,
@@ -149,7 +149,7 @@ pub struct Ship {
     tracking_number: String,
 }
 
-#[utoipa::path(post, path = "/api/orders/{id}/sub-orders/{sub}/ship", tag = "orders", request_body = Ship, params(("id" = String, Path), ("sub" = String, Path)),
+#[utoipa::path(post, path = "/api/orders/{id}/sub-orders/{sub}/ship", security(("session" = [])), tag = "orders", request_body = Ship, params(("id" = uuid::Uuid, Path), ("sub" = uuid::Uuid, Path)),
     responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 409, description = "illegal_transition", body = meridian_common::openapi::ErrorBody)))]
 pub async fn ship(
     State(state): State<AppState>,
@@ -210,7 +210,7 @@ pub async fn ship(
 }
 
 /// Cancels a paid, unshipped sub-order: refund its charge, put its stock back.
-#[utoipa::path(post, path = "/api/orders/{id}/sub-orders/{sub}/cancel", tag = "orders", params(("id" = String, Path), ("sub" = String, Path)),
+#[utoipa::path(post, path = "/api/orders/{id}/sub-orders/{sub}/cancel", security(("session" = [])), tag = "orders", params(("id" = uuid::Uuid, Path), ("sub" = uuid::Uuid, Path)),
     responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 409, description = "illegal_transition", body = meridian_common::openapi::ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -271,24 +271,17 @@ pub struct Refund {
 }
 
 /// Refunds part of a line (price plus its tax). Needs an Idempotency-Key.
-#[utoipa::path(post, path = "/api/orders/{id}/sub-orders/{sub}/refunds", tag = "orders", request_body = Refund, params(("id" = String, Path), ("sub" = String, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 409, description = "illegal_transition", body = meridian_common::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/orders/{id}/sub-orders/{sub}/refunds", security(("session" = [])), tag = "orders", request_body = Refund, params(("id" = uuid::Uuid, Path), ("sub" = uuid::Uuid, Path), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "required; 1-255 visible ASCII characters; a replay returns the same answer")),
+    responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id / idempotency_key_required / invalid_idempotency_key", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 409, description = "illegal_transition", body = meridian_common::openapi::ErrorBody)))]
 pub async fn refund(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    key: Result<IdempotencyKey, ApiError>,
     Path((id, sub)): Path<(String, String)>,
     Json(body): Json<Refund>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let seller = acting_seller(&state, &caller, true).await?;
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| {
-            ApiError::bad_request("idempotency_key_required", "send an Idempotency-Key header")
-        })?
-        .to_owned();
+    let IdempotencyKey(key) = key?;
     let (order, sub) = own_sub_order(&state, &seller, &id, &sub).await?;
     if sub.refund_keys.contains(&key) {
         return Ok(axum::Json(seller_view(&order, &seller)));

@@ -225,7 +225,7 @@ async fn operate(
     respond(record, &fp, false)
 }
 
-#[utoipa::path(post, path = "/internal/payments/payments/{id}/capture", tag = "payments", request_body = WithAmount, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/internal/payments/payments/{id}/capture", tag = "payments", request_body = WithAmount, params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = crate::domain::Payment), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / invalid_amount / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 409, description = "invalid_state", body = meridian_common::openapi::ErrorBody)))]
 pub async fn capture(
     State(state): State<AppState>,
@@ -244,7 +244,7 @@ pub async fn capture(
     .await
 }
 
-#[utoipa::path(post, path = "/internal/payments/payments/{id}/void", tag = "payments", request_body = KeyOnly, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/internal/payments/payments/{id}/void", tag = "payments", request_body = KeyOnly, params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = crate::domain::Payment), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / invalid_amount / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 409, description = "invalid_state", body = meridian_common::openapi::ErrorBody)))]
 pub async fn void(
     State(state): State<AppState>,
@@ -263,7 +263,7 @@ pub async fn void(
     .await
 }
 
-#[utoipa::path(post, path = "/internal/payments/payments/{id}/refunds", tag = "payments", request_body = WithAmount, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/internal/payments/payments/{id}/refunds", tag = "payments", request_body = WithAmount, params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = crate::domain::Payment), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / invalid_amount / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 409, description = "invalid_state", body = meridian_common::openapi::ErrorBody)))]
 pub async fn refund(
     State(state): State<AppState>,
@@ -282,7 +282,7 @@ pub async fn refund(
     .await
 }
 
-#[utoipa::path(get, path = "/internal/payments/payments/{id}", tag = "payments", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/internal/payments/payments/{id}", tag = "payments", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, description = "payment and ledger", body = Object), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,

@@ -30,13 +30,17 @@ fn review_id(raw: &str) -> Result<Uuid, ApiError> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Submit {
+    /// Whole stars.
+    #[schema(minimum = 1, maximum = 5)]
     rating: i64,
+    /// Trimmed; no control characters but newlines.
     #[serde(default)]
+    #[schema(schema_with = meridian_common::openapi::text::<0, 5000>)]
     text: String,
 }
 
 /// Only a buyer with a delivered order of the product may review it.
-#[utoipa::path(post, path = "/api/reviews/products/{product}", tag = "reviews", request_body = Submit, params(("product" = String, Path)),
+#[utoipa::path(post, path = "/api/reviews/products/{product}", security(("session" = [])), tag = "reviews", request_body = Submit, params(("product" = uuid::Uuid, Path)),
     responses((status = 201, body = Object), (status = 200, description = "edited", body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn submit(
     State(state): State<AppState>,
@@ -104,7 +108,7 @@ const MAX_OFFSET: usize = 10_000;
 
 /// A page of the product's reviews with the rating summary; `next_offset`
 /// is set while more follow.
-#[utoipa::path(get, path = "/api/reviews/products/{product}", tag = "reviews", params(("product" = String, Path), ("sort" = Option<String>, Query, description = "newest | helpful"), ("limit" = Option<u32>, Query, description = "1-100, default 20"), ("offset" = Option<u32>, Query, description = "reviews to skip, at most 10000")),
+#[utoipa::path(get, path = "/api/reviews/products/{product}", tag = "reviews", params(("product" = uuid::Uuid, Path), ("sort" = inline(Option<meridian_common::openapi::ReviewSort>), Query), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "default 20"), ("offset" = Option<u32>, Query, maximum = 10000, description = "reviews to skip")),
     responses((status = 200, body = Object), (status = 400, description = "invalid_id / invalid_query", body = meridian_common::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -149,7 +153,7 @@ pub async fn list(
 }
 
 /// The caller's own review of the product (to edit it), 404 if none.
-#[utoipa::path(get, path = "/api/reviews/products/{product}/mine", tag = "reviews", params(("product" = String, Path)),
+#[utoipa::path(get, path = "/api/reviews/products/{product}/mine", security(("session" = [])), tag = "reviews", params(("product" = uuid::Uuid, Path)),
     responses((status = 200, body = Object), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found: no review of yours", body = meridian_common::openapi::ErrorBody)))]
 pub async fn mine(
     State(state): State<AppState>,
@@ -166,7 +170,7 @@ pub async fn mine(
         .ok_or_else(|| ApiError::not_found("you have not reviewed this product"))
 }
 
-#[utoipa::path(get, path = "/api/reviews/products/{product}/summary", tag = "reviews", params(("product" = String, Path)),
+#[utoipa::path(get, path = "/api/reviews/products/{product}/summary", tag = "reviews", params(("product" = uuid::Uuid, Path)),
     responses((status = 200, body = meridian_common::rating::RatingSummary), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody)))]
 pub async fn summary(
     State(state): State<AppState>,
@@ -183,12 +187,14 @@ pub async fn summary(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyBody {
+    /// Trimmed; no control characters but newlines.
+    #[schema(schema_with = meridian_common::openapi::text::<1, 2000>)]
     text: String,
 }
 
 /// The product's seller answers a review (session of the owner or any key
 /// of that shop with `catalog:write`).
-#[utoipa::path(post, path = "/api/reviews/{id}/reply", tag = "reviews", request_body = ReplyBody, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/reviews/{id}/reply", security(("session" = [])), tag = "reviews", request_body = ReplyBody, params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn reply(
     State(state): State<AppState>,
@@ -230,7 +236,7 @@ pub async fn reply(
     Ok(axum::Json(updated))
 }
 
-#[utoipa::path(post, path = "/api/reviews/{id}/helpful", tag = "reviews", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/reviews/{id}/helpful", security(("session" = [])), tag = "reviews", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn helpful(
     State(state): State<AppState>,
@@ -258,10 +264,12 @@ pub async fn helpful(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportBody {
+    /// Trimmed; no control characters but newlines.
+    #[schema(schema_with = meridian_common::openapi::text::<1, 500>)]
     reason: String,
 }
 
-#[utoipa::path(post, path = "/api/reviews/{id}/reports", tag = "reviews", request_body = ReportBody, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/reviews/{id}/reports", security(("session" = [])), tag = "reviews", request_body = ReportBody, params(("id" = uuid::Uuid, Path)),
     responses((status = 202, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,

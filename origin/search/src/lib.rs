@@ -36,7 +36,7 @@ pub fn internal_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-#[utoipa::path(get, path = "/api/search", tag = "search", params(("q" = Option<String>, Query), ("category" = Option<String>, Query), ("seller" = Option<String>, Query), ("min_price" = Option<i64>, Query), ("max_price" = Option<i64>, Query), ("min_rating" = Option<f64>, Query), ("in_stock" = Option<bool>, Query), ("sort" = Option<String>, Query, description = "relevance | price_asc | price_desc | newest | rating"), ("limit" = Option<u32>, Query), ("offset" = Option<u32>, Query)),
+#[utoipa::path(get, path = "/api/search", tag = "search", params(("q" = Option<String>, Query, max_length = 200, description = "words to match (at most 200 characters)"), ("category" = inline(Option<meridian_common::openapi::CategorySlug>), Query), ("seller" = Option<uuid::Uuid>, Query), ("min_price" = Option<i64>, Query, minimum = 0, description = "minor units, inclusive"), ("max_price" = Option<i64>, Query, minimum = 0, description = "minor units, inclusive; not below min_price"), ("min_rating" = Option<f64>, Query, minimum = 1, maximum = 5), ("in_stock" = Option<bool>, Query), ("sort" = inline(Option<crate::query::SortBy>), Query), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "default 20"), ("offset" = Option<u32>, Query, maximum = 10000)),
     responses((status = 200, description = "hits, total and category facets", body = Object), (status = 400, description = "invalid_query", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,

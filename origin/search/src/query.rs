@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 pub use meridian_common::taxonomy::CATEGORIES;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SortBy {
     #[default]

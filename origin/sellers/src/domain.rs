@@ -10,7 +10,7 @@ use uuid::Uuid;
 /// URL name of a shop: 3–40 of `a-z 0-9 -`, no leading/trailing/double `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
-#[schema(value_type = String)]
+#[schema(value_type = String, pattern = "^(?=.{3,40}$)[a-z0-9]+(-[a-z0-9]+)*$")]
 pub struct Slug(String);
 
 impl Slug {

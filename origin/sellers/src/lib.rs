@@ -59,8 +59,10 @@ pub fn internal_router(state: AppState) -> Router {
 /// The service's OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
+    const PATCH_BODIES: meridian_common::openapi::AtLeastOneField =
+        meridian_common::openapi::AtLeastOneField(&["UpdateShop"]);
     #[derive(OpenApi)]
-    #[openapi(paths(routes::open_shop, routes::public_shop, routes::my_shop, routes::update_shop, routes::create_key, routes::list_keys, routes::revoke_key, routes::upload_image, routes::get_image), tags((name = "sellers", description = "Shops, API keys and images")))]
+    #[openapi(paths(routes::open_shop, routes::public_shop, routes::my_shop, routes::update_shop, routes::create_key, routes::list_keys, routes::revoke_key, routes::upload_image, routes::get_image), modifiers(&PATCH_BODIES), tags((name = "sellers", description = "Shops, API keys and images")))]
     struct Doc;
     Doc::openapi()
 }

@@ -1,5 +1,6 @@
 //! Thin handlers: extract → domain → store → respond.
 
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG};
 use axum::http::StatusCode;
@@ -70,14 +71,18 @@ async fn owner_shop(state: &AppState, caller: &Caller) -> Result<Shop, ApiError>
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenShop {
+    #[schema(schema_with = meridian_common::openapi::text::<1, 80>)]
     name: String,
+    #[schema(pattern = "^(?=.{3,40}$)[a-z0-9]+(-[a-z0-9]+)*$")]
     slug: String,
     #[serde(default)]
+    #[schema(schema_with = meridian_common::openapi::text::<0, 2000>)]
     description: String,
+    #[schema(value_type = meridian_common::email::Email)]
     contact_email: String,
 }
 
-#[utoipa::path(post, path = "/api/sellers/shops", tag = "sellers", request_body = OpenShop,
+#[utoipa::path(post, path = "/api/sellers/shops", security(("session" = [])), tag = "sellers", request_body = OpenShop,
     responses((status = 201, body = crate::domain::Shop), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 409, description = "slug_taken / shop_exists", body = meridian_common::openapi::ErrorBody)))]
 pub async fn open_shop(
     State(state): State<AppState>,
@@ -133,7 +138,7 @@ fn public_view(shop: &Shop) -> serde_json::Value {
 }
 
 /// Public shop page, by slug or id.
-#[utoipa::path(get, path = "/api/sellers/shops/{slug}", tag = "sellers", params(("slug" = String, Path)),
+#[utoipa::path(get, path = "/api/sellers/shops/{slug}", tag = "sellers", params(("slug" = String, Path, min_length = 3, max_length = 40, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")),
     responses((status = 200, description = "public shop page", body = Object), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn public_shop(
     State(state): State<AppState>,
@@ -157,7 +162,7 @@ pub async fn public_shop(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/api/sellers/me", tag = "sellers",
+#[utoipa::path(get, path = "/api/sellers/me", security(("session" = [])), tag = "sellers",
     responses((status = 200, body = crate::domain::Shop), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn my_shop(
     State(state): State<AppState>,
@@ -166,15 +171,22 @@ pub async fn my_shop(
     Ok(axum::Json(acting_shop(&state, &caller, None).await?))
 }
 
+/// At least one field; each follows the rule it has when the shop opens.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateShop {
+    #[serde(default, deserialize_with = "meridian_common::extract::present")]
+    #[schema(schema_with = meridian_common::openapi::text::<1, 80>)]
     name: Option<String>,
+    #[serde(default, deserialize_with = "meridian_common::extract::present")]
+    #[schema(schema_with = meridian_common::openapi::text::<0, 2000>)]
     description: Option<String>,
+    #[serde(default, deserialize_with = "meridian_common::extract::present")]
+    #[schema(value_type = meridian_common::email::Email)]
     contact_email: Option<String>,
 }
 
-#[utoipa::path(patch, path = "/api/sellers/me", tag = "sellers", request_body = UpdateShop,
+#[utoipa::path(patch, path = "/api/sellers/me", security(("session" = [])), tag = "sellers", request_body = UpdateShop,
     responses((status = 200, body = crate::domain::Shop), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn update_shop(
     State(state): State<AppState>,
@@ -221,11 +233,13 @@ pub async fn update_shop(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    #[schema(schema_with = meridian_common::openapi::text::<1, 80>)]
     name: String,
+    #[schema(value_type = Vec<meridian_common::internal::Scope>, min_items = 1)]
     scopes: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/api/sellers/me/keys", tag = "sellers", request_body = CreateKey,
+#[utoipa::path(post, path = "/api/sellers/me/keys", security(("session" = [])), tag = "sellers", request_body = CreateKey,
     responses((status = 201, description = "the key, with its secret shown this once", body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn create_key(
     State(state): State<AppState>,
@@ -269,7 +283,7 @@ pub async fn create_key(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/api/sellers/me/keys", tag = "sellers",
+#[utoipa::path(get, path = "/api/sellers/me/keys", security(("session" = [])), tag = "sellers",
     responses((status = 200, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn list_keys(
     State(state): State<AppState>,
@@ -280,7 +294,7 @@ pub async fn list_keys(
     Ok(axum::Json(json!({ "items": keys })))
 }
 
-#[utoipa::path(delete, path = "/api/sellers/me/keys/{id}", tag = "sellers", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/sellers/me/keys/{id}", security(("session" = [])), tag = "sellers", params(("id" = uuid::Uuid, Path)),
     responses((status = 204, description = "revoked"), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
 pub async fn revoke_key(
     State(state): State<AppState>,
@@ -310,31 +324,58 @@ pub async fn revoke_key(
     }
 }
 
-#[utoipa::path(post, path = "/api/sellers/me/images", tag = "sellers", request_body(content_type = "multipart/form-data", description = "field `file`: JPEG, PNG or WebP, at most 5 MiB"),
-    responses((status = 201, body = Object), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 413, description = "image_too_large", body = meridian_common::openapi::ErrorBody)))]
+/// The body of an image upload: one part, `file` (other parts are not read).
+// Deserialize only so `deny_unknown_fields` gives the schema
+// `additionalProperties: false`; the handler reads the parts itself.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ImageUpload {
+    /// JPEG, PNG or WebP (recognised from its bytes), at most 5 MiB.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+#[utoipa::path(post, path = "/api/sellers/me/images", security(("session" = [])), tag = "sellers", request_body(content = ImageUpload, content_type = "multipart/form-data", encoding(("file" = (content_type = "image/jpeg, image/png, image/webp")))),
+    responses((status = 201, body = Object), (status = 400, description = "invalid_multipart", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 403, description = "forbidden / insufficient_scope", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody), (status = 413, description = "image_too_large", body = meridian_common::openapi::ErrorBody)))]
 pub async fn upload_image(
     State(state): State<AppState>,
     caller: Caller,
-    mut multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let shop = acting_shop(&state, &caller, Some(Scope::CatalogWrite)).await?;
+    // axum's own rejection is plain text; every error here is JSON.
+    let mut multipart = multipart.map_err(|e| match e {
+        MultipartRejection::InvalidBoundary(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected Content-Type: multipart/form-data with a boundary",
+        ),
+        other => ApiError::bad_request("invalid_multipart", other.body_text()),
+    })?;
+    // Exactly one part, `file`, as the document says: another part is an
+    // error rather than silently dropped.
     let mut file = None;
     while let Some(field) = multipart
         .next_field()
         .await
         .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?
     {
-        if field.name() == Some("file") {
-            let bytes = field.bytes().await.map_err(|e| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "image_too_large",
-                    e.body_text(),
-                )
-            })?;
-            file = Some(bytes);
-            break;
+        if field.name() != Some("file") || file.is_some() {
+            let name = field.name().unwrap_or_default().to_owned();
+            return Err(ApiError::validation(vec![FieldError::new(
+                "file",
+                format!("unexpected part {name:?}: send one part, named `file`"),
+            )]));
         }
+        let bytes = field.bytes().await.map_err(|e| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "image_too_large",
+                e.body_text(),
+            )
+        })?;
+        file = Some(bytes);
     }
     let bytes = file.ok_or_else(|| {
         ApiError::validation(vec![FieldError::new(
@@ -372,7 +413,7 @@ pub async fn upload_image(
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/sellers/images/{id}", tag = "sellers", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/sellers/images/{id}", tag = "sellers", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, description = "the image bytes", content_type = "image/*"), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn get_image(
     State(state): State<AppState>,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -31,6 +31,7 @@ use tracing::Level;
 
 mod changes;
 mod consumers;
+mod keep_alive;
 mod openapi;
 mod stores;
 pub mod tls;
@@ -339,6 +340,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     // Prometheus: they stay out of the access log and request metrics.
     let api = api
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn(keep_alive::close_if_body_unread))
         .layer(from_fn_with_state(metrics, metrics::track))
         .layer(
             TraceLayer::new_for_http()

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{get, json, send, Actor, PublicApi};
-use crate::client::{ClientError, Payload};
+use super::{bodiless, get, json, Actor, PublicApi};
+use crate::client::ClientError;
 use crate::UserId;
 
 /// An account as its owner sees it.
@@ -52,16 +52,9 @@ impl PublicApi {
     /// Ends the session named by the actor's cookie (its clearing cookie is
     /// kept on `actor`).
     pub async fn logout(&self, actor: &Actor) -> Result<(), ClientError> {
-        send::<serde::de::IgnoredAny>(
-            &self.auth,
-            actor,
-            Method::POST,
-            "/api/auth/logout",
-            Payload::Empty,
-            &[],
-        )
-        .await
-        .map(|_| ())
+        bodiless::<serde::de::IgnoredAny>(&self.auth, actor, Method::POST, "/api/auth/logout")
+            .await
+            .map(|_| ())
     }
 
     pub async fn me(&self, actor: &Actor) -> Result<Account, ClientError> {

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{found, get, json, send, with_query, Actor, Items, PublicApi};
-use crate::client::{ClientError, Payload};
+use super::{bodiless, found, get, json, with_query, Actor, Items, PublicApi};
+use crate::client::ClientError;
 use crate::clients::SearchDoc;
 use crate::rating::RatingSummary;
 use crate::{Money, ProductId, SellerId};
@@ -158,15 +158,21 @@ pub struct NewProduct {
     pub image_urls: Vec<String>,
 }
 
-/// Changes to a product; `None` keeps a field (the API reads `null` as
-/// "unchanged").
+/// Changes to a product; `None` keeps a field (it is left out of the body:
+/// the API refuses `null`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ProductEdit {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub price: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub attributes: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub image_urls: Option<Vec<String>>,
 }
 
@@ -241,15 +247,7 @@ impl PublicApi {
         id: ProductId,
     ) -> Result<Product, ClientError> {
         let path = format!("/api/catalog/products/{id}/archive");
-        send(
-            &self.catalog,
-            actor,
-            Method::POST,
-            &path,
-            Payload::Empty,
-            &[],
-        )
-        .await
+        bodiless(&self.catalog, actor, Method::POST, &path).await
     }
 
     pub async fn search(
@@ -285,15 +283,7 @@ impl PublicApi {
     ) -> Result<Cart, ClientError> {
         let path = format!("/api/cart/items/{product}");
         if quantity == 0 {
-            return send(
-                &self.cart,
-                actor,
-                Method::DELETE,
-                &path,
-                Payload::Empty,
-                &[],
-            )
-            .await;
+            return bodiless(&self.cart, actor, Method::DELETE, &path).await;
         }
         let body = json!({ "quantity": quantity });
         json(&self.cart, actor, Method::PUT, &path, &body).await

@@ -137,7 +137,17 @@ async fn get<R: DeserializeOwned>(
     actor: &Actor,
     path: &str,
 ) -> Result<R, ClientError> {
-    send(client, actor, Method::GET, path, Payload::Empty, &[]).await
+    bodiless(client, actor, Method::GET, path).await
+}
+
+/// A call without a body or extra headers (GET, DELETE, action POSTs).
+async fn bodiless<R: DeserializeOwned>(
+    client: &InternalClient,
+    actor: &Actor,
+    method: Method,
+    path: &str,
+) -> Result<R, ClientError> {
+    send(client, actor, method, path, Payload::Empty, &[]).await
 }
 
 async fn json<B: Serialize + ?Sized, R: DeserializeOwned>(

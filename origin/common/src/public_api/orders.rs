@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{found, get, json, send, Actor, Items, PublicApi};
+use super::{bodiless, found, get, json, send, Actor, Items, PublicApi};
 use crate::client::{ClientError, Payload};
 use crate::{Money, ProductId, SellerId};
 
@@ -204,16 +204,9 @@ impl PublicApi {
         sub: Uuid,
     ) -> Result<(), ClientError> {
         let path = format!("/api/orders/{order}/sub-orders/{sub}/cancel");
-        send::<serde::de::IgnoredAny>(
-            &self.orders,
-            actor,
-            Method::POST,
-            &path,
-            Payload::Empty,
-            &[],
-        )
-        .await
-        .map(|_| ())
+        bodiless::<serde::de::IgnoredAny>(&self.orders, actor, Method::POST, &path)
+            .await
+            .map(|_| ())
     }
 
     /// Refunds `quantity` of one line; a replay of `key` changes nothing.

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{found, get, json, send, with_query, Actor, PublicApi};
-use crate::client::{ClientError, Payload};
+use super::{bodiless, found, get, json, with_query, Actor, PublicApi};
+use crate::client::ClientError;
 use crate::rating::RatingSummary;
 use crate::{ProductId, UserId};
 
@@ -88,15 +88,7 @@ impl PublicApi {
             counted: bool,
         }
         let path = format!("/api/reviews/{review}/helpful");
-        let answer: Counted = send(
-            &self.reviews,
-            actor,
-            Method::POST,
-            &path,
-            Payload::Empty,
-            &[],
-        )
-        .await?;
+        let answer: Counted = bodiless(&self.reviews, actor, Method::POST, &path).await?;
         Ok(answer.counted)
     }
 

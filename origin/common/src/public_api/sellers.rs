@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{found, get, json, send, with_query, Actor, Items, PublicApi};
+use super::{bodiless, found, get, json, send, with_query, Actor, Items, PublicApi};
 use crate::client::{ClientError, Payload};
 use crate::SellerId;
 
@@ -168,16 +168,9 @@ impl PublicApi {
 
     pub async fn revoke_api_key(&self, actor: &Actor, id: Uuid) -> Result<(), ClientError> {
         let path = format!("/api/sellers/me/keys/{id}");
-        send::<serde::de::IgnoredAny>(
-            &self.sellers,
-            actor,
-            Method::DELETE,
-            &path,
-            Payload::Empty,
-            &[],
-        )
-        .await
-        .map(|_| ())
+        bodiless::<serde::de::IgnoredAny>(&self.sellers, actor, Method::DELETE, &path)
+            .await
+            .map(|_| ())
     }
 
     /// Uploads an image file for the actor's shop.
