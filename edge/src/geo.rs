@@ -9,7 +9,18 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::config::{Location, MAX_REGIONS};
+use serde::Deserialize;
+
+/// Highest number of regions; geo ranking uses fixed-size arrays of this.
+pub const MAX_REGIONS: usize = 16;
+
+/// A point on Earth, in degrees (config files name them this way).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Location {
+    pub latitude: f64,
+    pub longitude: f64,
+}
 
 /// Mean Earth radius (IUGG), km.
 const EARTH_RADIUS_KM: f64 = 6371.0088;

@@ -1,23 +1,36 @@
 //! Meridian's edge: the one front door, built on Pingora.
 //!
-//! One concern per module, composed in `proxy.rs`'s `ProxyHttp` impl.
+//! Modules are layered, and imports point down only (a test checks that
+//! no two sibling modules import each other, directly or round a circle):
+//!
+//! - pure leaves: `clock`, `paths`, `geo`, `coding`;
+//! - `config`: the validated `edge.toml` (data only) and `metrics`;
+//! - one group per phase of a request: `listen` (TLS, protocol checks,
+//!   redirect), `request` (route, credentials, rate limits), `cache` and
+//!   `compress`, `upstream` (regions, breakers, origin clients, retries);
+//! - `state`: one config compiled into all of the above, swapped whole on
+//!   reload;
+//! - `proxy`: the `ProxyHttp` impl, a table of contents of a request that
+//!   calls into the phases; `ops`: admin API, reloads, health checks,
+//!   purge feed, metrics endpoint.
+//!
+//! What crosses to origins (header names, service labels, error bodies,
+//! internal messages) is the `meridian-wire` crate's, shared with them.
 
-pub mod admin;
-pub mod apps;
 pub mod cache;
+pub mod clock;
+pub mod coding;
 pub mod compress;
 pub mod config;
 pub mod geo;
+pub mod listen;
 pub mod metrics;
-pub mod protocol;
+pub mod ops;
+pub mod paths;
 pub mod proxy;
-pub mod rate_limit;
-pub mod reload;
-pub mod routing;
-pub mod session;
+pub mod request;
 pub mod state;
-pub mod tls;
-pub mod upstreams;
+pub mod upstream;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,21 +45,24 @@ use pingora::server::ShutdownWatch;
 use pingora::services::listening::Service;
 use pingora::services::Service as _;
 
-use cache::feed::PurgeFeed;
 use config::EdgeConfig;
+use listen::redirect::Redirect;
+use listen::tls::CertStore;
 use metrics::EdgeMetrics;
+use ops::admin::AdminApp;
+use ops::health::HealthChecker;
+use ops::metrics_app::MetricsApp;
+use ops::purge_feed::PurgeFeed;
+use ops::reload::Reloader;
 use proxy::Edge;
-use reload::Reloader;
 use state::EdgeState;
-use tls::CertStore;
-use upstreams::HealthChecker;
 
 /// Every service of a configured edge, not yet started.
 pub struct EdgeApp {
     pub proxy: Service<HttpProxy<Edge>>,
-    pub redirect: Option<Service<apps::Redirect>>,
-    pub metrics_endpoint: Option<Service<apps::MetricsApp>>,
-    pub admin: Option<Service<admin::AdminApp>>,
+    pub redirect: Option<Service<Redirect>>,
+    pub metrics_endpoint: Option<Service<MetricsApp>>,
+    pub admin: Option<Service<AdminApp>>,
     pub health: HealthChecker,
     pub purge_feed: PurgeFeed,
     pub reloader: Arc<Reloader>,
@@ -118,15 +134,12 @@ pub fn build(config: &EdgeConfig, path: &Path) -> anyhow::Result<EdgeApp> {
             .listen
             .public_https_port
             .unwrap_or(config.listen.https.port());
-        let mut service = Service::new(
-            "http-redirect".to_owned(),
-            apps::Redirect { https_port: port },
-        );
+        let mut service = Service::new("http-redirect".to_owned(), Redirect { https_port: port });
         service.add_tcp(&addr.to_string());
         service
     });
     let metrics_endpoint = config.listen.metrics.map(|addr| {
-        let app = apps::MetricsApp {
+        let app = MetricsApp {
             metrics: metrics.clone(),
             state: state.clone(),
         };
@@ -135,7 +148,7 @@ pub fn build(config: &EdgeConfig, path: &Path) -> anyhow::Result<EdgeApp> {
         service
     });
     let admin = config.admin.listen.map(|addr| {
-        let app = admin::AdminApp {
+        let app = AdminApp {
             state: state.clone(),
             reloader: reloader.clone(),
             metrics: metrics.clone(),

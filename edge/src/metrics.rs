@@ -11,9 +11,8 @@ use prometheus::{
     Registry,
 };
 
-use crate::routing::SERVICE_LABELS;
+use meridian_wire::labels::{self, LABELS as SERVICE_LABELS, STATUS_CLASSES};
 
-const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 const SERVICES: usize = SERVICE_LABELS.len();
 /// Label for requests answered before a region was chosen.
 pub const NO_REGION: &str = "none";
@@ -225,7 +224,7 @@ impl EdgeMetrics {
             "Response body bytes the edge sent compressed, after compression",
             &["encoding"],
         );
-        let encodings = crate::compress::ENCODINGS.map(|e| e.as_str());
+        let encodings = crate::coding::ENCODINGS.map(|e| e.as_str());
         let none = Self::region_of(&vecs, NO_REGION);
         Self {
             compressed_in: encodings.map(|e| compressed_in.with_label_values(&[e])),
@@ -319,7 +318,7 @@ impl EdgeMetrics {
     /// One response body (or part of one) sent with `encoding`.
     pub fn record_compression(
         &self,
-        encoding: crate::compress::Encoding,
+        encoding: crate::coding::Encoding,
         input: usize,
         output: usize,
     ) {
@@ -353,7 +352,7 @@ impl Default for EdgeMetrics {
 
 impl RegionMetrics {
     pub fn record_request(&self, service: usize, status: u16, seconds: f64) {
-        let class = (status / 100).clamp(1, 5) as usize - 1;
+        let class = labels::status_class_index(status);
         let service = service.min(SERVICES - 1);
         self.requests[service][class].inc();
         self.duration[service].observe(seconds);
@@ -367,7 +366,7 @@ impl RegionMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routing::{service_index, NO_SERVICE};
+    use meridian_wire::labels::{index as service_index, NONE_INDEX as NO_SERVICE};
 
     #[test]
     fn records_by_region_service_and_class() {

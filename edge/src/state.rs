@@ -13,14 +13,14 @@ use http::HeaderValue;
 
 use crate::cache::ResponseCache;
 use crate::compress::Compression;
-use crate::config::{CacheRule, EdgeConfig, HealthConfig, Location};
-use crate::geo::GeoTable;
+use crate::config::{CacheRule, EdgeConfig, HealthConfig};
+use crate::geo::{GeoTable, Location};
+use crate::listen::protocol::Protocol;
 use crate::metrics::EdgeMetrics;
-use crate::protocol::Protocol;
-use crate::rate_limit::RateLimiter;
-use crate::routing::RouteTable;
-use crate::session::Sessions;
-use crate::upstreams::{RetryBudget, Upstreams};
+use crate::request::rate_limit::RateLimiter;
+use crate::request::routing::RouteTable;
+use crate::request::session::Sessions;
+use crate::upstream::{RetryBudget, Upstreams};
 
 pub struct EdgeState {
     pub config: Arc<EdgeConfig>,

@@ -8,7 +8,6 @@
 //! query), path prefix, or surrogate-key tag (an index kept on insert and
 //! eviction, so a tag purge touches only its entries).
 
-pub mod feed;
 pub mod policy;
 
 use std::collections::{HashMap, HashSet};
@@ -28,7 +27,7 @@ use crate::compress::{self, Compression, Encoding};
 
 /// Response header carrying surrogate keys (space-separated tags). The
 /// edge reads it and strips it from client responses.
-pub const SURROGATE_KEY: &str = "surrogate-key";
+pub use meridian_wire::headers::SURROGATE_KEY;
 /// Response headers never stored: per-request or hop-by-hop.
 const UNSTORED: [&str; 6] = [
     "x-request-id",
@@ -312,7 +311,7 @@ impl ResponseCache {
         self.purge_where(|k| {
             let p = policy::key_path(k);
             let path = p.split_once('?').map_or(p, |(path, _)| path);
-            crate::routing::segment_prefix(path, prefix)
+            crate::paths::segment_prefix(path, prefix)
         })
     }
 

@@ -4,7 +4,7 @@
 use http::{header, HeaderMap, Method, StatusCode};
 
 use crate::config::CacheRule;
-use crate::routing::segment_prefix;
+use crate::paths::segment_prefix;
 
 /// The directives of a `Cache-Control` header that matter to a shared cache.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -56,7 +56,7 @@ impl CompressionConfig {
         let invalid = |key: &str, message: String| Err((format!("compression.{key}"), message));
         let mut seen = Vec::new();
         for (i, name) in self.prefer.iter().enumerate() {
-            if crate::compress::Encoding::from_name(name).is_none() {
+            if crate::coding::Encoding::from_name(name).is_none() {
                 return invalid(
                     &format!("prefer[{i}]"),
                     format!("unknown coding {name:?} (use br, zstd or gzip)"),

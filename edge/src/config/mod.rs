@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::geo::{Location, MAX_REGIONS};
+
 mod compression;
 mod protocol;
 mod traffic;
@@ -165,13 +167,6 @@ impl EdgeSettings {
             format!("max-age={}{sub}", self.hsts_max_age_secs)
         })
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Location {
-    pub latitude: f64,
-    pub longitude: f64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -473,9 +468,6 @@ pub enum ConfigError {
     },
 }
 
-/// Highest number of regions; geo ranking uses fixed-size arrays of this.
-pub const MAX_REGIONS: usize = 16;
-
 impl EdgeConfig {
     /// Reads, parses, resolves relative paths and validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -636,9 +628,7 @@ impl EdgeConfig {
                 return invalid(format!("{key}.service"), "must not be empty");
             }
             match r.errors {
-                ErrorFormat::Json
-                    if !crate::routing::segment_prefix(&r.prefix, &service_prefix) =>
-                {
+                ErrorFormat::Json if !crate::paths::segment_prefix(&r.prefix, &service_prefix) => {
                     return invalid(
                         format!("{key}.prefix"),
                         &format!("must start with /api/<service> (/api/{})", r.service),
@@ -646,7 +636,7 @@ impl EdgeConfig {
                 }
                 ErrorFormat::Html
                     if !r.prefix.starts_with('/')
-                        || crate::routing::segment_prefix(&r.prefix, "/api") =>
+                        || crate::paths::segment_prefix(&r.prefix, "/api") =>
                 {
                     return invalid(
                         format!("{key}.prefix"),

@@ -1,9 +1,10 @@
 //! The Pingora `ProxyHttp` implementation: a table of contents of the
 //! request's life, each phase delegating to one module.
 //!
-//! 1. `request_filter`: request id, geo ranking, path hygiene, route, body
-//!    limit, session check, rate limits, cache lookup (HIT / STALE answered
-//!    here, misses coalesced) — answered here (4xx) or passed on.
+//! 1. `request_filter`: request id, geo ranking, then admission (protocol,
+//!    path hygiene, route, body limit, credentials, rate limits: see
+//!    `admission`), then the cache lookup (HIT / STALE answered here, misses
+//!    coalesced) — answered here or passed on.
 //! 2. `upstream_peer`: nearest available region (healthy, not drained,
 //!    breaker closed or trial), with the route's timeout.
 //! 3. `fail_to_connect`: counts against the region's breaker; idempotent
@@ -26,15 +27,12 @@ use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
 
 use crate::cache::{self, policy, OwnedFill};
-use crate::config::AuthMode;
 use crate::geo::{self, GeoSource, Ranking};
 use crate::metrics::{CacheStatus, EdgeMetrics};
-use crate::protocol;
-use crate::rate_limit::{Kind, Rejection};
-use crate::routing::{self, Resolved, NO_SERVICE, SERVICE_LABELS};
-use crate::session::{self, Credential, KeyInfo, Lookup, Principal, Token};
+use crate::request::session::{KeyInfo, Token};
 use crate::state::EdgeState;
 
+mod admission;
 mod caching;
 mod compressing;
 mod ids;
@@ -42,17 +40,12 @@ mod respond;
 mod stale;
 
 use ids::{ip_header, RequestIds};
-use respond::EdgeError;
 
-pub const REGION_HEADER: &str = "x-meridian-region";
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-pub const USER_HEADER: &str = "x-user-id";
-pub const INTERNAL_HEADER: &str = "x-meridian-internal";
-pub const CACHE_HEADER: &str = "x-cache";
-const GEO_HEADER: &str = "x-client-geo";
-/// `DELETE` of a key under this prefix revokes it; cached answers for it
-/// are dropped when the origin confirms.
-const KEYS_PATH: &str = "/api/sellers/me/keys/";
+use meridian_wire::headers::{
+    self, CACHE as CACHE_HEADER, INTERNAL as INTERNAL_HEADER, REGION as REGION_HEADER,
+    REQUEST_ID as REQUEST_ID_HEADER, USER as USER_HEADER,
+};
+use meridian_wire::labels::{LABELS as SERVICE_LABELS, NONE_INDEX as NO_SERVICE};
 
 pub struct Edge {
     pub state: Arc<ArcSwap<EdgeState>>,
@@ -176,40 +169,6 @@ impl Edge {
             ctx.tried,
         )
     }
-
-    /// Rate limits of the route's group, on every dimension the request
-    /// has: client IP, session, seller key.
-    async fn check_limits(
-        &self,
-        session: &Session,
-        state: &EdgeState,
-        group: usize,
-        credential: Option<&Credential>,
-    ) -> std::result::Result<(), Rejection> {
-        let limiter = &state.limiter;
-        let mut clients = [(Kind::Ip, 0u64); 3];
-        let mut n = 0;
-        if let Some(ip) = client_ip(session) {
-            let id = match ip {
-                std::net::IpAddr::V4(v4) => limiter.client_id(&v4.octets()),
-                std::net::IpAddr::V6(v6) => limiter.client_id(&v6.octets()),
-            };
-            clients[n] = (Kind::Ip, id);
-            n += 1;
-        }
-        match credential {
-            Some(Credential::Session(token)) => {
-                clients[n] = (Kind::Session, limiter.client_id(token));
-                n += 1;
-            }
-            Some(Credential::Key(key)) => {
-                clients[n] = (Kind::Key, limiter.client_id(key));
-                n += 1;
-            }
-            None => {}
-        }
-        limiter.check(group, &clients[..n], &self.metrics).await
-    }
 }
 
 #[async_trait]
@@ -261,184 +220,32 @@ impl ProxyHttp for Edge {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let state = self.state.load_full();
         ctx.request_id = Some(self.ids.next());
-
-        let (ranking, source) = state.geo.ranking_for(
-            client_ip(session),
-            session
-                .req_header()
-                .headers
-                .get(GEO_HEADER)
-                .map(HeaderValue::as_bytes),
-        );
+        let (ranking, source) = state
+            .geo
+            .ranking_for(client_ip(session), admission::client_geo(session));
         ctx.ranking = Some(ranking);
         ctx.geo = source;
         ctx.state = Some(state.clone());
+        // Chosen now for the credential check's introspection and for the
+        // region header of an edge-made answer; upstream_peer chooses again.
         ctx.region = self.pick_region(ctx, false);
 
-        match state.protocol.check(session.req_header()) {
-            Ok(host) => {
-                ctx.hsts = state.hsts.is_some()
-                    && (state.hsts_on_dev_names || !protocol::is_dev_host(host));
-            }
-            Err((status, code, message)) => {
-                self.respond_error(session, ctx, status, code, message)
-                    .await?;
-                return Ok(true);
-            }
-        }
-        let req = session.req_header();
-        let path = req.uri.path();
-        if !routing::is_clean_path(path) {
-            self.respond_error(
-                session,
-                ctx,
-                400,
-                "bad_path",
-                "path contains dot segments, empty segments or encoded separators",
-            )
-            .await?;
-            return Ok(true);
-        }
-        let route = match state.routes.resolve(&req.method, path) {
-            Resolved::Route(route) => route,
-            Resolved::MethodNotAllowed(allow) => {
-                if req.method == Method::CONNECT {
-                    // What follows a CONNECT is not another request.
-                    session.set_keepalive(None);
-                }
-                let mut e = EdgeError::new(405, "method_not_allowed", "method not allowed here");
-                e.allow = Some(allow.clone());
-                self.respond(session, ctx, e).await?;
-                return Ok(true);
-            }
-            Resolved::NotFound => {
-                self.respond_error(session, ctx, 404, "not_found", "no such route")
-                    .await?;
-                return Ok(true);
-            }
-        };
-        ctx.service = route.service;
-        ctx.html_errors = route.html_errors;
-        ctx.timeout = route.timeout;
-        ctx.max_body_bytes = route.max_body_bytes.unwrap_or(state.max_body_bytes);
-        ctx.compress_min = (route.compress && !state.compression.prefer.is_empty()).then(|| {
-            route
-                .compress_min_bytes
-                .unwrap_or(state.compression.min_bytes)
-        });
-        let declared = req
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > ctx.max_body_bytes) {
-            self.respond_error(
-                session,
-                ctx,
-                413,
-                "body_too_large",
-                "request body exceeds the edge's limit",
-            )
-            .await?;
-            self.linger(session, &state.protocol).await;
-            return Ok(true);
-        }
-        let is_logout = req.method == Method::POST && route.ends_session;
-        if req.method == Method::DELETE {
-            ctx.revoked_key = path.strip_prefix(KEYS_PATH).map(str::to_owned);
-        }
-        let required = route.auth == AuthMode::Required;
-        let cache_rule = policy::rule_for(&state.cache_rules, path);
-        let limit_group = route.rate_limit;
-        // A shared page is the same for everyone: its request is treated as
-        // anonymous (no session lookup) and forwarded without credentials.
-        ctx.strip_credentials = cache_rule.is_some_and(|r| state.cache_rules[r].shared)
-            && (req.method == Method::GET || req.method == Method::HEAD);
-
-        let presented = if ctx.strip_credentials {
-            None
-        } else {
-            session::credential_from(session.req_header())
-        };
-        let has_credential = presented.is_some();
-        let mut checked = None;
-        match presented {
-            None | Some(None) if required => {
-                self.respond_error(session, ctx, 401, "unauthorized", "sign in required")
-                    .await?;
-                return Ok(true);
-            }
-            None | Some(None) => {}
-            Some(Some(credential)) => {
-                let Some(region) = ctx.region else {
-                    self.respond_error(session, ctx, 503, "unavailable", "no region available")
-                        .await?;
-                    return Ok(true);
-                };
-                let origin = &state.upstreams.region(region).api;
-                match state
-                    .sessions
-                    .validate(&credential, origin, ctx.request_id.as_ref(), &self.metrics)
-                    .await
-                {
-                    Lookup::Valid(Principal::User(user)) => ctx.user = Some(user),
-                    Lookup::Valid(Principal::Seller(key)) => ctx.seller = Some(key),
-                    Lookup::Invalid if required => {
-                        self.respond_error(
-                            session,
-                            ctx,
-                            401,
-                            "unauthorized",
-                            "credential is invalid, revoked or expired",
-                        )
-                        .await?;
-                        return Ok(true);
-                    }
-                    Lookup::Unavailable if required => {
-                        self.respond_error(
-                            session,
-                            ctx,
-                            503,
-                            "unavailable",
-                            "credentials cannot be checked right now",
-                        )
-                        .await?;
-                        return Ok(true);
-                    }
-                    // Public route: an unusable session just means anonymous.
-                    Lookup::Invalid | Lookup::Unavailable => {}
-                }
-                if let (true, Credential::Session(token)) = (is_logout, &credential) {
-                    state.sessions.forget(token);
-                    ctx.logout = Some(*token);
-                }
-                if ctx.user.is_some() || ctx.seller.is_some() {
-                    checked = Some(credential);
-                }
-            }
-        }
         // Each wait for more of a body is bounded (the header's own
         // deadline is Pingora's, set at the listener).
         session.set_read_timeout(Some(state.protocol.body_read_timeout));
-        if let Some(group) = limit_group {
-            if let Err(rejection) = self
-                .check_limits(session, &state, group, checked.as_ref())
-                .await
-            {
-                let message = match rejection.kind {
-                    Kind::Ip => "too many requests from this address; retry later",
-                    Kind::Session => "too many requests for this session; retry later",
-                    Kind::Key => "too many requests for this API key; retry later",
-                };
-                let mut e = EdgeError::new(429, "rate_limited", message);
-                e.retry_after = Some(rejection.retry_after_secs);
-                self.respond(session, ctx, e).await?;
+        let admitted = match self.admit(session, ctx, &state).await {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                self.respond(session, ctx, refusal.error).await?;
+                if refusal.linger {
+                    self.linger(session, &state.protocol).await;
+                }
                 return Ok(true);
             }
-        }
-        if let Some(rule) = cache_rule {
+        };
+        if let Some(rule) = admitted.cache_rule {
             let method = &session.req_header().method;
-            if policy::cacheable_request(method, has_credential) {
+            if policy::cacheable_request(method, admitted.has_credential) {
                 return self.cache_lookup(session, ctx, &state, rule).await;
             }
             if method == Method::GET || method == Method::HEAD {
@@ -562,14 +369,7 @@ impl ProxyHttp for Edge {
         // Identity and internal headers are ours alone: drop whatever the
         // client sent under those names before adding the real ones. Most
         // requests carry none, so look before collecting.
-        let spoofable = |k: &http::HeaderName| {
-            let k = k.as_str();
-            k.starts_with("x-meridian-")
-                || k.starts_with("x-seller-")
-                || k == USER_HEADER
-                || k == REQUEST_ID_HEADER
-                || k.starts_with("x-forwarded-")
-        };
+        let spoofable = |k: &http::HeaderName| headers::is_edge_owned(k.as_str());
         if upstream.headers.keys().any(spoofable) {
             let names: Vec<http::HeaderName> = upstream
                 .headers
@@ -596,8 +396,8 @@ impl ProxyHttp for Edge {
             upstream.insert_header(USER_HEADER, user.clone())?;
         }
         if let Some(key) = &ctx.seller {
-            upstream.insert_header("x-seller-id", key.seller.clone())?;
-            upstream.insert_header("x-seller-scopes", key.scopes.clone())?;
+            upstream.insert_header(headers::SELLER, key.seller.clone())?;
+            upstream.insert_header(headers::SCOPES, key.scopes.clone())?;
         }
         if let Some(id) = &ctx.request_id {
             upstream.insert_header(REQUEST_ID_HEADER, id.clone())?;
@@ -606,7 +406,7 @@ impl ProxyHttp for Edge {
         // the edge is where TLS ends, and every request it forwards came in
         // over it.)
         if let Some(ip) = client_ip(session) {
-            upstream.insert_header("x-forwarded-for", ip_header(ip))?;
+            upstream.insert_header(headers::FORWARDED_FOR, ip_header(ip))?;
         }
         Ok(())
     }

@@ -3,11 +3,12 @@
 //! routes, and what a proxying error becomes.
 
 use bytes::Bytes;
+use meridian_wire::ErrorBody;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 
 use super::{Ctx, Edge};
-use crate::protocol::Protocol;
+use crate::listen::protocol::Protocol;
 
 /// One `{"error":{"code","message"}}` response made by the edge.
 pub(super) struct EdgeError<'a> {
@@ -183,10 +184,9 @@ pub(super) fn invalid_request(e: &Error) -> Option<(u16, &'static str, &'static 
     }
 }
 
-/// `{"error":{"code","message"}}`.
+/// `{"error":{"code","message"}}`, the wire contract's body.
 fn error_body(code: &str, message: &str) -> Bytes {
-    let json = serde_json::json!({ "error": { "code": code, "message": message } });
-    Bytes::from(json.to_string())
+    Bytes::from(ErrorBody::new(code, message).to_vec())
 }
 
 /// A JSON error as a complete response, for answers made outside a

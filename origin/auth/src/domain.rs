@@ -157,6 +157,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_stored_session_is_what_the_edge_reads() {
+        let user = UserId::new();
+        let session = Session {
+            user_id: user,
+            created_at: 1,
+            expires_at: 2,
+        };
+        let json = serde_json::to_string(&session).unwrap();
+        let read: meridian_common::wire::internal::StoredSession =
+            serde_json::from_str(&json).unwrap();
+        assert_eq!(read.user_id, user.to_string());
+        assert_eq!(read.expires_at, 2);
+    }
+
+    #[test]
     fn password_length_is_counted_in_characters() {
         assert!(Password::parse("short").is_err());
         assert!(Password::parse("exactly12chr").is_ok());

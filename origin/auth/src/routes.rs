@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use meridian_common::error::Validator;
 use meridian_common::extract::Json;
 use meridian_common::internal::CurrentUser;
-use meridian_common::{ApiError, UserId};
+use meridian_common::{wire::internal as wire, ApiError, UserId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -226,24 +226,22 @@ pub async fn update_me(
     Ok(axum::Json(UserView::from(&user)))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IntrospectRequest {
-    token: String,
-}
-
 /// For the edge: is this token a live session, and whose? Unknown and
 /// malformed tokens are simply inactive; only a store failure is an error.
 pub async fn introspect(
     State(state): State<AppState>,
-    Json(body): Json<IntrospectRequest>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    Json(body): Json<wire::SessionQuery>,
+) -> Result<axum::Json<wire::Session>, ApiError> {
     let Some(token) = SessionToken::parse(&body.token) else {
-        return Ok(axum::Json(json!({ "active": false })));
+        return Ok(axum::Json(wire::Session::INACTIVE));
     };
     let answer = match state.sessions.get(&token.hash()).await? {
-        Some(s) => json!({ "active": true, "user_id": s.user_id, "expires_at": s.expires_at }),
-        None => json!({ "active": false }),
+        Some(s) => wire::Session {
+            active: true,
+            user_id: Some(s.user_id.to_string()),
+            expires_at: Some(s.expires_at),
+        },
+        None => wire::Session::INACTIVE,
     };
     Ok(axum::Json(answer))
 }

@@ -11,7 +11,7 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-pub const COOKIE_NAME: &str = "meridian_session";
+pub const COOKIE_NAME: &str = meridian_common::wire::headers::SESSION_COOKIE;
 const TOKEN_LEN: usize = 43;
 
 /// A bearer token as handed to the client.

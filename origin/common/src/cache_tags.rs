@@ -6,7 +6,8 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::events::EventEnvelope;
 
-pub const HEADER: http::HeaderName = http::HeaderName::from_static("surrogate-key");
+pub const HEADER: http::HeaderName =
+    http::HeaderName::from_static(meridian_wire::headers::SURROGATE_KEY);
 /// Every listing of products (catalog pages, categories with counts).
 pub const PRODUCT_LISTS: &str = "catalog:lists";
 /// Search results (they embed product data).

@@ -7,6 +7,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use meridian_wire::error::{ErrorBody, ErrorDetail};
 use serde::Serialize;
 
 /// One invalid field of a request, reported back so a client can show it.
@@ -31,19 +32,6 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub fields: Vec<FieldError>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
-}
-
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    fields: &'a [FieldError],
 }
 
 impl ApiError {
@@ -122,11 +110,12 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Inner {
+        // The wire contract's body, as the edge writes its own errors.
+        let body = ErrorBody {
+            error: ErrorDetail {
                 code: self.code,
                 message: &self.message,
-                fields: &self.fields,
+                fields: (!self.fields.is_empty()).then_some(&self.fields),
             },
         };
         (self.status, Json(body)).into_response()

@@ -15,16 +15,11 @@ use subtle::ConstantTimeEq;
 
 use crate::{ApiError, SellerId, UserId};
 
-/// The header carrying the edge's credential.
-pub const INTERNAL_HEADER: &str = "x-meridian-internal";
-/// The authenticated user, injected by the edge after a session check.
-pub const USER_HEADER: &str = "x-user-id";
-/// Request id, created at the edge and logged by both sides.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-/// The seller whose API key authenticated the request (set by the edge).
-pub const SELLER_HEADER: &str = "x-seller-id";
-/// Space-separated scopes of that API key.
-pub const SCOPES_HEADER: &str = "x-seller-scopes";
+// The names are the wire contract's (shared with the edge).
+pub use meridian_wire::headers::{
+    INTERNAL as INTERNAL_HEADER, REQUEST_ID as REQUEST_ID_HEADER, SCOPES as SCOPES_HEADER,
+    SELLER as SELLER_HEADER, USER as USER_HEADER,
+};
 
 #[derive(Clone)]
 pub struct InternalSecret(Arc<[u8]>);

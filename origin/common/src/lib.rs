@@ -36,6 +36,9 @@ pub mod taxonomy;
 pub mod telemetry;
 pub mod testing;
 
+/// The edge ↔ origin contract (header names, labels, internal messages).
+pub use meridian_wire as wire;
+
 pub use error::{ApiError, FieldError};
 pub use ids::{ProductId, SellerId, UserId};
 pub use money::{Currency, Money};

@@ -12,20 +12,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
-/// Services an origin can host; anything else is counted as `other`.
-pub const SERVICES: &[&str] = &[
-    "auth",
-    "catalog",
-    "cart",
-    "orders",
-    "payments",
-    "reviews",
-    "logistics",
-    "sellers",
-    "search",
-    "analytics",
-    "storefront",
-];
+/// Services an origin can host (the wire contract's list, shared with the
+/// edge); anything else is counted as `other`.
+pub use meridian_wire::labels::SERVICES;
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -117,30 +106,7 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
 
 /// `/api/<service>/…` → `<service>` if known, else a fixed bucket; every
 /// other path is one of the storefront's pages.
-pub fn service_of(path: &str) -> &'static str {
-    let rest = path
-        .strip_prefix("/api/")
-        .or_else(|| path.strip_prefix("/internal/"));
-    let Some(rest) = rest else {
-        return "storefront";
-    };
-    let name = rest.split('/').next().unwrap_or("");
-    SERVICES
-        .iter()
-        .copied()
-        .find(|s| *s == name)
-        .unwrap_or("other")
-}
-
-pub fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
-}
+pub use meridian_wire::labels::{of_path as service_of, status_class};
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ use meridian_common::error::Validator;
 use meridian_common::events::EventEnvelope;
 use meridian_common::extract::{Json, Path};
 use meridian_common::internal::{Caller, Scope};
-use meridian_common::{ApiError, FieldError, SellerId, UserId};
+use meridian_common::{wire::internal as wire, ApiError, FieldError, SellerId, UserId};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -442,26 +442,22 @@ pub async fn get_image(
         .into_response())
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IntrospectKey {
-    key: String,
-}
-
 /// For the edge: is this a live API key, and whose?
 pub async fn introspect_key(
     State(state): State<AppState>,
-    Json(body): Json<IntrospectKey>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    Json(body): Json<wire::KeyQuery>,
+) -> Result<axum::Json<wire::Key>, ApiError> {
     if !keys::is_well_formed(&body.key) {
-        return Ok(axum::Json(json!({ "active": false })));
+        return Ok(axum::Json(wire::Key::INACTIVE));
     }
     let answer = match state.store.key_by_hash(&keys::hash(&body.key)).await? {
-        Some(k) if k.revoked_at.is_none() => {
-            let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
-            json!({ "active": true, "seller_id": k.seller_id, "key_id": k.id, "scopes": scopes })
-        }
-        _ => json!({ "active": false }),
+        Some(k) if k.revoked_at.is_none() => wire::Key {
+            active: true,
+            seller_id: Some(k.seller_id.to_string()),
+            key_id: Some(k.id.0.to_string()),
+            scopes: k.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        },
+        _ => wire::Key::INACTIVE,
     };
     Ok(axum::Json(answer))
 }

@@ -17,9 +17,9 @@ use axum::routing::get;
 use axum::Router;
 use meridian_common::cache_tags::TagMapper;
 use meridian_common::events::EventBus;
+use meridian_common::wire::internal::Changes;
 use meridian_common::ApiError;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
@@ -125,30 +125,39 @@ pub struct Poll {
 async fn changes(
     State(feed): State<ChangeFeed>,
     Query(poll): Query<Poll>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<Changes>, ApiError> {
     let wait = Duration::from_millis(poll.wait_ms.unwrap_or(0).min(MAX_WAIT_MS));
     let epoch = feed.epoch;
     let Some(after) = poll.after else {
         // A new follower starts from now.
         let latest = *feed.latest.borrow();
-        return Ok(axum::Json(
-            json!({ "next": latest, "epoch": epoch, "tags": [], "reset": false }),
-        ));
+        return Ok(axum::Json(Changes {
+            next: latest,
+            epoch,
+            tags: Vec::new(),
+            reset: false,
+        }));
     };
     if poll.epoch != Some(epoch) {
         let latest = *feed.latest.borrow();
-        return Ok(axum::Json(
-            json!({ "next": latest, "epoch": epoch, "tags": [], "reset": true }),
-        ));
+        return Ok(axum::Json(Changes {
+            next: latest,
+            epoch,
+            tags: Vec::new(),
+            reset: true,
+        }));
     }
     let mut latest = feed.latest.clone();
     if *latest.borrow_and_update() == after && !wait.is_zero() {
         let _ = tokio::time::timeout(wait, latest.changed()).await;
     }
     let (next, tags, reset) = feed.read(after);
-    Ok(axum::Json(
-        json!({ "next": next, "epoch": epoch, "tags": tags, "reset": reset }),
-    ))
+    Ok(axum::Json(Changes {
+        next,
+        epoch,
+        tags,
+        reset,
+    }))
 }
 
 pub fn router(feed: ChangeFeed) -> Router {
@@ -161,6 +170,7 @@ pub fn router(feed: ChangeFeed) -> Router {
 mod tests {
     use super::*;
     use meridian_common::events::EventEnvelope;
+    use serde_json::json;
 
     async fn settle(feed: &ChangeFeed, seq: u64) {
         let mut latest = feed.latest.clone();

@@ -1,10 +1,12 @@
 //! `SessionStore` on Redis: one string key per session holding its JSON, with
 //! a TTL equal to the session's remaining life so Redis expires it by itself.
 //!
-//! Key layout (read directly by the edge): `<prefix>session:<sha256 hex>`.
+//! Key layout and value (read directly by the edge) are the wire
+//! contract's: `<prefix>session:<sha256 hex>` → the session's JSON.
 
 use async_trait::async_trait;
 use meridian_common::redis_conn;
+use meridian_common::wire::internal::REDIS_SESSION_KEY;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
@@ -35,7 +37,7 @@ impl RedisSessionStore {
     }
 
     fn key(&self, hash: &TokenHash) -> String {
-        format!("{}session:{}", self.prefix, hash.0)
+        format!("{}{REDIS_SESSION_KEY}{}", self.prefix, hash.0)
     }
 }
 

@@ -6,7 +6,10 @@
 
 use http::{HeaderValue, Method};
 
+use meridian_wire::labels;
+
 use crate::config::{AuthMode, ErrorFormat, RouteEntry};
+use crate::paths::segment_prefix;
 
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -15,7 +18,8 @@ pub struct Route {
     pub auth: AuthMode,
     /// Body limit of this route, overriding `edge.max_body_bytes`.
     pub max_body_bytes: Option<u64>,
-    /// Bounded metrics label for the service (index into `SERVICE_LABELS`).
+    /// Bounded metrics label for the service (index into the wire
+    /// contract's `labels::LABELS`).
     pub service: usize,
     /// Per-route origin timeout (read and write), overriding the default.
     pub timeout: Option<std::time::Duration>,
@@ -74,72 +78,6 @@ pub struct RouteTable {
     routes: Vec<Route>,
 }
 
-/// Whether `prefix` covers `path` on whole path segments.
-pub fn segment_prefix(path: &str, prefix: &str) -> bool {
-    match path.strip_prefix(prefix) {
-        Some(rest) => rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'),
-        None => false,
-    }
-}
-
-/// Rejects paths an origin or a later proxy might resolve differently from
-/// us (dot segments, empty segments, encoded slashes or dots), so a route's
-/// auth rule cannot be sidestepped with `/api/catalog/../auth/me`.
-pub fn is_clean_path(path: &str) -> bool {
-    let Some(rest) = path.strip_prefix('/') else {
-        return false;
-    };
-    if path.contains('\\') {
-        return false;
-    }
-    let encoded_separator = path.as_bytes().windows(3).any(|w| {
-        w[0] == b'%'
-            && matches!(
-                (w[1], w[2].to_ascii_lowercase()),
-                (b'2', b'f' | b'e') | (b'5', b'c')
-            )
-    });
-    if encoded_separator {
-        return false;
-    }
-    let mut segments = rest.split('/').peekable();
-    while let Some(segment) = segments.next() {
-        let last = segments.peek().is_none();
-        if segment == "." || segment == ".." || (segment.is_empty() && !last) {
-            return false;
-        }
-    }
-    true
-}
-
-/// Metrics labels for services: the bounded, known set, then `other` for
-/// any other service name and `none` for requests no route matched.
-pub const SERVICE_LABELS: [&str; 13] = [
-    "storefront",
-    "auth",
-    "catalog",
-    "cart",
-    "orders",
-    "payments",
-    "reviews",
-    "logistics",
-    "sellers",
-    "search",
-    "analytics",
-    "other",
-    "none",
-];
-/// Index of `none` in `SERVICE_LABELS`.
-pub const NO_SERVICE: usize = SERVICE_LABELS.len() - 1;
-
-/// The metrics label index of a service name.
-pub fn service_index(service: &str) -> usize {
-    SERVICE_LABELS[..NO_SERVICE - 1]
-        .iter()
-        .position(|k| *k == service)
-        .unwrap_or(NO_SERVICE - 1)
-}
-
 impl RouteTable {
     /// `groups` are the configured rate-limit group names, in order.
     pub fn new(entries: &[RouteEntry], groups: &[&str]) -> Self {
@@ -154,7 +92,7 @@ impl RouteTable {
                     .collect(),
                 auth: e.auth,
                 max_body_bytes: e.max_body_bytes,
-                service: service_index(&e.service),
+                service: labels::index(&e.service),
                 timeout: e.timeout_ms.map(std::time::Duration::from_millis),
                 rate_limit: e
                     .rate_limit
@@ -294,10 +232,9 @@ mod tests {
         assert_eq!(t.find(&Method::POST, p).unwrap().auth, AuthMode::Required);
         assert_eq!(t.find(&Method::GET, p).unwrap().auth, AuthMode::None);
         assert_eq!(
-            SERVICE_LABELS[t.find(&Method::GET, p).unwrap().service],
+            labels::LABELS[t.find(&Method::GET, p).unwrap().service],
             "catalog"
         );
-        assert_eq!(SERVICE_LABELS[service_index("somethingelse")], "other");
     }
 
     #[test]
@@ -329,23 +266,5 @@ mod tests {
         assert_eq!(allow("PUT", "/api/cart/items"), "route /api/cart");
         assert_eq!(allow("TRACE", "/api/cart/items"), "GET, HEAD, POST, DELETE");
         assert_eq!(allow("GET", "/api/nothing"), "404");
-    }
-
-    #[test]
-    fn unclean_paths_are_detected() {
-        for ok in ["/", "/api/auth/me", "/api/catalog/products/", "/api/x%20y"] {
-            assert!(is_clean_path(ok), "{ok}");
-        }
-        for bad in [
-            "api",
-            "/api/catalog/../auth/me",
-            "/api/./auth",
-            "/api//auth",
-            "/api/%2e%2e/auth",
-            "/api/catalog%2F..%2Fauth",
-            "/api\\auth",
-        ] {
-            assert!(!is_clean_path(bad), "{bad}");
-        }
     }
 }

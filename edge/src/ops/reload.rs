@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::clock::unix_secs;
 use crate::config::EdgeConfig;
+use crate::listen::tls::{self, CertStore};
 use crate::metrics::EdgeMetrics;
-use crate::session::unix_now;
 use crate::state::EdgeState;
-use crate::tls::{self, CertStore};
 
 pub struct Reloader {
     path: PathBuf,
@@ -42,7 +42,7 @@ impl Reloader {
         certs: Arc<CertStore>,
         metrics: Arc<EdgeMetrics>,
     ) -> Self {
-        metrics.config_loaded_at.set(unix_now());
+        metrics.config_loaded_at.set(unix_secs());
         Self {
             path,
             state,
@@ -71,7 +71,7 @@ impl Reloader {
                 self.certs.install(certs);
                 self.state.store(Arc::new(state));
                 self.metrics.record_reload(true);
-                self.metrics.config_loaded_at.set(unix_now());
+                self.metrics.config_loaded_at.set(unix_secs());
                 tracing::info!(file = %self.path.display(), regions = summary.regions, routes = summary.routes, "configuration reloaded");
                 Ok(summary)
             }

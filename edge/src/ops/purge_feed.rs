@@ -8,22 +8,15 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use meridian_wire::headers::INTERNAL;
+use meridian_wire::internal::{Changes, CACHE_CHANGES};
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use serde::Deserialize;
 
 use crate::metrics::EdgeMetrics;
 use crate::state::EdgeState;
 
 const WAIT_MS: u64 = 20_000;
-
-#[derive(Deserialize)]
-struct Changes {
-    next: u64,
-    epoch: u64,
-    tags: Vec<String>,
-    reset: bool,
-}
 
 pub struct PurgeFeed {
     pub state: Arc<ArcSwap<EdgeState>>,
@@ -78,14 +71,14 @@ async fn follow(state: Arc<ArcSwap<EdgeState>>, metrics: Arc<EdgeMetrics>, id: S
         let api = current.upstreams.region(i).api.clone();
         let query = match after {
             Some((epoch, a)) => {
-                format!("/internal/cache/changes?after={a}&epoch={epoch}&wait_ms={WAIT_MS}")
+                format!("{CACHE_CHANGES}?after={a}&epoch={epoch}&wait_ms={WAIT_MS}")
             }
-            None => "/internal/cache/changes".to_owned(),
+            None => CACHE_CHANGES.to_owned(),
         };
         let response = api
             .client
             .get(api.url(&query))
-            .header("x-meridian-internal", current.internal_secret.clone())
+            .header(INTERNAL, current.internal_secret.clone())
             .timeout(Duration::from_millis(WAIT_MS + 5_000))
             .send()
             .await;

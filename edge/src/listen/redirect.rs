@@ -1,14 +1,11 @@
-//! Small HTTP apps beside the proxy: the plain-HTTP → HTTPS redirect and the
-//! Prometheus scrape endpoint.
-
-use std::sync::Arc;
+//! The plain-HTTP listener: every request is redirected to HTTPS.
 
 use async_trait::async_trait;
 use http::{header, Method, Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
-use crate::metrics::EdgeMetrics;
+use super::side_app::json_error;
 
 /// Answers every plain-HTTP request with a redirect to the same URL over
 /// HTTPS: 301 for GET/HEAD, 308 otherwise so clients keep method and body.
@@ -62,61 +59,13 @@ impl ServeHttp for Redirect {
                 .header(header::LOCATION, location)
                 .header(header::CONTENT_LENGTH, 0)
                 .body(Vec::new()),
-            None => json_error(
+            None => Ok(json_error(
                 StatusCode::BAD_REQUEST,
                 "bad_host",
                 "missing or invalid Host header",
-            ),
+            )),
         }
         .expect("static response parts are valid")
-    }
-}
-
-/// A complete response of the side apps (redirect, metrics, admin): never
-/// cached by anyone in between.
-pub fn response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::CACHE_CONTROL, "no-store")
-        .header(header::CONTENT_LENGTH, body.len())
-        .body(body)
-        .expect("static response parts are valid")
-}
-
-fn json_error(status: StatusCode, code: &str, message: &str) -> http::Result<Response<Vec<u8>>> {
-    let body = serde_json::json!({ "error": { "code": code, "message": message } })
-        .to_string()
-        .into_bytes();
-    Ok(response(status, "application/json", body))
-}
-
-/// `GET /metrics` in Prometheus text format.
-pub struct MetricsApp {
-    pub metrics: Arc<EdgeMetrics>,
-    pub state: Arc<arc_swap::ArcSwap<crate::state::EdgeState>>,
-}
-
-#[async_trait]
-impl ServeHttp for MetricsApp {
-    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        if session.req_header().uri.path() != "/metrics" {
-            return json_error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "only /metrics is served here",
-            )
-            .expect("static response parts are valid");
-        }
-        // Cache size gauges are read at scrape time, not kept per request.
-        let (entries, bytes) = self.state.load().cache.size();
-        self.metrics.cache_entries.set(entries as i64);
-        self.metrics.cache_bytes.set(bytes as i64);
-        response(
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            self.metrics.render(),
-        )
     }
 }
 

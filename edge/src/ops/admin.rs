@@ -21,8 +21,11 @@ use pingora::protocols::http::ServerSession;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use meridian_wire::ErrorBody;
+
+use super::reload::Reloader;
+use crate::listen::side_app::response;
 use crate::metrics::EdgeMetrics;
-use crate::reload::Reloader;
 use crate::state::EdgeState;
 
 const MAX_BODY: usize = 64 * 1024;
@@ -49,10 +52,8 @@ pub struct PurgeRequest {
 type Reply = (StatusCode, Value);
 
 fn error(status: StatusCode, code: &str, message: &str) -> Reply {
-    (
-        status,
-        json!({ "error": { "code": code, "message": message } }),
-    )
+    let body = serde_json::to_value(ErrorBody::new(code, message)).expect("two strings");
+    (status, body)
 }
 
 /// Constant-time comparison, so the token cannot be guessed byte by byte.
@@ -249,7 +250,7 @@ impl ServeHttp for AdminApp {
                 Err(reply) => reply,
             }
         };
-        crate::apps::response(status, "application/json", body.to_string().into_bytes())
+        response(status, "application/json", body.to_string().into_bytes())
     }
 }
 

@@ -16,9 +16,9 @@ use std::time::Duration;
 use moka::sync::Cache;
 use tokio::sync::OnceCell;
 
+use crate::clock;
 use crate::config::{RateLimitConfig, RateLimitGroup};
 use crate::metrics::EdgeMetrics;
-use crate::upstreams::now_ms;
 
 /// Dimensions a request is limited on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,7 +93,7 @@ struct SharedRedis {
     prefix: String,
     timeout: Duration,
     conn: OnceCell<redis::aio::ConnectionManager>,
-    /// `now_ms` until which Redis is not asked (after a failure).
+    /// `clock::monotonic_ms` until which Redis is not asked (after a failure).
     skip_until: AtomicU64,
 }
 
@@ -148,7 +148,7 @@ impl RateLimiter {
         let Some(g) = self.source.groups.get(group) else {
             return Ok(());
         };
-        let now = now_ms();
+        let now = clock::monotonic_ms();
         for &(kind, client) in clients {
             let Some(limit) = limit_of(g, kind) else {
                 continue;
@@ -248,9 +248,7 @@ impl SharedRedis {
             })
             .await?;
         // Windows are aligned to wall-clock time so every edge agrees.
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let wall = clock::unix_ms();
         let index = wall / window;
         let elapsed = wall % window;
         let base = format!("{}{group}:{}:{client:x}:", self.prefix, kind as u8);

@@ -11,23 +11,26 @@
 use std::time::Duration;
 
 use http::HeaderValue;
+use meridian_wire::headers::{INTERNAL, KEY_PREFIX as KEY_PREFIX_STR, REQUEST_ID, SESSION_COOKIE};
+use meridian_wire::internal::{self as wire, KeyQuery, SessionQuery};
 use moka::sync::Cache;
 use pingora::http::RequestHeader;
-use serde::Deserialize;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
+use crate::clock::unix_secs;
 use crate::config::SessionConfig;
 use crate::metrics::{EdgeMetrics, LookupResult, LookupSource};
-use crate::upstreams::OriginClient;
+use crate::upstream::OriginClient;
 
-pub const COOKIE_NAME: &str = "meridian_session";
+pub const COOKIE_NAME: &str = SESSION_COOKIE;
 /// Tokens are 32 random bytes in unpadded base64url.
 pub const TOKEN_LEN: usize = 43;
 
 pub type Token = [u8; TOKEN_LEN];
 /// Seller API keys: `mk_` + 43 base64url characters.
-pub const KEY_PREFIX: &[u8] = b"mk_";
+pub const KEY_PREFIX: &[u8] = KEY_PREFIX_STR.as_bytes();
 pub const KEY_LEN: usize = 46;
 pub type KeyToken = [u8; KEY_LEN];
 
@@ -118,26 +121,6 @@ pub fn credential_from(req: &RequestHeader) -> Option<Option<Credential>> {
     None
 }
 
-/// The answer of the introspection endpoint, and the JSON stored in Redis.
-#[derive(Deserialize)]
-struct Stored {
-    #[serde(default = "active_default")]
-    active: bool,
-    user_id: Option<String>,
-    expires_at: Option<i64>,
-}
-
-fn active_default() -> bool {
-    true
-}
-
-/// Seconds since the Unix epoch (session expiry, config load time).
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 fn is_uuid(s: &str) -> bool {
     s.len() == 36
         && s.bytes().enumerate().all(|(i, b)| {
@@ -149,52 +132,42 @@ fn is_uuid(s: &str) -> bool {
         })
 }
 
-impl Stored {
-    const INACTIVE: Stored = Stored {
-        active: false,
-        user_id: None,
-        expires_at: None,
+/// A live session for a well-formed user id (the value becomes a header,
+/// so nothing else may pass).
+fn live_session(user: &str, expires_at: i64) -> Option<SessionInfo> {
+    if !is_uuid(user) || expires_at <= unix_secs() {
+        return None;
+    }
+    let user = HeaderValue::from_str(user).ok()?;
+    Some(SessionInfo { user, expires_at })
+}
+
+/// What the auth service's introspection says, as a session.
+fn introspected_session(answer: wire::Session) -> Option<SessionInfo> {
+    match (answer.active, answer.user_id, answer.expires_at) {
+        (true, Some(user), Some(expires_at)) => live_session(&user, expires_at),
+        _ => None,
+    }
+}
+
+/// What the sellers service says of an API key, as the key's identity.
+fn introspected_key(answer: wire::Key) -> Option<KeyInfo> {
+    let (true, Some(seller), Some(key_id)) = (answer.active, answer.seller_id, answer.key_id)
+    else {
+        return None;
     };
-
-    fn into_session(self) -> Option<SessionInfo> {
-        match (self.active, self.user_id, self.expires_at) {
-            (true, Some(user), Some(expires_at)) if is_uuid(&user) && expires_at > unix_now() => {
-                let user = HeaderValue::from_str(&user).ok()?;
-                Some(SessionInfo { user, expires_at })
-            }
-            _ => None,
-        }
+    let scopes_ok = answer
+        .scopes
+        .iter()
+        .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b':'));
+    if !is_uuid(&seller) || !scopes_ok {
+        return None;
     }
-}
-
-/// The sellers service's answer about an API key.
-#[derive(Deserialize)]
-struct StoredKey {
-    active: bool,
-    seller_id: Option<String>,
-    key_id: Option<String>,
-    #[serde(default)]
-    scopes: Vec<String>,
-}
-
-impl StoredKey {
-    fn into_key(self) -> Option<KeyInfo> {
-        let (true, Some(seller), Some(key_id)) = (self.active, self.seller_id, self.key_id) else {
-            return None;
-        };
-        let scopes_ok = self
-            .scopes
-            .iter()
-            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b':'));
-        if !is_uuid(&seller) || !scopes_ok {
-            return None;
-        }
-        Some(KeyInfo {
-            seller: HeaderValue::from_str(&seller).ok()?,
-            scopes: HeaderValue::from_str(&self.scopes.join(" ")).ok()?,
-            key_id,
-        })
-    }
+    Some(KeyInfo {
+        seller: HeaderValue::from_str(&seller).ok()?,
+        scopes: HeaderValue::from_str(&answer.scopes.join(" ")).ok()?,
+        key_id,
+    })
 }
 
 enum Backend {
@@ -219,6 +192,15 @@ pub struct Sessions {
 enum Answer<T> {
     Known(T),
     Unavailable,
+}
+
+impl<T> Answer<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Answer<U> {
+        match self {
+            Answer::Known(t) => Answer::Known(f(t)),
+            Answer::Unavailable => Answer::Unavailable,
+        }
+    }
 }
 
 impl Sessions {
@@ -278,11 +260,14 @@ impl Sessions {
             metrics.record_lookup(LookupSource::Cache, LookupResult::Valid);
             return Lookup::Valid(Principal::Seller(info));
         }
+        let query = KeyQuery {
+            key: std::str::from_utf8(key).expect("credentials are ASCII"),
+        };
         let answer = self
-            .introspect::<StoredKey>(origin, "/internal/sellers/keys/introspect", key, request_id)
+            .introspect(origin, wire::INTROSPECT_KEY, &query, request_id)
             .await;
         let (lookup, result) = match answer {
-            Answer::Known(stored) => match stored.into_key() {
+            Answer::Known(answer) => match introspected_key(answer) {
                 Some(info) => {
                     self.keys.insert(*key, info.clone());
                     (Lookup::Valid(Principal::Seller(info)), LookupResult::Valid)
@@ -312,7 +297,7 @@ impl Sessions {
         metrics: &EdgeMetrics,
     ) -> Lookup {
         if let Some(info) = self.cache.get(token) {
-            if info.expires_at > unix_now() {
+            if info.expires_at > unix_secs() {
                 metrics.record_lookup(LookupSource::Cache, LookupResult::Valid);
                 return Lookup::Valid(Principal::User(info.user));
             }
@@ -325,12 +310,20 @@ impl Sessions {
             ),
             Backend::Introspect => (
                 LookupSource::Introspect,
-                self.introspect::<Stored>(origin, "/internal/auth/introspect", token, request_id)
-                    .await,
+                self.introspect(
+                    origin,
+                    wire::INTROSPECT_SESSION,
+                    &SessionQuery {
+                        token: std::str::from_utf8(token).expect("credentials are ASCII"),
+                    },
+                    request_id,
+                )
+                .await
+                .map(introspected_session),
             ),
         };
         let (lookup, result) = match answer {
-            Answer::Known(stored) => match stored.into_session() {
+            Answer::Known(session) => match session {
                 Some(info) => {
                     self.cache.insert(*token, info.clone());
                     (
@@ -357,7 +350,7 @@ impl Sessions {
         url: &str,
         prefix: &str,
         conn: &OnceCell<redis::aio::ConnectionManager>,
-    ) -> Answer<Stored> {
+    ) -> Answer<Option<SessionInfo>> {
         let connect = || async {
             let client = redis::Client::open(url)?;
             let config = redis::aio::ConnectionManagerConfig::new()
@@ -375,14 +368,18 @@ impl Sessions {
         };
         // The auth service keys sessions by the token's SHA-256, never the
         // token itself (origin/auth/src/token.rs).
-        let key = format!("{prefix}session:{}", hex::encode(Sha256::digest(token)));
+        let key = format!(
+            "{prefix}{}{}",
+            wire::REDIS_SESSION_KEY,
+            hex::encode(Sha256::digest(token))
+        );
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
         let get = cmd.query_async::<Option<String>>(&mut conn);
         match tokio::time::timeout(self.timeout, get).await {
             Ok(Ok(json)) => Answer::Known(
-                json.and_then(|j| serde_json::from_str(&j).ok())
-                    .unwrap_or(Stored::INACTIVE),
+                json.and_then(|j| serde_json::from_str::<wire::StoredSession>(&j).ok())
+                    .and_then(|s| live_session(&s.user_id, s.expires_at)),
             ),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "session redis lookup failed");
@@ -392,32 +389,23 @@ impl Sessions {
         }
     }
 
-    /// POSTs `{"token": …}` to an introspection endpoint of `origin`.
+    /// POSTs `query` to an introspection endpoint of `origin`.
     async fn introspect<T: serde::de::DeserializeOwned>(
         &self,
         origin: &OriginClient,
         path: &str,
-        credential: &[u8],
+        query: &impl Serialize,
         request_id: Option<&HeaderValue>,
     ) -> Answer<T> {
-        let credential = std::str::from_utf8(credential).expect("credentials are ASCII");
-        let body_field = if path.contains("/keys/") {
-            "key"
-        } else {
-            "token"
-        };
         let mut request = origin
             .client
             .post(origin.url(path))
             .timeout(self.timeout)
-            .header("x-meridian-internal", &self.secret);
+            .header(INTERNAL, &self.secret);
         if let Some(id) = request_id {
-            request = request.header("x-request-id", id.clone());
+            request = request.header(REQUEST_ID, id.clone());
         }
-        let response = request
-            .json(&serde_json::json!({ body_field: credential }))
-            .send()
-            .await;
+        let response = request.json(query).send().await;
         match response {
             Ok(r) if r.status().is_success() => match r.json::<T>().await {
                 Ok(answer) => Answer::Known(answer),
@@ -477,27 +465,26 @@ mod tests {
     #[test]
     fn stored_answers_must_be_active_live_and_well_formed() {
         let user = "0190a8d0-0000-7000-8000-000000000001";
-        let stored = |user: &str, expires_at: i64| Stored {
+        let session = |user: &str, expires_at: i64| wire::Session {
             active: true,
             user_id: Some(user.into()),
             expires_at: Some(expires_at),
         };
-        assert!(matches!(stored(user, unix_now() + 60).into_session(), Some(i) if i.user == user));
-        assert!(stored(user, unix_now() - 1).into_session().is_none());
-        assert!(Stored::INACTIVE.into_session().is_none());
-        assert!(stored("x\r\nx-admin: 1", unix_now() + 60)
-            .into_session()
-            .is_none());
-        let key = |scopes: Vec<&str>| StoredKey {
+        let live = introspected_session(session(user, unix_secs() + 60));
+        assert!(matches!(live, Some(i) if i.user == user));
+        assert!(introspected_session(session(user, unix_secs() - 1)).is_none());
+        assert!(introspected_session(wire::Session::INACTIVE).is_none());
+        assert!(introspected_session(session("x\r\nx-admin: 1", unix_secs() + 60)).is_none());
+        assert!(live_session(user, unix_secs() + 60).is_some());
+        let key = |scopes: Vec<&str>| wire::Key {
             active: true,
             seller_id: Some(user.into()),
             key_id: Some("k1".into()),
             scopes: scopes.into_iter().map(String::from).collect(),
         };
-        let info = key(vec!["catalog:write", "orders:read"])
-            .into_key()
-            .unwrap();
+        let info = introspected_key(key(vec!["catalog:write", "orders:read"])).unwrap();
         assert_eq!(info.scopes, "catalog:write orders:read");
-        assert!(key(vec!["evil\r\nx: 1"]).into_key().is_none());
+        assert!(introspected_key(key(vec!["evil\r\nx: 1"])).is_none());
+        assert!(introspected_key(wire::Key::INACTIVE).is_none());
     }
 }

@@ -1,0 +1,233 @@
+//! The regions behind the edge: their origin peers, health, drains and
+//! circuit breakers.
+//!
+//! Everything a request reads here is an atomic: the active health flag
+//! (written from the health checker's results, flipped after
+//! `unhealthy_threshold` failures / `healthy_threshold` passes), the
+//! operator's drain flag, and the breaker (passive ejection:
+//! `eject_after_failures` consecutive failed requests open it for
+//! `eject_ms`; then one trial request at a time decides).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::HeaderValue;
+use pingora::upstreams::peer::HttpPeer;
+
+use super::client::OriginClient;
+use super::tls::OriginTls;
+use crate::clock::monotonic_ms;
+use crate::config::{HealthConfig, RegionEntry, UpstreamConfig};
+use crate::metrics::{EdgeMetrics, RegionMetrics};
+
+pub struct Region {
+    pub id: String,
+    /// Pre-built `x-meridian-region` value.
+    pub header: HeaderValue,
+    pub origin: SocketAddr,
+    pub api: OriginClient,
+    pub metrics: RegionMetrics,
+    peer: HttpPeer,
+    healthy: AtomicBool,
+    drained: AtomicBool,
+    /// Consecutive failed requests (reset by any success).
+    failures: AtomicU32,
+    /// 0: breaker closed. Otherwise the `monotonic_ms` until which it stays open;
+    /// past it, the next request is a trial and re-arms this.
+    open_until: AtomicU64,
+    /// Consecutive passed / failed health checks.
+    passes: AtomicU32,
+    check_failures: AtomicU32,
+}
+
+pub struct Upstreams {
+    regions: Vec<Region>,
+    /// What built this set, so a reload that changes neither keeps it (and
+    /// with it health, drains and breakers).
+    pub source: (Vec<RegionEntry>, UpstreamConfig),
+}
+
+impl Upstreams {
+    pub fn new(
+        entries: &[RegionEntry],
+        upstream: &UpstreamConfig,
+        metrics: &EdgeMetrics,
+        previous: Option<&Upstreams>,
+    ) -> Result<Self, String> {
+        let tls = upstream.tls.as_ref().map(OriginTls::load).transpose()?;
+        let regions = entries
+            .iter()
+            .map(|r| {
+                let mut peer = match &tls {
+                    Some(tls) => {
+                        let mut peer = HttpPeer::new(r.origin, true, tls.server_name.clone());
+                        peer.options.ca = Some(tls.ca.clone());
+                        peer.client_cert_key = Some(tls.client.clone());
+                        peer
+                    }
+                    None => HttpPeer::new(r.origin, false, String::new()),
+                };
+                peer.options.connection_timeout =
+                    Some(Duration::from_millis(upstream.connect_timeout_ms));
+                peer.options.read_timeout = Some(Duration::from_millis(upstream.read_timeout_ms));
+                peer.options.write_timeout = Some(Duration::from_millis(upstream.read_timeout_ms));
+                peer.options.idle_timeout = Some(Duration::from_millis(upstream.idle_timeout_ms));
+                // A region keeps its health and drain state across reloads
+                // that change other things about it.
+                let before = previous.and_then(|p| p.regions.iter().find(|x| x.id == r.id));
+                let healthy = before.is_none_or(|b| b.healthy.load(Ordering::Relaxed));
+                let drained = before.is_some_and(|b| b.drained.load(Ordering::Relaxed));
+                let region = Region {
+                    id: r.id.clone(),
+                    header: HeaderValue::from_str(&r.id).expect("region ids are validated ASCII"),
+                    origin: r.origin,
+                    api: OriginClient::new(r.origin, tls.as_ref())?,
+                    metrics: metrics.region(&r.id),
+                    peer,
+                    // New regions start optimistic so traffic flows at once;
+                    // the first checks correct this within one interval.
+                    healthy: AtomicBool::new(healthy),
+                    drained: AtomicBool::new(drained),
+                    failures: AtomicU32::new(0),
+                    open_until: AtomicU64::new(0),
+                    passes: AtomicU32::new(0),
+                    check_failures: AtomicU32::new(0),
+                };
+                region.metrics.healthy.set(i64::from(healthy));
+                region.metrics.drained.set(i64::from(drained));
+                region.metrics.breaker_open.set(0);
+                Ok(region)
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Self {
+            regions,
+            source: (entries.to_vec(), upstream.clone()),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.regions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.regions.is_empty()
+    }
+
+    pub fn region(&self, i: usize) -> &Region {
+        &self.regions[i]
+    }
+
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.regions.iter().position(|r| r.id == id)
+    }
+
+    pub fn is_healthy(&self, i: usize) -> bool {
+        self.regions[i].healthy.load(Ordering::Relaxed)
+    }
+
+    pub fn is_drained(&self, i: usize) -> bool {
+        self.regions[i].drained.load(Ordering::Relaxed)
+    }
+
+    /// Returns whether the state changed.
+    pub fn set_drained(&self, i: usize, drained: bool) -> bool {
+        let r = &self.regions[i];
+        r.metrics.drained.set(i64::from(drained));
+        r.drained.swap(drained, Ordering::Relaxed) != drained
+    }
+
+    /// Returns whether the state changed.
+    pub fn set_healthy(&self, i: usize, healthy: bool) -> bool {
+        let r = &self.regions[i];
+        r.metrics.healthy.set(i64::from(healthy));
+        r.healthy.swap(healthy, Ordering::Relaxed) != healthy
+    }
+
+    /// One active health check's result: updates the pass / fail streaks
+    /// and flips the health flag once a streak reaches its threshold.
+    /// Returns the new health when it changed.
+    pub fn record_check(&self, i: usize, ok: bool, health: &HealthConfig) -> Option<bool> {
+        let r = &self.regions[i];
+        r.metrics.record_health_check(ok);
+        let (streak, other, threshold) = if ok {
+            (&r.passes, &r.check_failures, health.healthy_threshold)
+        } else {
+            (&r.check_failures, &r.passes, health.unhealthy_threshold)
+        };
+        other.store(0, Ordering::Relaxed);
+        let n = streak.fetch_add(1, Ordering::Relaxed) + 1;
+        (n >= threshold && self.set_healthy(i, ok)).then_some(ok)
+    }
+
+    /// Whether the breaker lets a request through now. With `take_trial`,
+    /// a request past an open period claims the one trial slot (re-arming
+    /// the open period, so concurrent requests keep away meanwhile).
+    pub fn breaker_allows(&self, i: usize, take_trial: bool) -> bool {
+        let r = &self.regions[i];
+        let until = r.open_until.load(Ordering::Relaxed);
+        if until == 0 {
+            return true;
+        }
+        let now = monotonic_ms();
+        if now < until {
+            return false;
+        }
+        !take_trial
+            || r.open_until
+                .compare_exchange(
+                    until,
+                    now + self.source.1.eject_ms,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    /// Routable: passes health checks, not drained, breaker not open.
+    pub fn is_available(&self, i: usize, take_trial: bool) -> bool {
+        self.is_healthy(i) && !self.is_drained(i) && self.breaker_allows(i, take_trial)
+    }
+
+    pub fn is_breaker_open(&self, i: usize) -> bool {
+        self.regions[i].open_until.load(Ordering::Relaxed) != 0
+    }
+
+    /// A request to the region got an answer that was not a gateway error.
+    pub fn record_success(&self, i: usize) {
+        let r = &self.regions[i];
+        if r.failures.load(Ordering::Relaxed) != 0 {
+            r.failures.store(0, Ordering::Relaxed);
+        }
+        if r.open_until.load(Ordering::Relaxed) != 0 {
+            r.open_until.store(0, Ordering::Relaxed);
+            r.metrics.breaker_open.set(0);
+            tracing::warn!(region = %r.id, "breaker closed: region answers again");
+        }
+    }
+
+    /// A request to the region failed (connect error, timeout, 502/503/504).
+    pub fn record_failure(&self, i: usize) {
+        let r = &self.regions[i];
+        let failures = r.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= self.source.1.eject_after_failures
+            && r.open_until.load(Ordering::Relaxed) == 0
+        {
+            r.open_until
+                .store(monotonic_ms() + self.source.1.eject_ms, Ordering::Relaxed);
+            r.metrics.breaker_open.set(1);
+            r.metrics.ejections.inc();
+            tracing::warn!(region = %r.id, failures, "breaker open: region ejected after consecutive failures");
+        }
+    }
+
+    /// The region's peer, with a per-route timeout if given.
+    pub fn peer(&self, i: usize, timeout: Option<Duration>) -> Box<HttpPeer> {
+        let mut peer = Box::new(self.regions[i].peer.clone());
+        if let Some(t) = timeout {
+            peer.options.read_timeout = Some(t);
+            peer.options.write_timeout = Some(t);
+        }
+        peer
+    }
+}
