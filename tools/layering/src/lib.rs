@@ -86,7 +86,8 @@ pub fn imports(src: &Path) -> BTreeMap<ModPath, BTreeSet<ModPath>> {
         .collect()
 }
 
-/// A cycle among sibling modules: `parent` and the children in order.
+/// A cycle among sibling modules: `parent` and the children that reach
+/// each other (a strongly connected component, sorted by name).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cycle {
     pub parent: ModPath,
@@ -100,8 +101,11 @@ impl std::fmt::Display for Cycle {
         } else {
             self.parent.join("::")
         };
-        write!(f, "in {parent}: {}", self.members.join(" → "))?;
-        write!(f, " → {}", self.members[0])
+        write!(
+            f,
+            "in {parent}: {} import each other (round a circle)",
+            self.members.join(", ")
+        )
     }
 }
 
