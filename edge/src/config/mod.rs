@@ -340,8 +340,13 @@ pub enum ErrorFormat {
 #[serde(deny_unknown_fields)]
 pub struct RouteEntry {
     /// Path prefix, matched on whole segments (`/api/auth` matches
-    /// `/api/auth/me`, not `/api/authx`). The longest matching prefix wins.
+    /// `/api/auth/me`, not `/api/authx`). A `{name}` segment matches any
+    /// one segment (`/api/orders/{id}/cancel`). The most specific match
+    /// wins: deeper, then more literal segments, then exact.
     pub prefix: String,
+    /// Cover only this path, not the paths below it.
+    #[serde(default)]
+    pub exact: bool,
     /// The service behind it. API routes (`errors = "json"`) must start
     /// with `/api/<service>`; page routes (`errors = "html"`) must not
     /// start with `/api`.
@@ -648,6 +653,20 @@ impl EdgeConfig {
             if r.prefix.len() > 1 && r.prefix.ends_with('/') {
                 return invalid(format!("{key}.prefix"), "must not end with '/'");
             }
+            let braces = |s: &str| s.contains('{') || s.contains('}');
+            let bad_param = r.prefix.split('/').any(|s| {
+                braces(s)
+                    && !(crate::paths::is_param(s)
+                        && s[1..s.len() - 1]
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+            });
+            if bad_param {
+                return invalid(
+                    format!("{key}.prefix"),
+                    "a parameter is a whole segment: {name} (lowercase letters, digits, _)",
+                );
+            }
             for m in &r.methods {
                 if http::Method::from_bytes(m.as_bytes()).is_err() || m.to_uppercase() != *m {
                     return invalid(format!("{key}.methods"), &format!("invalid method {m:?}"));
@@ -666,7 +685,7 @@ impl EdgeConfig {
             }
             let mut methods = r.methods.clone();
             methods.sort();
-            if !seen.insert((r.prefix.clone(), methods)) {
+            if !seen.insert((r.prefix.clone(), r.exact, methods)) {
                 return invalid(
                     format!("{key}.prefix"),
                     "duplicate route (same prefix and methods)",
@@ -749,6 +768,17 @@ mod tests {
     }
 
     #[test]
+    fn parameter_and_exact_routes_are_accepted() {
+        let text = format!(
+            "{SAMPLE}\n[[routes]]\nprefix = \"/api/auth/{{id}}/sub_2/{{sub_id}}\"\nservice = \"auth\"\n\
+             [[routes]]\nprefix = \"/api/auth\"\nexact = true\nservice = \"auth\"\nmethods = [\"GET\"]\n"
+        );
+        let config = check(&text).unwrap();
+        assert_eq!(config.routes[2].prefix, "/api/auth/{id}/sub_2/{sub_id}");
+        assert!(config.routes[3].exact && !config.routes[2].exact);
+    }
+
+    #[test]
     fn unknown_key_names_the_key() {
         let err = check(&SAMPLE.replace("[edge]", "[edge]\nmax_body = 5")).unwrap_err();
         assert!(err.starts_with("edge.toml:"), "{err}");
@@ -825,6 +855,18 @@ mod tests {
             (
                 format!("{SAMPLE}\n[[routes]]\nprefix = \"/\"\nservice = \"storefront\"\nerrors = \"xml\"\n"),
                 "xml",
+            ),
+            (
+                format!("{SAMPLE}\n[[routes]]\nprefix = \"/api/auth/{{id\"\nservice = \"auth\"\n"),
+                "routes[2].prefix",
+            ),
+            (
+                format!("{SAMPLE}\n[[routes]]\nprefix = \"/api/auth/x{{id}}\"\nservice = \"auth\"\n"),
+                "routes[2].prefix",
+            ),
+            (
+                format!("{SAMPLE}\n[[routes]]\nprefix = \"/api/auth/{{ID}}\"\nservice = \"auth\"\n"),
+                "routes[2].prefix",
             ),
             (
                 format!("{SAMPLE}\n[[cache.rules]]\nprefix = \"/\"\n"),

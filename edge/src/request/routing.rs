@@ -1,19 +1,26 @@
 //! Path → route, as pure functions.
 //!
 //! The table is compiled once per config load: routes sorted so the first
-//! match is the most specific (longest prefix; with methods before without).
+//! match is the most specific (deepest pattern, literal segments before
+//! `{param}` ones, exact before prefix; with methods before without).
 //! Matching allocates nothing.
+//!
+//! As in the origins' routers, the most specific *path* decides: routes of
+//! the same depth that a more literal pattern shadows (`/orders/{id}` on
+//! `/orders/quote`) are skipped, so a method the literal path does not
+//! take falls through only to shallower prefixes, never sideways into a
+//! parameter route with other rules (a signed-in one, say).
 
 use http::{HeaderValue, Method};
 
 use meridian_wire::labels;
 
 use crate::config::{AuthMode, ErrorFormat, RouteEntry};
-use crate::paths::segment_prefix;
+use crate::paths::PathPattern;
 
 #[derive(Debug, Clone)]
 pub struct Route {
-    pub prefix: String,
+    pub pattern: PathPattern,
     pub methods: Vec<Method>,
     pub auth: AuthMode,
     /// Body limit of this route, overriding `edge.max_body_bytes`.
@@ -84,7 +91,7 @@ impl RouteTable {
         let mut routes: Vec<Route> = entries
             .iter()
             .map(|e| Route {
-                prefix: e.prefix.clone(),
+                pattern: PathPattern::new(&e.prefix, e.exact),
                 methods: e
                     .methods
                     .iter()
@@ -114,7 +121,7 @@ impl RouteTable {
                 }
                 let mut methods: Vec<Method> = routes
                     .iter()
-                    .filter(|o| o.prefix == r.prefix)
+                    .filter(|o| o.pattern == r.pattern)
                     .flat_map(|o| o.methods.iter().cloned())
                     .collect();
                 methods.sort_by_key(|m| {
@@ -131,9 +138,9 @@ impl RouteTable {
             route.allow = allow;
         }
         routes.sort_by(|a, b| {
-            b.prefix
-                .len()
-                .cmp(&a.prefix.len())
+            b.pattern
+                .specificity()
+                .cmp(&a.pattern.specificity())
                 .then_with(|| a.methods.is_empty().cmp(&b.methods.is_empty()))
         });
         Self { routes }
@@ -150,9 +157,18 @@ impl RouteTable {
     /// but not for this method is a 405 (never a credential check first).
     pub fn resolve(&self, method: &Method, path: &str) -> Resolved<'_> {
         let mut allow = None;
+        // The most specific pattern that covers the path.
+        let mut winner: Option<&PathPattern> = None;
         for r in &self.routes {
-            if !segment_prefix(path, &r.prefix) {
+            if !r.pattern.covers(path) {
                 continue;
+            }
+            match winner {
+                Some(w) if w.depth() == r.pattern.depth() && w.as_str() != r.pattern.as_str() => {
+                    continue; // shadowed by a more literal path
+                }
+                None => winner = Some(&r.pattern),
+                _ => {}
             }
             if r.methods.is_empty() {
                 return if PROXIED_METHODS.contains(method) {
@@ -161,7 +177,10 @@ impl RouteTable {
                     Resolved::MethodNotAllowed(allow.unwrap_or(&r.allow))
                 };
             }
-            if r.methods.contains(method) {
+            // A GET route answers HEAD too (its Allow says so).
+            if r.methods.contains(method)
+                || (method == Method::HEAD && r.methods.contains(&Method::GET))
+            {
                 return Resolved::Route(r);
             }
             allow.get_or_insert(&r.allow);
@@ -177,6 +196,7 @@ mod tests {
     fn entry(prefix: &str, methods: &[&str], auth: AuthMode) -> RouteEntry {
         RouteEntry {
             prefix: prefix.into(),
+            exact: false,
             service: prefix.split('/').nth(2).unwrap().into(),
             methods: methods.iter().map(|m| m.to_string()).collect(),
             auth,
@@ -218,8 +238,14 @@ mod tests {
             t.find(&get, "/api/auth/login").unwrap().auth,
             AuthMode::None
         );
-        assert_eq!(t.find(&get, "/api/auth/meow").unwrap().prefix, "/api/auth");
-        assert_eq!(t.find(&get, "/api/auth").unwrap().prefix, "/api/auth");
+        assert_eq!(
+            t.find(&get, "/api/auth/meow").unwrap().pattern.as_str(),
+            "/api/auth"
+        );
+        assert_eq!(
+            t.find(&get, "/api/auth").unwrap().pattern.as_str(),
+            "/api/auth"
+        );
         assert!(t.find(&get, "/api/authx").is_none());
         assert!(t.find(&get, "/api/orders/1").is_none());
         assert!(t.find(&get, "/").is_none());
@@ -250,7 +276,7 @@ mod tests {
         let allow =
             |m: &str, p: &str| match t.resolve(&Method::from_bytes(m.as_bytes()).unwrap(), p) {
                 Resolved::MethodNotAllowed(v) => v.to_str().unwrap().to_owned(),
-                Resolved::Route(r) => format!("route {}", r.prefix),
+                Resolved::Route(r) => format!("route {}", r.pattern.as_str()),
                 Resolved::NotFound => "404".to_owned(),
             };
         let any = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
@@ -266,5 +292,56 @@ mod tests {
         assert_eq!(allow("PUT", "/api/cart/items"), "route /api/cart");
         assert_eq!(allow("TRACE", "/api/cart/items"), "GET, HEAD, POST, DELETE");
         assert_eq!(allow("GET", "/api/nothing"), "404");
+    }
+
+    #[test]
+    fn parameter_routes_are_shadowed_by_literal_paths() {
+        let exact = |prefix: &str, methods: &[&str], auth| RouteEntry {
+            exact: true,
+            ..entry(prefix, methods, auth)
+        };
+        let t = RouteTable::new(
+            &[
+                entry("/api/orders", &[], AuthMode::None),
+                exact("/api/orders", &["GET"], AuthMode::Required),
+                entry("/api/orders/quote", &["POST"], AuthMode::None),
+                exact("/api/orders/{id}", &["GET"], AuthMode::Required),
+                entry("/api/orders/{id}/sub-orders", &["POST"], AuthMode::Required),
+            ],
+            &[],
+        );
+        let at = |m: Method, p: &str| match t.resolve(&m, p) {
+            Resolved::Route(r) => format!("{} {:?}", r.pattern.as_str(), r.auth),
+            Resolved::MethodNotAllowed(v) => format!("405 {}", v.to_str().unwrap()),
+            Resolved::NotFound => "404".to_owned(),
+        };
+        let id = "0190a8d0-0000-7000-8000-000000000001";
+        assert_eq!(at(Method::GET, "/api/orders"), "/api/orders Required");
+        assert_eq!(at(Method::HEAD, "/api/orders"), "/api/orders Required");
+        assert_eq!(at(Method::POST, "/api/orders"), "/api/orders None");
+        assert_eq!(
+            at(Method::GET, &format!("/api/orders/{id}")),
+            "/api/orders/{id} Required"
+        );
+        assert_eq!(
+            at(Method::POST, "/api/orders/quote"),
+            "/api/orders/quote None"
+        );
+        // Not the parameter route beside it: the literal path decides,
+        // then the shallower prefix (the origin answers 405).
+        assert_eq!(at(Method::GET, "/api/orders/quote"), "/api/orders None");
+        assert_eq!(at(Method::PUT, "/api/orders/quote"), "/api/orders None");
+        assert_eq!(
+            at(Method::POST, &format!("/api/orders/{id}/sub-orders/2/ship")),
+            "/api/orders/{id}/sub-orders Required"
+        );
+        assert_eq!(
+            at(Method::GET, &format!("/api/orders/{id}/sub-orders/2/ship")),
+            "/api/orders None"
+        );
+        assert_eq!(
+            at(Method::TRACE, &format!("/api/orders/{id}")),
+            "405 GET, HEAD"
+        );
     }
 }

@@ -32,7 +32,7 @@ use tracing::Level;
 mod changes;
 mod consumers;
 mod keep_alive;
-mod openapi;
+pub mod openapi;
 mod stores;
 pub mod tls;
 

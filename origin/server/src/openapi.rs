@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use meridian_common::ApiError;
 use serde_json::{json, Value};
 
-fn merged() -> Result<&'static str, String> {
+/// The merged public document, as served.
+pub fn merged() -> Result<&'static str, String> {
     static DOC: OnceLock<Result<String, String>> = OnceLock::new();
     DOC.get_or_init(|| {
         // Public services only; internal APIs (payments, …) are served at
