@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
-use reqwest::Method;
 use meridian_edge::config::{AuthMode, EdgeConfig};
 use meridian_edge::request::routing::{Resolved, RouteTable, PROXIED_METHODS};
+use reqwest::Method;
 use serde_json::Value;
 
 /// Keys of a path item that are operations (others: `parameters`, …).

@@ -48,7 +48,15 @@ mod tests {
 
     #[test]
     fn edge_owned_headers_cover_identity_and_credentials() {
-        for name in [INTERNAL, USER, SELLER, SCOPES, REQUEST_ID, REGION, FORWARDED_FOR] {
+        for name in [
+            INTERNAL,
+            USER,
+            SELLER,
+            SCOPES,
+            REQUEST_ID,
+            REGION,
+            FORWARDED_FOR,
+        ] {
             assert!(is_edge_owned(name), "{name}");
         }
         for name in ["x-cache-status", "accept", "x-client-geo", "authorization"] {

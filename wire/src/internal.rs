@@ -105,7 +105,8 @@ mod tests {
             serde_json::to_string(&Key::INACTIVE).unwrap(),
             r#"{"active":false}"#
         );
-        let s: Session = serde_json::from_str(r#"{"active":true,"user_id":"u","expires_at":5}"#).unwrap();
+        let s: Session =
+            serde_json::from_str(r#"{"active":true,"user_id":"u","expires_at":5}"#).unwrap();
         assert_eq!(s.expires_at, Some(5));
     }
 }
