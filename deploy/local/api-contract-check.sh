@@ -87,7 +87,10 @@ probe() { # name [extra st args]
   log "pass: $name"
   # One worker: with two, hypothesis's lambda descriptions (ast.parse in
   # threads) hit CPython 3.11's "AST constructor recursion depth mismatch"
-  # and schemathesis reported errors that were its own.
+  # and schemathesis reported errors that were its own. Two of
+  # hypothesis's health checks judge the generator, not the API (a body
+  # schema with many rules filters out most drafts; a slow CI machine is
+  # slow) and are off: a run once failed on `filter_too_much` alone.
   if ! "$venv/bin/st" --config-file deploy/local/schemathesis.toml run "$BASE/api/openapi.json" \
     --tls-verify certs/ca.crt \
     --checks all \
@@ -95,6 +98,7 @@ probe() { # name [extra st args]
     --max-examples "$MAX_EXAMPLES" \
     --workers 1 \
     --generation-database none \
+    --suppress-health-check filter_too_much,too_slow \
     --report junit --report-dir "$WORK/report/$name" \
     "$@" > "$WORK/$name.log" 2>&1; then
     status=1

@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use meridian_common::config::RegionConfig;
 use meridian_common::events::EventBus;
 use meridian_edge::config::EdgeConfig;
+use meridian_server::config::RegionConfig;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -375,7 +375,7 @@ fn real_stores(id: &str, b: Backends<'_>) -> String {
 
 /// The origins' mutual-TLS server config for a cluster in `dir`.
 fn origin_tls(dir: &std::path::Path) -> OriginTls {
-    let tls = meridian_common::config::ServerTls {
+    let tls = meridian_server::config::ServerTls {
         cert: dir.join("origin.crt"),
         key: dir.join("origin.key"),
         client_ca: dir.join("ca.crt"),

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use meridian_common::clients::{CartLineRef, ProductSnapshot};
 use meridian_common::events::EventEnvelope;
-use meridian_common::extract::{Json, Path};
+use meridian_common::extract::{Id, Json};
 use meridian_common::internal::Caller;
 use meridian_common::{ApiError, FieldError, Money, ProductId, UserId};
 use serde::Deserialize;
@@ -246,11 +246,6 @@ pub struct SetItem {
     quantity: u32,
 }
 
-fn product_id(raw: &str) -> Result<ProductId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "product id must be a UUID"))
-}
-
 async fn set_quantity(
     state: &AppState,
     caller: &Caller,
@@ -296,13 +291,13 @@ pub async fn set_item(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Id(id): Id<ProductId>,
     Json(body): Json<SetItem>,
 ) -> Result<Response, ApiError> {
     if body.quantity > MAX_QUANTITY {
         return Err(cart_error(CartError::Quantity));
     }
-    set_quantity(&state, &caller, &headers, product_id(&id)?, body.quantity).await
+    set_quantity(&state, &caller, &headers, id, body.quantity).await
 }
 
 #[utoipa::path(delete, path = "/api/cart/items/{product_id}", security((), ("session" = [])), tag = "cart", params(("product_id" = uuid::Uuid, Path)),
@@ -311,9 +306,9 @@ pub async fn remove_item(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Id(id): Id<ProductId>,
 ) -> Result<Response, ApiError> {
-    set_quantity(&state, &caller, &headers, product_id(&id)?, 0).await
+    set_quantity(&state, &caller, &headers, id, 0).await
 }
 
 #[utoipa::path(delete, path = "/api/cart", security((), ("session" = [])), tag = "cart",
@@ -357,16 +352,11 @@ pub async fn merge(
     view(State(state), caller, headers).await
 }
 
-fn user_id(raw: &str) -> Result<UserId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "user id must be a UUID"))
-}
-
 pub async fn user_lines(
     State(state): State<AppState>,
-    Path(user): Path<String>,
+    Id(user): Id<UserId>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let cart = state.store.get(&CartKey::User(user_id(&user)?)).await?;
+    let cart = state.store.get(&CartKey::User(user)).await?;
     let items: Vec<CartLineRef> = cart
         .lines
         .iter()
@@ -386,10 +376,10 @@ pub struct CheckedOut {
 
 pub async fn checked_out(
     State(state): State<AppState>,
-    Path(user): Path<String>,
+    Id(user): Id<UserId>,
     Json(body): Json<CheckedOut>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let key = CartKey::User(user_id(&user)?);
+    let key = CartKey::User(user);
     let bought: Vec<(ProductId, u32)> = body
         .lines
         .iter()
@@ -424,10 +414,10 @@ pub struct MergeGuest {
 /// sent with the login) moves into the user's cart.
 pub async fn merge_guest(
     State(state): State<AppState>,
-    Path(user): Path<String>,
+    Id(user): Id<UserId>,
     Json(body): Json<MergeGuest>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let user = CartKey::User(user_id(&user)?);
+    let user = CartKey::User(user);
     let guest = CartKey::guest(&body.guest)
         .ok_or_else(|| ApiError::bad_request("invalid_guest_cart", "malformed guest cart id"))?;
     let merged = event(

@@ -4,14 +4,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use meridian_common::clients::{ProductSnapshot, ReleaseRequest, ReserveRequest};
 use meridian_common::events::EventEnvelope;
-use meridian_common::extract::{Json, Path};
+use meridian_common::extract::{Id, Json};
 use meridian_common::{ApiError, FieldError, ProductId};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use crate::domain::{Product, ReserveError, ReserveLine};
 use crate::AppState;
+
+meridian_common::typed_id!(
+    /// A stock reservation (the checkout's id for it).
+    ReservationId,
+    "reservation id"
+);
 
 /// Largest batch or reservation accepted.
 const MAX_LINES: usize = 200;
@@ -105,12 +110,9 @@ fn join(ids: &[ProductId]) -> String {
 
 pub async fn release(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(ReservationId(id)): Id<ReservationId>,
     Json(body): Json<ReleaseRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "reservation id must be a UUID"))?;
     let event = EventEnvelope::new(
         &state.region,
         "catalog.stock.released",

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::{IntoResponse, Response};
 use meridian_common::cache_tags::{self, HEADER as SURROGATE_KEY};
-use meridian_common::extract::{Path, Query};
+use meridian_common::extract::{Id, Query};
 use meridian_common::{ApiError, FieldError, ProductId};
 use serde::Deserialize;
 use serde_json::json;
@@ -78,11 +78,8 @@ pub async fn list_products(
     responses((status = 200, body = crate::domain::Product), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn get_product(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<ProductId>,
 ) -> Result<Response, ApiError> {
-    let id: ProductId = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "product id must be a UUID"))?;
     let product = state
         .products
         .get(id)

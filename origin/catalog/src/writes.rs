@@ -9,7 +9,7 @@ use chrono::Utc;
 use meridian_common::clients::ShopRef;
 use meridian_common::error::{text, Validator};
 use meridian_common::events::EventEnvelope;
-use meridian_common::extract::{Json, Path};
+use meridian_common::extract::{Id, Json};
 use meridian_common::internal::{Caller, Scope};
 use meridian_common::{ApiError, FieldError, Money, ProductId};
 use serde::Deserialize;
@@ -54,11 +54,8 @@ pub async fn acting_seller(state: &AppState, caller: &Caller) -> Result<ShopRef,
 async fn owned_product(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    id: ProductId,
 ) -> Result<(ShopRef, Product), ApiError> {
-    let id: ProductId = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "product id must be a UUID"))?;
     let seller = acting_seller(state, caller).await?;
     let product = state
         .products
@@ -251,10 +248,10 @@ pub struct EditProduct {
 pub async fn update_product(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<ProductId>,
     Json(body): Json<EditProduct>,
 ) -> Result<axum::Json<Product>, ApiError> {
-    let (_, product) = owned_product(&state, &caller, &id).await?;
+    let (_, product) = owned_product(&state, &caller, id).await?;
     let mut v = Validator::default();
     let patch = ProductPatch {
         title: body
@@ -311,10 +308,10 @@ pub struct SetStock {
 pub async fn set_stock(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<ProductId>,
     Json(body): Json<SetStock>,
 ) -> Result<axum::Json<Product>, ApiError> {
-    let (_, product) = owned_product(&state, &caller, &id).await?;
+    let (_, product) = owned_product(&state, &caller, id).await?;
     let level =
         stock(body.stock).map_err(|m| ApiError::validation(vec![FieldError::new("stock", m)]))?;
     let mut preview = product.clone();
@@ -334,9 +331,9 @@ pub async fn set_stock(
 pub async fn archive_product(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<ProductId>,
 ) -> Result<axum::Json<Product>, ApiError> {
-    let (_, product) = owned_product(&state, &caller, &id).await?;
+    let (_, product) = owned_product(&state, &caller, id).await?;
     let patch = ProductPatch {
         status: Some(ProductStatus::Archived),
         ..ProductPatch::default()

@@ -165,6 +165,42 @@ where
     }
 }
 
+/// A typed id that can name itself in an error ("order id").
+pub trait PathId: std::str::FromStr {
+    const NAME: &'static str;
+}
+
+/// Parses a path parameter as `T`; a malformed one is `400 invalid_id`
+/// naming what it should be — the same answer from every service.
+pub fn path_id<T: PathId>(raw: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", format!("{} must be a UUID", T::NAME)))
+}
+
+/// The route's one path parameter, as a typed id.
+pub struct Id<T>(pub T);
+
+impl<S: Send + Sync, T: PathId> FromRequestParts<S> for Id<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state).await?;
+        path_id(&raw).map(Self)
+    }
+}
+
+/// The route's two path parameters, as typed ids in order.
+pub struct Ids<A, B>(pub A, pub B);
+
+impl<S: Send + Sync, A: PathId, B: PathId> FromRequestParts<S> for Ids<A, B> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path((a, b)) = Path::<(String, String)>::from_request_parts(parts, state).await?;
+        Ok(Self(path_id(&a)?, path_id(&b)?))
+    }
+}
+
 /// The `Idempotency-Key` header of a request that moves money or stock:
 /// one rule for every endpoint — required (`400 idempotency_key_required`
 /// when absent) and 1 to 255 visible ASCII characters (`400
@@ -233,6 +269,69 @@ mod tests {
             .await
             .map(|Json(line)| line)
             .map_err(|e| (e.status.as_u16(), e.code.to_owned()))
+    }
+
+    /// `GET uri` against routes taking one and two typed ids: the status
+    /// and the error code or the ids echoed back.
+    async fn ids(uri: &str) -> (u16, String) {
+        use axum::routing::get;
+        use tower::ServiceExt;
+
+        use crate::{OrderId, ProductId};
+        let router = axum::Router::new()
+            .route(
+                "/products/{id}",
+                get(|Id(id): Id<ProductId>| async move { id.to_string() }),
+            )
+            .route(
+                "/orders/{id}/products/{product}",
+                get(|Ids(o, p): Ids<OrderId, ProductId>| async move { format!("{o} {p}") }),
+            );
+        let response = router
+            .oneshot(Request::get(uri).body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(json) => (
+                status,
+                format!("{} {}", json["error"]["code"], json["error"]["message"]),
+            ),
+            Err(_) => (status, text),
+        }
+    }
+
+    #[tokio::test]
+    async fn typed_ids_in_paths_have_one_rule_and_name_themselves() {
+        let a = "0190a8d0-0000-7000-8000-000000000001";
+        let b = "0190a8d0-0000-7000-8000-000000000002";
+        assert_eq!(ids(&format!("/products/{a}")).await, (200, a.to_owned()));
+        assert_eq!(
+            ids("/products/nope").await,
+            (
+                400,
+                r#""invalid_id" "product id must be a UUID""#.to_owned()
+            )
+        );
+        assert_eq!(
+            ids(&format!("/orders/{a}/products/{b}")).await,
+            (200, format!("{a} {b}"))
+        );
+        assert_eq!(
+            ids(&format!("/orders/x/products/{b}")).await,
+            (400, r#""invalid_id" "order id must be a UUID""#.to_owned())
+        );
+        assert_eq!(
+            ids(&format!("/orders/{a}/products/1")).await,
+            (
+                400,
+                r#""invalid_id" "product id must be a UUID""#.to_owned()
+            )
+        );
     }
 
     #[tokio::test]

@@ -1,21 +1,35 @@
 //! Typed identifiers: a `UserId` can never be passed where a `ProductId` is
 //! expected, and every id parses from and prints as a plain UUID.
 
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
+/// Defines a typed id: a UUID newtype that serialises as the plain UUID,
+/// documents itself as one, parses from a string, and names itself in the
+/// error of a malformed path parameter (`PathId`). Services define their
+/// own ids with it (`typed_id!(/// An order. OrderId, "order id");`).
+#[macro_export]
 macro_rules! typed_id {
-    ($(#[$meta:meta])* $name:ident) => {
+    ($(#[$meta:meta])* $name:ident, $noun:literal) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            ::serde::Serialize,
+            ::serde::Deserialize,
+            ::utoipa::ToSchema,
+        )]
         #[serde(transparent)]
         #[schema(value_type = String, format = Uuid)]
-        pub struct $name(pub Uuid);
+        pub struct $name(pub ::uuid::Uuid);
 
         impl $name {
             /// A new time-ordered (v7) id, so ids sort roughly by creation.
             pub fn new() -> Self {
-                Self(Uuid::now_v7())
+                Self(::uuid::Uuid::now_v7())
             }
         }
 
@@ -25,32 +39,44 @@ macro_rules! typed_id {
             }
         }
 
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 self.0.fmt(f)
             }
         }
 
-        impl std::str::FromStr for $name {
-            type Err = uuid::Error;
+        impl ::std::str::FromStr for $name {
+            type Err = ::uuid::Error;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(s).map(Self)
+                ::uuid::Uuid::parse_str(s).map(Self)
             }
+        }
+
+        impl $crate::extract::PathId for $name {
+            const NAME: &'static str = $noun;
         }
     };
 }
 
 typed_id!(
     /// A registered account.
-    UserId
+    UserId,
+    "user id"
 );
 typed_id!(
     /// A seller (shop). Sellers are users with a shop; the id is the shop's.
-    SellerId
+    SellerId,
+    "seller id"
 );
 typed_id!(
     /// A catalog product.
-    ProductId
+    ProductId,
+    "product id"
+);
+typed_id!(
+    /// An order (the orders service's; logistics and events name it too).
+    OrderId,
+    "order id"
 );
 
 #[cfg(test)]

@@ -1,15 +1,15 @@
 //! Shared building blocks of Meridian's origin services.
 //!
 //! Everything here is either a small pure type (ids, money, errors) or plumbing
-//! that every service needs the same way (config, edge trust, telemetry,
-//! metrics). Service crates never depend on each other, only on this crate.
+//! that every service needs the same way (store backends, edge trust,
+//! telemetry, metrics). The region file's schema is the server's. Service
+//! crates never depend on each other, only on this crate.
 
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cache_tags;
 pub mod client;
 pub mod clients;
-pub mod config;
 pub mod demo;
 #[cfg(feature = "dynamodb")]
 pub mod dynamo;
@@ -32,6 +32,7 @@ pub mod readiness;
 #[cfg(feature = "redis")]
 pub mod redis_conn;
 pub mod store;
+pub mod store_config;
 pub mod taxonomy;
 pub mod telemetry;
 pub mod testing;
@@ -40,7 +41,7 @@ pub mod testing;
 pub use meridian_wire as wire;
 
 pub use error::{ApiError, FieldError};
-pub use ids::{ProductId, SellerId, UserId};
+pub use ids::{OrderId, ProductId, SellerId, UserId};
 pub use money::{Currency, Money};
 
 /// The current time at microsecond precision, the finest PostgreSQL stores,

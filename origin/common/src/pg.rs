@@ -23,11 +23,11 @@ impl PgSettings {
     /// From a region's `[stores.<role>]` PostgreSQL entry; `default_schema`
     /// applies when the entry names none.
     pub fn from_config(
-        config: &crate::config::StoreConfig,
+        config: &crate::store_config::StoreConfig,
         default_schema: Option<&str>,
     ) -> Option<Self> {
         match config {
-            crate::config::StoreConfig::Postgres {
+            crate::store_config::StoreConfig::Postgres {
                 url,
                 max_connections,
                 connect_timeout_ms,

@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use meridian_common::clients::NewShipment;
 use meridian_common::error::text;
 use meridian_common::events::EventEnvelope;
-use meridian_common::extract::{Json, Path};
+use meridian_common::extract::{Id, Json};
 use meridian_common::internal::Caller;
-use meridian_common::{ApiError, FieldError};
+use meridian_common::{ApiError, FieldError, OrderId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -148,12 +148,9 @@ pub async fn carrier_update(
 pub async fn tracking(
     State(state): State<AppState>,
     caller: Caller,
-    Path(order): Path<String>,
+    Id(OrderId(order)): Id<OrderId>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let user = caller.require_user()?;
-    let order: Uuid = order
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "order id must be a UUID"))?;
     let shipments: Vec<Shipment> = state
         .store
         .by_order(order)

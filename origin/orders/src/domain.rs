@@ -5,28 +5,13 @@ use meridian_common::{Money, ProductId, SellerId, UserId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(transparent)]
-#[schema(value_type = String, format = Uuid)]
-pub struct OrderId(pub Uuid);
+pub use meridian_common::OrderId;
 
-impl std::fmt::Display for OrderId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+meridian_common::typed_id!(
+    /// A seller's part of an order.
+    SubOrderId,
+    "sub-order id"
+);
 
 /// `pending_payment → paid → shipped → delivered`; `cancelled` before
 /// shipping; `refunded` once every line is refunded.

@@ -3,24 +3,18 @@
 
 use axum::extract::State;
 use chrono::Utc;
-use meridian_common::extract::Path;
+use meridian_common::extract::Ids;
 use meridian_common::{ApiError, ProductId, UserId};
 use serde_json::{json, Value};
-use uuid::Uuid;
 
-use crate::domain::{Order, Status};
-use crate::routes::order_id;
+use crate::domain::{Order, OrderId, Status, SubOrderId};
 use crate::AppState;
 
 /// Idempotent: an already delivered sub-order stays delivered.
 pub async fn delivered(
     State(state): State<AppState>,
-    Path((id, sub)): Path<(String, String)>,
+    Ids(id, SubOrderId(sub)): Ids<OrderId, SubOrderId>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let id = order_id(&id)?;
-    let sub: Uuid = sub
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "sub-order id must be a UUID"))?;
     let s = state.clone();
     let change = move |o: &mut Order| {
         let so = o.sub_order_mut(sub)?;
@@ -49,14 +43,8 @@ pub async fn delivered(
 /// Has `user` received `product` (a delivered, not fully refunded line)?
 pub async fn purchase(
     State(state): State<AppState>,
-    Path((user, product)): Path<(String, String)>,
+    Ids(user, product): Ids<UserId, ProductId>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let user: UserId = user
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "user id must be a UUID"))?;
-    let product: ProductId = product
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "product id must be a UUID"))?;
     let orders = state.store.by_buyer(user, 1_000).await?;
     let seller = orders.iter().flat_map(|o| &o.sub_orders).find_map(|s| {
         let bought = s.lines.iter().any(|l| l.product_id == product);

@@ -1,19 +1,13 @@
 //! Shopper views of their own orders.
 
 use axum::extract::State;
-use meridian_common::extract::Path;
+use meridian_common::extract::Id;
 use meridian_common::internal::Caller;
 use meridian_common::ApiError;
 use serde_json::{json, Value};
 
 use crate::domain::{Order, OrderId};
 use crate::AppState;
-
-pub fn order_id(raw: &str) -> Result<OrderId, ApiError> {
-    raw.parse()
-        .map(OrderId)
-        .map_err(|_| ApiError::bad_request("invalid_id", "order id must be a UUID"))
-}
 
 #[utoipa::path(get, path = "/api/orders", security(("session" = [])), tag = "orders",
     responses((status = 200, body = Object), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody)))]
@@ -32,12 +26,12 @@ pub async fn my_orders(
 pub async fn my_order(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<OrderId>,
 ) -> Result<axum::Json<Order>, ApiError> {
     let buyer = caller.require_user()?;
     let order = state
         .store
-        .get(order_id(&id)?)
+        .get(id)
         .await?
         .filter(|o| o.buyer_id == buyer)
         .ok_or_else(|| ApiError::not_found("no such order"))?;

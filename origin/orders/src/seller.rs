@@ -6,15 +6,14 @@ use chrono::Utc;
 use meridian_common::clients::{NewShipment, ShopRef};
 use meridian_common::error::{text, Validator};
 use meridian_common::events::EventEnvelope;
-use meridian_common::extract::{IdempotencyKey, Json, Path};
+use meridian_common::extract::{IdempotencyKey, Ids, Json};
 use meridian_common::internal::{Caller, Scope};
 use meridian_common::{ApiError, FieldError, ProductId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::domain::{Order, OrderError, Status, SubOrder};
-use crate::routes::order_id;
+use crate::domain::{Order, OrderError, OrderId, Status, SubOrder, SubOrderId};
 use crate::AppState;
 
 async fn acting_seller(
@@ -61,13 +60,9 @@ pub async fn seller_orders(
 async fn own_sub_order(
     state: &AppState,
     seller: &ShopRef,
-    id: &str,
-    sub: &str,
+    id: OrderId,
+    SubOrderId(sub): SubOrderId,
 ) -> Result<(Order, SubOrder), ApiError> {
-    let id = order_id(id)?;
-    let sub: Uuid = sub
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "sub-order id must be a UUID"))?;
     let order = state
         .store
         .get(id)
@@ -154,11 +149,11 @@ pub struct Ship {
 pub async fn ship(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, sub)): Path<(String, String)>,
+    Ids(id, sub): Ids<OrderId, SubOrderId>,
     Json(body): Json<Ship>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let seller = acting_seller(&state, &caller, true).await?;
-    let (order, sub) = own_sub_order(&state, &seller, &id, &sub).await?;
+    let (order, sub) = own_sub_order(&state, &seller, id, sub).await?;
     let mut v = Validator::default();
     let carrier = v.check("carrier", text(&body.carrier, 1, 50));
     let tracking = v.check(
@@ -215,10 +210,10 @@ pub async fn ship(
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, sub)): Path<(String, String)>,
+    Ids(id, sub): Ids<OrderId, SubOrderId>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let seller = acting_seller(&state, &caller, true).await?;
-    let (order, sub) = own_sub_order(&state, &seller, &id, &sub).await?;
+    let (order, sub) = own_sub_order(&state, &seller, id, sub).await?;
     if !sub.status.can_become(Status::Cancelled) || sub.status == Status::PendingPayment {
         return Err(ApiError::conflict(
             "illegal_transition",
@@ -277,12 +272,12 @@ pub async fn refund(
     State(state): State<AppState>,
     caller: Caller,
     key: Result<IdempotencyKey, ApiError>,
-    Path((id, sub)): Path<(String, String)>,
+    Ids(id, sub): Ids<OrderId, SubOrderId>,
     Json(body): Json<Refund>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let seller = acting_seller(&state, &caller, true).await?;
     let IdempotencyKey(key) = key?;
-    let (order, sub) = own_sub_order(&state, &seller, &id, &sub).await?;
+    let (order, sub) = own_sub_order(&state, &seller, id, sub).await?;
     if sub.refund_keys.contains(&key) {
         return Ok(axum::Json(seller_view(&order, &seller)));
     }

@@ -9,10 +9,11 @@ use meridian_common::Money;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(transparent)]
-#[schema(value_type = String, format = Uuid)]
-pub struct PaymentId(pub Uuid);
+meridian_common::typed_id!(
+    /// A payment (one authorization and what follows it).
+    PaymentId,
+    "payment id"
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

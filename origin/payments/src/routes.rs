@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use meridian_common::events::EventEnvelope;
-use meridian_common::extract::{Json, Path};
+use meridian_common::extract::{Id, Json};
 use meridian_common::{ApiError, FieldError, Money};
 use serde::Deserialize;
 use serde_json::json;
@@ -175,12 +175,6 @@ pub async fn authorize(
     respond(record, &fp, true)
 }
 
-fn payment_id(raw: &str) -> Result<PaymentId, ApiError> {
-    raw.parse()
-        .map(PaymentId)
-        .map_err(|_| ApiError::bad_request("invalid_id", "payment id must be a UUID"))
-}
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WithAmount {
@@ -200,7 +194,7 @@ type Op = fn(&Payment, Option<Money>, &str) -> Result<(Payment, LedgerEntry), Pa
 /// Validates, fingerprints and applies one operation idempotently.
 async fn operate(
     state: AppState,
-    raw_id: &str,
+    id: PaymentId,
     key: String,
     amount: Option<Money>,
     name: &'static str,
@@ -211,7 +205,6 @@ async fn operate(
     if let Some(a) = &amount {
         amount_field(a)?;
     }
-    let id = payment_id(raw_id)?;
     let amount_text = amount.map(|a| a.amount.to_string()).unwrap_or_default();
     let fp = fingerprint(&[name, &id.0.to_string(), &amount_text]);
     let s = state.clone();
@@ -229,12 +222,12 @@ async fn operate(
     responses((status = 200, body = crate::domain::Payment), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / invalid_amount / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 409, description = "invalid_state", body = meridian_common::openapi::ErrorBody)))]
 pub async fn capture(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<PaymentId>,
     Json(body): Json<WithAmount>,
 ) -> Result<Response, ApiError> {
     operate(
         state,
-        &id,
+        id,
         body.idempotency_key,
         Some(body.amount),
         "capture",
@@ -248,12 +241,12 @@ pub async fn capture(
     responses((status = 200, body = crate::domain::Payment), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / invalid_amount / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 409, description = "invalid_state", body = meridian_common::openapi::ErrorBody)))]
 pub async fn void(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<PaymentId>,
     Json(body): Json<KeyOnly>,
 ) -> Result<Response, ApiError> {
     operate(
         state,
-        &id,
+        id,
         body.idempotency_key,
         None,
         "void",
@@ -267,12 +260,12 @@ pub async fn void(
     responses((status = 200, body = crate::domain::Payment), (status = 400, description = "malformed_json / invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / invalid_amount / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 409, description = "invalid_state", body = meridian_common::openapi::ErrorBody)))]
 pub async fn refund(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<PaymentId>,
     Json(body): Json<WithAmount>,
 ) -> Result<Response, ApiError> {
     operate(
         state,
-        &id,
+        id,
         body.idempotency_key,
         Some(body.amount),
         "refund",
@@ -286,9 +279,8 @@ pub async fn refund(
     responses((status = 200, description = "payment and ledger", body = Object), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<PaymentId>,
 ) -> Result<Response, ApiError> {
-    let id = payment_id(&id)?;
     let payment = state
         .store
         .payment(id)

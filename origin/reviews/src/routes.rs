@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use meridian_common::error::{text, Validator};
 use meridian_common::events::EventEnvelope;
-use meridian_common::extract::{Json, Path, Query};
+use meridian_common::extract::{Id, Json, Query};
 use meridian_common::internal::Caller;
 use meridian_common::{ApiError, ProductId};
 use serde::Deserialize;
@@ -17,15 +17,11 @@ use crate::domain::{rating, Reply, Review, MAX_TEXT};
 use crate::store::Sort;
 use crate::AppState;
 
-fn product_id(raw: &str) -> Result<ProductId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "product id must be a UUID"))
-}
-
-fn review_id(raw: &str) -> Result<Uuid, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "review id must be a UUID"))
-}
+meridian_common::typed_id!(
+    /// A review, in a path.
+    ReviewId,
+    "review id"
+);
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,11 +41,10 @@ pub struct Submit {
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
-    Path(product): Path<String>,
+    Id(product): Id<ProductId>,
     Json(body): Json<Submit>,
 ) -> Result<Response, ApiError> {
     let user = caller.require_user()?;
-    let product = product_id(&product)?;
     let mut v = Validator::default();
     let stars = v.check("rating", rating(body.rating));
     let words = v.check("text", text(&body.text, 0, MAX_TEXT));
@@ -112,10 +107,9 @@ const MAX_OFFSET: usize = 10_000;
     responses((status = 200, body = Object), (status = 400, description = "invalid_id / invalid_query", body = meridian_common::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    Path(product): Path<String>,
+    Id(product): Id<ProductId>,
     Query(params): Query<ListParams>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let product = product_id(&product)?;
     let sort = match params.sort.as_deref() {
         None | Some("newest") => Sort::Newest,
         Some("helpful") => Sort::Helpful,
@@ -158,10 +152,9 @@ pub async fn list(
 pub async fn mine(
     State(state): State<AppState>,
     caller: Caller,
-    Path(product): Path<String>,
+    Id(product): Id<ProductId>,
 ) -> Result<axum::Json<Review>, ApiError> {
     let user = caller.require_user()?;
-    let product = product_id(&product)?;
     state
         .store
         .by_author(product, user)
@@ -174,9 +167,9 @@ pub async fn mine(
     responses((status = 200, body = meridian_common::rating::RatingSummary), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody)))]
 pub async fn summary(
     State(state): State<AppState>,
-    Path(product): Path<String>,
+    Id(product): Id<ProductId>,
 ) -> Result<Response, ApiError> {
-    let summary = state.store.summary(product_id(&product)?).await?;
+    let summary = state.store.summary(product).await?;
     Ok((
         [("cache-control", "public, max-age=30")],
         axum::Json(summary),
@@ -199,10 +192,9 @@ pub struct ReplyBody {
 pub async fn reply(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(ReviewId(id)): Id<ReviewId>,
     Json(body): Json<ReplyBody>,
 ) -> Result<axum::Json<Review>, ApiError> {
-    let id = review_id(&id)?;
     let words = text(&body.text, 1, 2_000)
         .map_err(|m| ApiError::validation(vec![meridian_common::FieldError::new("text", m)]))?;
     let review = state
@@ -241,10 +233,9 @@ pub async fn reply(
 pub async fn helpful(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(ReviewId(id)): Id<ReviewId>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let user = caller.require_user()?;
-    let id = review_id(&id)?;
     let review = state
         .store
         .get(id)
@@ -274,11 +265,10 @@ pub struct ReportBody {
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(ReviewId(id)): Id<ReviewId>,
     Json(body): Json<ReportBody>,
 ) -> Result<(StatusCode, axum::Json<serde_json::Value>), ApiError> {
     let user = caller.require_user()?;
-    let id = review_id(&id)?;
     let reason = text(&body.reason, 1, 500)
         .map_err(|m| ApiError::validation(vec![meridian_common::FieldError::new("reason", m)]))?;
     let event = EventEnvelope::new(

@@ -10,10 +10,11 @@ use axum::extract::State;
 use axum::routing::{get, put};
 use axum::Router;
 use meridian_common::clients::SearchDoc;
-use meridian_common::extract::{Json, Path, Query};
+use meridian_common::extract::{Id, Json, Query};
 use meridian_common::{ApiError, FieldError, ProductId};
 use serde_json::{json, Value};
 
+pub mod connect;
 #[cfg(feature = "elasticsearch")]
 pub mod elastic;
 pub mod index;
@@ -69,17 +70,12 @@ pub async fn search(
     Ok(axum::response::IntoResponse::into_response((headers, body)))
 }
 
-fn product_id(raw: &str) -> Result<ProductId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "product id must be a UUID"))
-}
-
 async fn upsert(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<ProductId>,
     Json(doc): Json<SearchDoc>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    if product_id(&id)? != doc.product_id {
+    if id != doc.product_id {
         return Err(ApiError::bad_request(
             "id_mismatch",
             "path and body ids differ",
@@ -91,9 +87,9 @@ async fn upsert(
 
 async fn remove(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<ProductId>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    state.index.remove(product_id(&id)?).await?;
+    state.index.remove(id).await?;
     Ok(axum::Json(json!({ "removed": true })))
 }
 

@@ -5,7 +5,6 @@ use meridian_common::email::Email;
 use meridian_common::internal::Scope;
 use meridian_common::{SellerId, UserId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// URL name of a shop: 3–40 of `a-z 0-9 -`, no leading/trailing/double `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -57,9 +56,16 @@ pub struct ShopUpdate {
     pub contact_email: Option<Email>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ApiKeyId(pub Uuid);
+meridian_common::typed_id!(
+    /// A seller API key (not its secret).
+    ApiKeyId,
+    "key id"
+);
+meridian_common::typed_id!(
+    /// An uploaded product photo.
+    ImageId,
+    "image id"
+);
 
 /// A stored API key: only the SHA-256 of the secret is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

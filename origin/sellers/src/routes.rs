@@ -9,14 +9,14 @@ use meridian_common::cache_tags;
 use meridian_common::email::Email;
 use meridian_common::error::Validator;
 use meridian_common::events::EventEnvelope;
-use meridian_common::extract::{Json, Path};
+use meridian_common::extract::{Id, Json, Path};
 use meridian_common::internal::{Caller, Scope};
 use meridian_common::{wire::internal as wire, ApiError, FieldError, SellerId, UserId};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::{self, ApiKey, ApiKeyId, Shop, ShopUpdate, Slug};
+use crate::domain::{self, ApiKey, ApiKeyId, ImageId, Shop, ShopUpdate, Slug};
 use crate::images::{self, MAX_IMAGE_BYTES};
 use crate::{keys, AppState};
 
@@ -299,13 +299,9 @@ pub async fn list_keys(
 pub async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Id(id): Id<ApiKeyId>,
 ) -> Result<StatusCode, ApiError> {
     let shop = owner_shop(&state, &caller).await?;
-    let id = id
-        .parse::<Uuid>()
-        .map(ApiKeyId)
-        .map_err(|_| ApiError::bad_request("invalid_id", "key id must be a UUID"))?;
     let revoked = event(
         &state,
         "sellers.key.revoked",
@@ -417,11 +413,8 @@ pub async fn upload_image(
     responses((status = 200, description = "the image bytes", content_type = "image/*"), (status = 400, description = "invalid_id", body = meridian_common::openapi::ErrorBody), (status = 404, description = "not_found", body = meridian_common::openapi::ErrorBody)))]
 pub async fn get_image(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(ImageId(id)): Id<ImageId>,
 ) -> Result<Response, ApiError> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "image id must be a UUID"))?;
     let (kind, bytes) = state
         .images
         .get(id)
@@ -465,11 +458,8 @@ pub async fn introspect_key(
 /// For other services: a shop by id.
 pub async fn shop_ref(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<SellerId>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let id: SellerId = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "seller id must be a UUID"))?;
     let shop = state
         .store
         .shop(id)
@@ -483,11 +473,8 @@ pub async fn shop_ref(
 /// For other services: which shop does this user own?
 pub async fn shop_of_owner(
     State(state): State<AppState>,
-    Path(user): Path<String>,
+    Id(user): Id<UserId>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let user: UserId = user
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "user id must be a UUID"))?;
     let shop = state
         .store
         .shop_by_owner(user)

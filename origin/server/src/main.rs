@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use meridian_common::config::RegionConfig;
 use meridian_common::telemetry;
+use meridian_server::config::RegionConfig;
 
 const USAGE: &str = "usage: origin --region <regions/NAME.toml> [--stores <FILE>] [--check]";
 

@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use meridian_common::config::RegionConfig;
+use meridian_server::config::RegionConfig;
 use serde_json::Value;
 use tower::ServiceExt;
 

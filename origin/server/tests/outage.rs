@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use meridian_common::config::RegionConfig;
 use meridian_common::testing::{backend_endpoint, drop_pg_schema, unique_namespace, FlakyProxy};
+use meridian_server::config::RegionConfig;
 use serde_json::Value;
 use tower::ServiceExt;
 

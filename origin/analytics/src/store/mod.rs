@@ -12,6 +12,7 @@ use crate::domain::{
 
 #[cfg(feature = "clickhouse")]
 pub mod clickhouse;
+pub mod connect;
 pub mod memory;
 
 pub use meridian_common::store::StoreError;

@@ -10,6 +10,7 @@ use meridian_common::{ApiError, UserId};
 use crate::domain::{Email, ProfileUpdate, Session, User};
 use crate::token::TokenHash;
 
+pub mod connect;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;

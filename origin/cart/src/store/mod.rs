@@ -8,6 +8,7 @@ use crate::domain::{Cart, CartError, CartKey};
 
 #[cfg(feature = "redis-cluster")]
 pub mod cluster;
+pub mod connect;
 pub mod memory;
 
 pub use meridian_common::store::StoreError;

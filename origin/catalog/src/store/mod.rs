@@ -15,6 +15,7 @@ use crate::domain::{
 
 #[cfg(feature = "dynamodb")]
 pub mod cache;
+pub mod connect;
 #[cfg(feature = "dynamodb")]
 pub mod dynamo;
 pub mod memory;

@@ -9,6 +9,7 @@ use crate::domain::Shipment;
 
 #[cfg(feature = "cassandra")]
 pub mod cassandra;
+pub mod connect;
 pub mod memory;
 
 pub use meridian_common::store::StoreError;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Order, OrderError, OrderId};
 
+pub mod connect;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;

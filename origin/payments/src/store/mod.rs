@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{LedgerEntry, Payment, PaymentError, PaymentId};
 
+pub mod connect;
 #[cfg(feature = "dynamodb")]
 pub mod dynamo;
 pub mod memory;

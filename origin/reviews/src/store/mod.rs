@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::domain::{Reply, Review, Summary};
 
+pub mod connect;
 pub mod memory;
 #[cfg(feature = "mongodb")]
 pub mod mongo;

@@ -8,6 +8,7 @@ use meridian_common::{ApiError, SellerId, UserId};
 
 use crate::domain::{ApiKey, ApiKeyId, Shop, ShopUpdate, Slug};
 
+pub mod connect;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -1,0 +1,40 @@
+//! The logistics service's store from its `[stores.shipments]` entry.
+
+use std::sync::Arc;
+
+use meridian_common::events::MemoryOutbox;
+use meridian_common::store_config::{ConnectError, Connected, StoreConfig};
+
+use super::memory::MemoryShipmentStore;
+use super::ShipmentStore;
+
+/// Shipments and tracking: embedded, or Cassandra.
+pub async fn connect(config: &StoreConfig) -> Result<Connected<dyn ShipmentStore>, ConnectError> {
+    const ROLE: &str = "shipments";
+    match config {
+        StoreConfig::Memory => {
+            let outbox = MemoryOutbox::new();
+            let store = Arc::new(MemoryShipmentStore::new(outbox.clone()));
+            Ok(Connected::embedded(store, outbox))
+        }
+        #[cfg(feature = "cassandra")]
+        StoreConfig::Cassandra {
+            nodes,
+            keyspace,
+            replication_factor,
+        } => {
+            let store = super::cassandra::CassandraShipmentStore::connect(
+                nodes,
+                keyspace,
+                *replication_factor,
+            )
+            .await;
+            let store = ConnectError::context(ROLE, "connecting to Cassandra", store)?;
+            let outbox = Arc::new(store.outbox());
+            Ok(Connected::polled(Arc::new(store), outbox))
+        }
+        #[cfg(not(feature = "cassandra"))]
+        StoreConfig::Cassandra { .. } => Err(ConnectError::compiled_out(ROLE, "cassandra")),
+        other => Err(ConnectError::unsupported(ROLE, other)),
+    }
+}

@@ -1,0 +1,141 @@
+//! The origin's router: every service's public and internal routes behind
+//! the edge credential, the API documents, the storefront's pages, and
+//! the operations endpoints beside them.
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use meridian_common::internal::{require_edge, InternalSecret};
+use meridian_common::metrics::{self, Metrics};
+use meridian_common::readiness::Readiness;
+use meridian_common::{telemetry, ApiError};
+use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::services::Services;
+use crate::{changes, keep_alive, openapi, MAX_BODY_BYTES};
+
+/// The services' routes, as the edge reaches them (and as services reach
+/// each other in process): `/api/<service>`, `/internal/<service>`, the
+/// documents, and every other path a storefront page.
+pub fn services(
+    services: Services,
+    change_feed: changes::ChangeFeed,
+    secret: &InternalSecret,
+) -> Router {
+    let Services {
+        auth,
+        catalog,
+        search,
+        cart,
+        payments,
+        orders,
+        logistics,
+        reviews,
+        sellers,
+        analytics,
+        storefront,
+        internal,
+    } = services;
+    let api = Router::new()
+        .nest("/api/auth", meridian_auth::router(auth.clone()))
+        .nest("/internal/auth", meridian_auth::internal_router(auth))
+        .nest("/api/catalog", meridian_catalog::router(catalog.clone()))
+        .nest(
+            "/internal/catalog",
+            meridian_catalog::internal_router(catalog),
+        )
+        .nest("/api/sellers", meridian_sellers::router(sellers.clone()))
+        .nest(
+            "/internal/sellers",
+            meridian_sellers::internal_router(sellers),
+        )
+        .nest("/api/cart", meridian_cart::router(cart.clone()))
+        .nest("/internal/cart", meridian_cart::internal_router(cart))
+        .nest("/api/orders", meridian_orders::router(orders.clone()))
+        .nest("/internal/orders", meridian_orders::internal_router(orders))
+        .nest(
+            "/api/logistics",
+            meridian_logistics::router(logistics.clone()),
+        )
+        .nest(
+            "/internal/logistics",
+            meridian_logistics::internal_router(logistics),
+        )
+        .nest("/api/reviews", meridian_reviews::router(reviews))
+        .nest("/api/search", meridian_search::router(search.clone()))
+        .nest("/internal/search", meridian_search::internal_router(search))
+        .nest("/api/analytics", meridian_analytics::router(analytics))
+        .nest(
+            "/internal/payments",
+            meridian_payments::internal_router(payments),
+        )
+        .nest("/internal/cache", changes::router(change_feed))
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/internal/openapi.json", get(openapi::internal_document))
+        // Every other path: the storefront's pages (its fallback answers
+        // unknown `/api/…` paths with the JSON 404).
+        .merge(meridian_storefront::router(storefront))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(secret.clone(), require_edge));
+    // `set` fails only if already set, which cannot happen for a new router.
+    let _ = internal.set(api.clone());
+    api
+}
+
+/// The services' routes with what every request passes through (body
+/// limit, keep-alive hygiene, metrics, the request span), and beside them
+/// health, readiness and metrics, which the edge and Prometheus poll every
+/// second: those stay out of the access log and request metrics.
+pub fn origin(api: Router, region: &str, metrics: Metrics, readiness: Readiness) -> Router {
+    let span_region = region.to_owned();
+    let ops = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(move || readyz(readiness.clone())))
+        .route(
+            "/metrics",
+            get({
+                let metrics = metrics.clone();
+                move || async move { metrics.render() }
+            }),
+        )
+        .with_state(region.to_owned());
+    let api = api
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn(keep_alive::close_if_body_unread))
+        .layer(from_fn_with_state(metrics, metrics::track))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(move |req: &axum::http::Request<_>| {
+                    telemetry::request_span(&span_region, req)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        );
+    api.merge(ops).layer(CatchPanicLayer::custom(|_| {
+        ApiError::internal("handler panicked").into_response()
+    }))
+}
+
+async fn healthz(
+    axum::extract::State(region): axum::extract::State<String>,
+) -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "region": region }))
+}
+
+async fn readyz(readiness: Readiness) -> Response {
+    readiness.respond().await
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+}
