@@ -97,3 +97,88 @@ impl FlakyProxy {
         panic!("proxy could not listen on {} again", self.addr);
     }
 }
+
+/// Router tests: one request through a service's `router(state)` with
+/// `oneshot`, its answer read whole.
+pub mod router {
+    use std::sync::{Arc, OnceLock};
+
+    use axum::body::Body;
+    use axum::http::{HeaderMap, Request};
+    use axum::Router;
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    use crate::client::InternalClient;
+
+    /// The secret stub clients send (stubs do not check it).
+    pub const SECRET: &str = "router-test-secret-0001";
+
+    pub struct Answer {
+        pub status: u16,
+        pub headers: HeaderMap,
+        /// The body as JSON (`Null` when it is not JSON).
+        pub json: Value,
+        pub text: String,
+    }
+
+    impl Answer {
+        /// `error.code` of a JSON error body.
+        pub fn code(&self) -> &str {
+            self.json["error"]["code"].as_str().unwrap_or("")
+        }
+
+        pub fn header(&self, name: &str) -> &str {
+            self.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        }
+    }
+
+    /// `method uri` with `headers` and an optional JSON body.
+    pub async fn call(
+        router: &Router,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let body = match body {
+            Some(json) => {
+                request = request.header("content-type", "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response = router
+            .clone()
+            .oneshot(request.body(body).expect("a valid test request"))
+            .await
+            .expect("routers are infallible");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
+            .await
+            .expect("a readable body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Answer {
+            status,
+            headers,
+            json: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    /// A client of `service` whose calls are answered by `stub` (routes
+    /// as the real service's internal ones, e.g. `/internal/sellers/…`).
+    pub fn stub_client(service: &'static str, stub: Router) -> InternalClient {
+        let late = Arc::new(OnceLock::new());
+        let _ = late.set(stub);
+        InternalClient::in_process(service, late, SECRET)
+    }
+}
