@@ -68,29 +68,19 @@ pub enum Lookup {
     Unavailable,
 }
 
+/// Unpadded base64url characters only.
+fn is_base64url(raw: &[u8]) -> bool {
+    raw.iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+}
+
 fn parse_token(raw: &[u8]) -> Option<Token> {
-    let ok = raw.len() == TOKEN_LEN
-        && raw
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_');
-    if ok {
-        raw.try_into().ok()
-    } else {
-        None
-    }
+    is_base64url(raw).then(|| raw.try_into().ok()).flatten()
 }
 
 fn parse_key(raw: &[u8]) -> Option<KeyToken> {
     let rest = raw.strip_prefix(KEY_PREFIX)?;
-    let ok = raw.len() == KEY_LEN
-        && rest
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_');
-    if ok {
-        raw.try_into().ok()
-    } else {
-        None
-    }
+    is_base64url(rest).then(|| raw.try_into().ok()).flatten()
 }
 
 /// The presented credential, if any: `Authorization: Bearer` first (a

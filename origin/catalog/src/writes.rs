@@ -284,15 +284,26 @@ pub async fn update_product(
             "nothing to change",
         )]));
     }
+    apply_patch(&state, &caller, &product, &patch, "catalog.product.updated").await
+}
+
+/// Stores `patch` of `product` with its event (`kind`), and tells search.
+async fn apply_patch(
+    state: &AppState,
+    caller: &Caller,
+    product: &Product,
+    patch: &ProductPatch,
+    kind: &str,
+) -> Result<axum::Json<Product>, ApiError> {
     let mut preview = product.clone();
-    preview.apply(&patch, Utc::now());
-    let event = product_event(&state, "catalog.product.updated", &preview);
+    preview.apply(patch, Utc::now());
+    let event = product_event(state, kind, &preview);
     let updated = state
         .products
-        .update(product.id, &patch, preview.updated_at, vec![event])
+        .update(product.id, patch, preview.updated_at, vec![event])
         .await?
         .ok_or_else(|| ApiError::not_found("no such product"))?;
-    sync_search(&state, &caller, &updated).await;
+    sync_search(state, caller, &updated).await;
     Ok(axum::Json(updated))
 }
 
@@ -338,14 +349,12 @@ pub async fn archive_product(
         status: Some(ProductStatus::Archived),
         ..ProductPatch::default()
     };
-    let mut preview = product.clone();
-    preview.apply(&patch, Utc::now());
-    let event = product_event(&state, "catalog.product.archived", &preview);
-    let updated = state
-        .products
-        .update(product.id, &patch, preview.updated_at, vec![event])
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such product"))?;
-    sync_search(&state, &caller, &updated).await;
-    Ok(axum::Json(updated))
+    apply_patch(
+        &state,
+        &caller,
+        &product,
+        &patch,
+        "catalog.product.archived",
+    )
+    .await
 }

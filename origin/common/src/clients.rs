@@ -70,12 +70,8 @@ impl SellersClient {
         user: UserId,
         headers: &Headers,
     ) -> Result<Option<ShopRef>, ClientError> {
-        let path = format!("/internal/sellers/by-owner/{user}");
-        optional(
-            self.0
-                .call::<(), ShopRef>(Method::GET, &path, None, headers)
-                .await,
-        )
+        self.shop_at(&format!("/internal/sellers/by-owner/{user}"), headers)
+            .await
     }
 
     pub async fn shop(
@@ -83,10 +79,15 @@ impl SellersClient {
         seller: SellerId,
         headers: &Headers,
     ) -> Result<Option<ShopRef>, ClientError> {
-        let path = format!("/internal/sellers/shops/{seller}");
+        self.shop_at(&format!("/internal/sellers/shops/{seller}"), headers)
+            .await
+    }
+
+    /// The shop at `path`; a 404 is `None`.
+    async fn shop_at(&self, path: &str, headers: &Headers) -> Result<Option<ShopRef>, ClientError> {
         optional(
             self.0
-                .call::<(), ShopRef>(Method::GET, &path, None, headers)
+                .call::<(), ShopRef>(Method::GET, path, None, headers)
                 .await,
         )
     }

@@ -112,6 +112,11 @@ pub enum PgFailure {
     Other(String),
 }
 
+/// One round trip, for readiness probes.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+}
+
 pub fn classify(error: &sqlx::Error) -> PgFailure {
     match error {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {

@@ -229,10 +229,11 @@ pub enum Outbox {
 }
 
 impl<S: ?Sized> Connected<S> {
-    /// A store of the embedded backend and the outbox it was given.
-    pub fn embedded(store: Arc<S>, outbox: Arc<MemoryOutbox>) -> Self {
+    /// A store of the embedded backend, made around a new outbox.
+    pub fn embedded(make: impl FnOnce(Arc<MemoryOutbox>) -> Arc<S>) -> Self {
+        let outbox = MemoryOutbox::new();
         Self {
-            store,
+            store: make(outbox.clone()),
             outbox: Outbox::Embedded(outbox),
         }
     }

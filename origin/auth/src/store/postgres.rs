@@ -121,10 +121,6 @@ impl UserStore for PostgresUserStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(map_err)
+        pg::ping(&self.pool).await.map_err(map_err)
     }
 }

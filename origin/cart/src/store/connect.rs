@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use meridian_common::events::MemoryOutbox;
 use meridian_common::store_config::{ConnectError, Connected, StoreConfig};
 
 use super::memory::MemoryCartStore;
@@ -12,11 +11,9 @@ use super::CartStore;
 pub async fn connect(config: &StoreConfig) -> Result<Connected<dyn CartStore>, ConnectError> {
     const ROLE: &str = "carts";
     match config {
-        StoreConfig::Memory => {
-            let outbox = MemoryOutbox::new();
-            let store = Arc::new(MemoryCartStore::new(outbox.clone()));
-            Ok(Connected::embedded(store, outbox))
-        }
+        StoreConfig::Memory => Ok(Connected::<dyn CartStore>::embedded(|outbox| {
+            Arc::new(MemoryCartStore::new(outbox))
+        })),
         #[cfg(feature = "redis-cluster")]
         StoreConfig::RedisCluster {
             nodes,

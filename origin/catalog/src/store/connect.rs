@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use meridian_common::events::MemoryOutbox;
 use meridian_common::store_config::{ConnectError, Connected, StoreConfig};
 
 use super::memory::MemoryProductStore;
@@ -14,11 +13,9 @@ const ROLE: &str = "products";
 /// cache in front).
 pub async fn connect(config: &StoreConfig) -> Result<Connected<dyn ProductStore>, ConnectError> {
     match config {
-        StoreConfig::Memory => {
-            let outbox = MemoryOutbox::new();
-            let store = Arc::new(MemoryProductStore::new(outbox.clone()));
-            Ok(Connected::embedded(store, outbox))
-        }
+        StoreConfig::Memory => Ok(Connected::<dyn ProductStore>::embedded(|outbox| {
+            Arc::new(MemoryProductStore::new(outbox))
+        })),
         #[cfg(feature = "dynamodb")]
         StoreConfig::Dynamodb {
             endpoint,

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use meridian_common::events::MemoryOutbox;
 use meridian_common::store_config::{ConnectError, Connected, StoreConfig};
 
 use super::memory::MemoryShipmentStore;
@@ -12,11 +11,9 @@ use super::ShipmentStore;
 pub async fn connect(config: &StoreConfig) -> Result<Connected<dyn ShipmentStore>, ConnectError> {
     const ROLE: &str = "shipments";
     match config {
-        StoreConfig::Memory => {
-            let outbox = MemoryOutbox::new();
-            let store = Arc::new(MemoryShipmentStore::new(outbox.clone()));
-            Ok(Connected::embedded(store, outbox))
-        }
+        StoreConfig::Memory => Ok(Connected::<dyn ShipmentStore>::embedded(|outbox| {
+            Arc::new(MemoryShipmentStore::new(outbox))
+        })),
         #[cfg(feature = "cassandra")]
         StoreConfig::Cassandra {
             nodes,

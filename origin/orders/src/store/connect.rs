@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use meridian_common::events::MemoryOutbox;
 use meridian_common::store_config::{ConnectError, Connected, StoreConfig};
 
 use super::memory::MemoryOrderStore;
@@ -12,11 +11,9 @@ use super::OrderStore;
 pub async fn connect(config: &StoreConfig) -> Result<Connected<dyn OrderStore>, ConnectError> {
     const ROLE: &str = "orders";
     match config {
-        StoreConfig::Memory => {
-            let outbox = MemoryOutbox::new();
-            let store = Arc::new(MemoryOrderStore::new(outbox.clone()));
-            Ok(Connected::embedded(store, outbox))
-        }
+        StoreConfig::Memory => Ok(Connected::<dyn OrderStore>::embedded(|outbox| {
+            Arc::new(MemoryOrderStore::new(outbox))
+        })),
         #[cfg(feature = "postgres")]
         pg @ StoreConfig::Postgres { .. } => {
             let settings = meridian_common::pg::PgSettings::from_config(pg, Some("orders"))

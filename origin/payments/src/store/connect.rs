@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use meridian_common::events::MemoryOutbox;
 use meridian_common::store_config::{ConnectError, Connected, StoreConfig};
 
 use super::memory::MemoryPaymentStore;
@@ -12,11 +11,9 @@ use super::PaymentStore;
 pub async fn connect(config: &StoreConfig) -> Result<Connected<dyn PaymentStore>, ConnectError> {
     const ROLE: &str = "payments";
     match config {
-        StoreConfig::Memory => {
-            let outbox = MemoryOutbox::new();
-            let store = Arc::new(MemoryPaymentStore::new(outbox.clone()));
-            Ok(Connected::embedded(store, outbox))
-        }
+        StoreConfig::Memory => Ok(Connected::<dyn PaymentStore>::embedded(|outbox| {
+            Arc::new(MemoryPaymentStore::new(outbox))
+        })),
         #[cfg(feature = "dynamodb")]
         StoreConfig::Dynamodb {
             endpoint,

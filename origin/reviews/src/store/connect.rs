@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use meridian_common::events::MemoryOutbox;
 use meridian_common::store_config::{ConnectError, Connected, StoreConfig};
 
 use super::memory::MemoryReviewStore;
@@ -12,11 +11,9 @@ use super::ReviewStore;
 pub async fn connect(config: &StoreConfig) -> Result<Connected<dyn ReviewStore>, ConnectError> {
     const ROLE: &str = "reviews";
     match config {
-        StoreConfig::Memory => {
-            let outbox = MemoryOutbox::new();
-            let store = Arc::new(MemoryReviewStore::new(outbox.clone()));
-            Ok(Connected::embedded(store, outbox))
-        }
+        StoreConfig::Memory => Ok(Connected::<dyn ReviewStore>::embedded(|outbox| {
+            Arc::new(MemoryReviewStore::new(outbox))
+        })),
         #[cfg(feature = "mongodb")]
         StoreConfig::Mongodb { url, database } => {
             let store = super::mongo::MongoReviewStore::connect(url, database).await;

@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use meridian_common::events::MemoryOutbox;
 use meridian_common::store_config::{ConnectError, Connected, StoreConfig};
 
 use super::memory::MemorySellerStore;
@@ -15,11 +14,9 @@ use crate::images::{ImageStore, LocalDirImageStore};
 pub async fn connect(config: &StoreConfig) -> Result<Connected<dyn SellerStore>, ConnectError> {
     const ROLE: &str = "sellers";
     match config {
-        StoreConfig::Memory => {
-            let outbox = MemoryOutbox::new();
-            let store = Arc::new(MemorySellerStore::new(outbox.clone()));
-            Ok(Connected::embedded(store, outbox))
-        }
+        StoreConfig::Memory => Ok(Connected::<dyn SellerStore>::embedded(|outbox| {
+            Arc::new(MemorySellerStore::new(outbox))
+        })),
         #[cfg(feature = "postgres")]
         pg @ StoreConfig::Postgres { .. } => {
             let settings = meridian_common::pg::PgSettings::from_config(pg, Some("sellers"))
