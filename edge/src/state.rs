@@ -114,15 +114,9 @@ impl EdgeState {
             Some(p) if p.limiter.source == config.rate_limit => p.limiter.clone(),
             _ => Arc::new(RateLimiter::new(&config.rate_limit)),
         };
-        let groups: Vec<&str> = config
-            .rate_limit
-            .groups
-            .iter()
-            .map(|g| g.name.as_str())
-            .collect();
         Ok(Self {
             config: Arc::new(config.clone()),
-            routes: RouteTable::new(&config.routes, &groups),
+            routes: RouteTable::for_config(config),
             geo: GeoTable::new(
                 regions,
                 config.edge.location,

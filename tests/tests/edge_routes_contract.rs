@@ -21,13 +21,7 @@ const SAMPLE_ID: &str = "0190a8d0-0000-7000-8000-000000000001";
 fn table() -> RouteTable {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/edge.toml");
     let config = EdgeConfig::load(&path).expect("the deployed edge.toml is valid");
-    let groups: Vec<&str> = config
-        .rate_limit
-        .groups
-        .iter()
-        .map(|g| g.name.as_str())
-        .collect();
-    RouteTable::new(&config.routes, &groups)
+    RouteTable::for_config(&config)
 }
 
 /// `/api/orders/{id}` → `/api/orders/<uuid>`.

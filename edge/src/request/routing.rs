@@ -15,7 +15,7 @@ use http::{HeaderValue, Method};
 
 use meridian_wire::labels;
 
-use crate::config::{AuthMode, ErrorFormat, RouteEntry};
+use crate::config::{AuthMode, EdgeConfig, ErrorFormat, RouteEntry};
 use crate::paths::PathPattern;
 
 #[derive(Debug, Clone)]
@@ -144,6 +144,17 @@ impl RouteTable {
                 .then_with(|| a.methods.is_empty().cmp(&b.methods.is_empty()))
         });
         Self { routes }
+    }
+
+    /// The table of a whole config (its routes and rate-limit groups).
+    pub fn for_config(config: &EdgeConfig) -> Self {
+        let groups: Vec<&str> = config
+            .rate_limit
+            .groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .collect();
+        Self::new(&config.routes, &groups)
     }
 
     pub fn find(&self, method: &Method, path: &str) -> Option<&Route> {
