@@ -3,6 +3,7 @@
 //! over HTTPS with reqwest.
 
 pub mod browser;
+pub mod call;
 pub mod raw;
 pub mod storefront;
 
@@ -168,6 +169,8 @@ pub struct Cluster {
     /// The edge's config file (reloads re-read it).
     pub edge_path: PathBuf,
     pub ca_pem: Vec<u8>,
+    /// The client behind `get`, `post`, … (no cookies kept).
+    requests: reqwest::Client,
     edge: RunningEdge,
     pub dir: PathBuf,
     /// Held while the cluster uses the shared PostgreSQL (see `start`).
@@ -178,6 +181,14 @@ pub struct Cluster {
 /// regions × three roles of pools, under a 200-buyer race, would otherwise
 /// crowd the server's connection limit when tests run in parallel.
 static DATABASE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A client of the edge at `https` that trusts the test CA, follows no
+/// redirects and gives up after 10 s.
+fn edge_client(ca_pem: &[u8], https: SocketAddr) -> reqwest::ClientBuilder {
+    trusting(ca_pem, https)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+}
 
 pub fn free_port() -> SocketAddr {
     // Pingora binds its own listeners, so reserve a port by binding and
@@ -690,6 +701,7 @@ impl Cluster {
             metrics: ports.metrics,
             admin: ports.admin,
             edge_path,
+            requests: edge_client(&ca_pem, ports.https).build().unwrap(),
             ca_pem,
             edge,
             dir,
@@ -719,13 +731,36 @@ impl Cluster {
     }
 
     pub fn client_builder(&self) -> reqwest::ClientBuilder {
-        trusting(&self.ca_pem, self.https)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
+        edge_client(&self.ca_pem, self.https)
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.https.port())
+    }
+
+    /// `method path` through the edge, to finish with `.reply().await`.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.requests.request(method, self.url(path))
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, path)
+    }
+
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::PUT, path)
+    }
+
+    pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::PATCH, path)
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::DELETE, path)
     }
 
     /// `GET path` through the edge (as `token`, if given), as JSON.

@@ -6,9 +6,8 @@
 
 use std::time::Duration;
 
-use meridian_e2e::{
-    error_code, login, send_retrying_503, Cluster, Options, ADMIN_TOKEN, CARRIER_SECRET,
-};
+use meridian_e2e::call::Send as _;
+use meridian_e2e::{login, send_retrying_503, Cluster, Options, ADMIN_TOKEN, CARRIER_SECRET};
 use serde_json::{json, Value};
 
 fn address() -> Value {
@@ -264,40 +263,32 @@ async fn sales_story(cluster: &Cluster) {
     assert_eq!(paid["events"], 3, "each event once");
 
     // Who may see what.
-    let r = client
-        .get(cluster.url("/api/analytics/seller/summary"))
-        .send()
-        .await
-        .unwrap();
+    let r = cluster.get("/api/analytics/seller/summary").reply().await;
     assert_eq!(r.status(), 401, "sellers sign in");
-    let r = client
-        .get(cluster.url("/api/analytics/seller/summary"))
+    let r = cluster
+        .get("/api/analytics/seller/summary")
         .bearer_auth(&ann)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 403);
-    assert_eq!(error_code(r).await, "forbidden", "a shopper has no shop");
-    let r = client
-        .get(cluster.url("/api/analytics/platform/summary"))
+    assert_eq!(r.code().to_owned(), "forbidden", "a shopper has no shop");
+    let r = cluster
+        .get("/api/analytics/platform/summary")
         .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 401, "platform figures need the ops credential");
-    let r = client
-        .get(cluster.url("/api/analytics/platform/summary"))
+    let r = cluster
+        .get("/api/analytics/platform/summary")
         .header("x-admin-token", "not-the-admin-token-at-all")
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 403);
-    let r = client
-        .get(cluster.url("/api/analytics/seller/summary"))
+    let r = cluster
+        .get("/api/analytics/seller/summary")
         .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.headers()["cache-control"], "private, no-store");
 
     // Validated ranges and parameters.
@@ -309,14 +300,13 @@ async fn sales_story(cluster: &Cluster) {
         ("limit=ten", 400, "invalid_query"),
         ("since=2026-01-01", 400, "invalid_query"),
     ] {
-        let r = client
-            .get(cluster.url(&format!("/api/analytics/seller/top-products?{query}")))
+        let r = cluster
+            .get(&format!("/api/analytics/seller/top-products?{query}"))
             .bearer_auth(&owner)
-            .send()
-            .await
-            .unwrap();
+            .reply()
+            .await;
         assert_eq!(r.status(), status, "{query}");
-        assert_eq!(error_code(r).await, code, "{query}");
+        assert_eq!(r.code().to_owned(), code, "{query}");
     }
     // A range without sales is empty, not an error.
     let empty = get(

@@ -1,6 +1,7 @@
 //! Every write endpoint, fed malformed, mistyped, oversized and out-of-range
 //! input through the edge, answers 4xx with a JSON error and stores nothing.
 
+use meridian_e2e::call::Send as _;
 use meridian_e2e::{login, Cluster, Options, CARRIER_SECRET};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -49,35 +50,26 @@ async fn every_write_endpoint_rejects_bad_input_cleanly() {
     let client = cluster.client();
     let shopper = login(&cluster, &client, "shopper@example.com").await;
     let owner = login(&cluster, &client, "owner@example.com").await;
-    let r = client
-        .post(cluster.url("/api/sellers/shops"))
+    let r = cluster.post("/api/sellers/shops")
         .bearer_auth(&owner)
         .json(&json!({ "name": "Bad Input Co", "slug": "bad-input", "contact_email": "b@example.com" }))
-        .send()
-        .await
-        .unwrap();
+.reply()
+.await;
     assert_eq!(r.status(), 201);
-    let key: Value = client
-        .post(cluster.url("/api/sellers/me/keys"))
+    let key: Value = cluster
+        .post("/api/sellers/me/keys")
         .bearer_auth(&owner)
         .json(&json!({ "name": "k", "scopes": ["catalog:write", "orders:write"] }))
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     let tokens = (shopper, owner, key["key"].as_str().unwrap().to_owned());
-    let product: Value = client
-        .post(cluster.url("/api/catalog/products"))
+    let product: Value = cluster.post("/api/catalog/products")
         .bearer_auth(&tokens.1)
         .json(&json!({ "title": "Probe", "price": { "amount": 100, "currency": "USD" }, "category": "books", "stock": 3 }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+.reply()
+.await
+.json;
     let pid = product["id"].as_str().unwrap().to_owned();
     let unknown = uuid::Uuid::new_v4();
     let huge = "x".repeat(100_000);
@@ -264,14 +256,11 @@ async fn every_write_endpoint_rejects_bad_input_cleanly() {
     }
 
     // Nothing was stored by any of it.
-    let p: Value = client
-        .get(cluster.url(&format!("/api/catalog/products/{pid}")))
-        .send()
+    let p: Value = cluster
+        .get(&format!("/api/catalog/products/{pid}"))
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(
         (
             p["stock"].as_u64(),
@@ -280,73 +269,48 @@ async fn every_write_endpoint_rejects_bad_input_cleanly() {
         ),
         (Some(3), Some("Probe"), Some(100))
     );
-    let books: Value = client
-        .get(cluster.url("/api/search?q=probe"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let books: Value = cluster.get("/api/search?q=probe").reply().await.json;
     assert_eq!(books["total"], 1);
-    let cart: Value = client
-        .get(cluster.url("/api/cart"))
+    let cart: Value = cluster
+        .get("/api/cart")
         .bearer_auth(&tokens.0)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(cart["items"].as_array().unwrap().len(), 0);
-    let orders: Value = client
-        .get(cluster.url("/api/orders"))
+    let orders: Value = cluster
+        .get("/api/orders")
         .bearer_auth(&tokens.0)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(orders["items"].as_array().unwrap().len(), 0);
-    let keys: Value = client
-        .get(cluster.url("/api/sellers/me/keys"))
+    let keys: Value = cluster
+        .get("/api/sellers/me/keys")
         .bearer_auth(&tokens.1)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(keys["items"].as_array().unwrap().len(), 1);
-    let me: Value = client
-        .get(cluster.url("/api/auth/me"))
+    let me: Value = cluster
+        .get("/api/auth/me")
         .bearer_auth(&tokens.0)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(me["bio"], "");
-    let reviews: Value = client
-        .get(cluster.url(&format!("/api/reviews/products/{pid}")))
-        .send()
+    let reviews: Value = cluster
+        .get(&format!("/api/reviews/products/{pid}"))
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(reviews["summary"]["count"], 0);
-    let shop: Value = client
-        .get(cluster.url("/api/sellers/me"))
+    let shop: Value = cluster
+        .get("/api/sellers/me")
         .bearer_auth(&tokens.1)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(shop["contact_email"], "b@example.com");
     cluster.shutdown().await;
 }

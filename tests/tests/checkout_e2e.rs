@@ -1,9 +1,8 @@
 //! End-to-end checkout: the shopper journey through the edge, and the
 //! concurrency guarantees (no oversell, one charge per idempotency key).
 
-use meridian_e2e::{
-    as_edge, error_code, login, send_retrying_503, settled_count, Cluster, Options,
-};
+use meridian_e2e::call::Send as _;
+use meridian_e2e::{as_edge, login, send_retrying_503, settled_count, Cluster, Options};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -14,28 +13,26 @@ async fn seller_with_product(
     stock: u32,
 ) -> (String, String) {
     let owner = login(cluster, client, "seller@example.com").await;
-    let r = client
-        .post(cluster.url("/api/sellers/shops"))
+    let r = cluster
+        .post("/api/sellers/shops")
         .bearer_auth(&owner)
         .json(
             &json!({ "name": "Teapot Co", "slug": "teapot-co", "contact_email": "t@example.com" }),
         )
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 201);
-    let r = client
-        .post(cluster.url("/api/catalog/products"))
+    let r = cluster
+        .post("/api/catalog/products")
         .bearer_auth(&owner)
         .json(&json!({
             "title": "Cast Iron Teapot", "price": { "amount": 2500, "currency": "USD" },
             "category": "home-kitchen", "stock": stock,
         }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 201);
-    let product: Value = r.json().await.unwrap();
+    let product: Value = r.json.clone();
     (owner, product["id"].as_str().unwrap().to_owned())
 }
 
@@ -43,15 +40,12 @@ fn address() -> Value {
     json!({ "name": "Ann Example", "line1": "1 Main St", "city": "Portland", "state": "OR", "postal_code": "97201", "country": "US" })
 }
 
-async fn stock_of(cluster: &Cluster, client: &reqwest::Client, product: &str) -> u64 {
-    let p: Value = client
-        .get(cluster.url(&format!("/api/catalog/products/{product}")))
-        .send()
+async fn stock_of(cluster: &Cluster, product: &str) -> u64 {
+    let p: Value = cluster
+        .get(&format!("/api/catalog/products/{product}"))
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     p["stock"].as_u64().unwrap()
 }
 
@@ -62,17 +56,16 @@ async fn shopper_checkout_journey_and_seller_fulfilment() {
     let (owner, product) = seller_with_product(&cluster, &client, 5).await;
 
     // As a guest: the cart lives behind a cookie.
-    let r = client
-        .post(cluster.url("/api/cart/items"))
+    let r = cluster
+        .post("/api/cart/items")
         .json(&json!({ "product_id": product, "quantity": 2 }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 200);
     let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     let guest_cookie = set_cookie.split(';').next().unwrap().to_owned();
     assert!(guest_cookie.starts_with("meridian_cart="));
-    let cart: Value = r.json().await.unwrap();
+    let cart: Value = r.json.clone();
     assert_eq!(cart["item_count"], 2);
     assert_eq!(cart["subtotal"]["amount"], 5000);
 
@@ -81,31 +74,24 @@ async fn shopper_checkout_journey_and_seller_fulfilment() {
         json!({ "product_id": product, "quantity": 0 }),
         json!({ "product_id": product, "quantity": 100 }),
     ] {
-        let r = client
-            .post(cluster.url("/api/cart/items"))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+        let r = cluster.post("/api/cart/items").json(&bad).reply().await;
         assert_eq!(r.status(), 422);
     }
-    let r = client
-        .post(cluster.url("/api/cart/items"))
+    let r = cluster
+        .post("/api/cart/items")
         .json(&json!({ "product_id": uuid::Uuid::new_v4(), "quantity": 1 }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 404);
 
     // Sign in: the guest cart merges into the user's cart.
     let token = login(&cluster, &client, "ann@example.com").await;
-    let r = client
-        .get(cluster.url("/api/cart"))
+    let r = cluster
+        .get("/api/cart")
         .bearer_auth(&token)
         .header("cookie", &guest_cookie)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert!(
         r.headers()["set-cookie"]
             .to_str()
@@ -113,70 +99,61 @@ async fn shopper_checkout_journey_and_seller_fulfilment() {
             .contains("Max-Age=0"),
         "guest cookie cleared"
     );
-    let cart: Value = r.json().await.unwrap();
+    let cart: Value = r.json.clone();
     assert_eq!(cart["items"][0]["quantity"], 2);
     // Another shopper sees their own (empty) cart.
     let other = login(&cluster, &client, "bob@example.com").await;
-    let theirs: Value = client
-        .get(cluster.url("/api/cart"))
+    let theirs: Value = cluster
+        .get("/api/cart")
         .bearer_auth(&other)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
 
     // Checkout needs a key and a valid address.
     let body = json!({ "shipping_address": address(), "payment_token": "tok_visa" });
-    let r = client
-        .post(cluster.url("/api/orders/checkout"))
+    let r = cluster
+        .post("/api/orders/checkout")
         .bearer_auth(&token)
         .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 400);
-    assert_eq!(error_code(r).await, "idempotency_key_required");
+    assert_eq!(r.code().to_owned(), "idempotency_key_required");
     let mut bad_address = body.clone();
     bad_address["shipping_address"]["postal_code"] = json!("ABCDE");
-    let r = client
-        .post(cluster.url("/api/orders/checkout"))
+    let r = cluster
+        .post("/api/orders/checkout")
         .bearer_auth(&token)
         .header("idempotency-key", "k-bad")
         .json(&bad_address)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 422);
 
-    let r = client
-        .post(cluster.url("/api/orders/checkout"))
+    let r = cluster
+        .post("/api/orders/checkout")
         .bearer_auth(&token)
         .header("idempotency-key", "k-1")
         .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 201);
-    let order: Value = r.json().await.unwrap();
+    let order: Value = r.json.clone();
     assert_eq!(order["status"], "paid");
     assert_eq!(order["items"]["amount"], 5000);
     assert_eq!(order["shipping"]["amount"], 0, "free shipping at $50");
     assert_eq!(order["tax"]["amount"], 413, "8.25% of 5000, rounded");
     assert_eq!(order["total"]["amount"], 5413);
     assert_eq!(order["sub_orders"].as_array().unwrap().len(), 1);
-    assert_eq!(stock_of(&cluster, &client, &product).await, 3);
-    let cart: Value = client
-        .get(cluster.url("/api/cart"))
+    assert_eq!(stock_of(&cluster, &product).await, 3);
+    let cart: Value = cluster
+        .get("/api/cart")
         .bearer_auth(&token)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(
         cart["items"].as_array().unwrap().len(),
         0,
@@ -184,167 +161,140 @@ async fn shopper_checkout_journey_and_seller_fulfilment() {
     );
 
     // Replays: same answer; different body with the same key: 422.
-    let r = client
-        .post(cluster.url("/api/orders/checkout"))
+    let r = cluster
+        .post("/api/orders/checkout")
         .bearer_auth(&token)
         .header("idempotency-key", "k-1")
         .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 200);
-    let replay: Value = r.json().await.unwrap();
+    let replay: Value = r.json.clone();
     assert_eq!(replay["id"], order["id"]);
     let mut changed = body.clone();
     changed["payment_token"] = json!("tok_declined");
-    let r = client
-        .post(cluster.url("/api/orders/checkout"))
+    let r = cluster
+        .post("/api/orders/checkout")
         .bearer_auth(&token)
         .header("idempotency-key", "k-1")
         .json(&changed)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 422);
-    assert_eq!(error_code(r).await, "idempotency_mismatch");
+    assert_eq!(r.code().to_owned(), "idempotency_mismatch");
 
     // Orders are private to their buyer.
     let id = order["id"].as_str().unwrap();
-    let mine: Value = client
-        .get(cluster.url("/api/orders"))
+    let mine: Value = cluster
+        .get("/api/orders")
         .bearer_auth(&token)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
-    let r = client
-        .get(cluster.url(&format!("/api/orders/{id}")))
+    let r = cluster
+        .get(&format!("/api/orders/{id}"))
         .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 404);
-    let r = client
-        .get(cluster.url(&format!("/api/orders/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let r = cluster.get(&format!("/api/orders/{id}")).reply().await;
     assert_eq!(r.status(), 401);
 
     // The seller sees and fulfils their sub-order; shoppers cannot.
-    let seller_view: Value = client
-        .get(cluster.url("/api/orders/seller"))
+    let seller_view: Value = cluster
+        .get("/api/orders/seller")
         .bearer_auth(&owner)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(seller_view["items"].as_array().unwrap().len(), 1);
     let sub = order["sub_orders"][0]["id"].as_str().unwrap();
     let ship = json!({ "carrier": "UPS", "tracking_number": "1Z999AA10123456784" });
-    let r = client
-        .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/ship")))
+    let r = cluster
+        .post(&format!("/api/orders/{id}/sub-orders/{sub}/ship"))
         .bearer_auth(&token)
         .json(&ship)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 403, "a shopper is not a seller");
     // Another seller can neither see nor act on this sub-order.
     let rival = login(&cluster, &client, "rival-seller@example.com").await;
-    let r = client
-        .post(cluster.url("/api/sellers/shops"))
+    let r = cluster
+        .post("/api/sellers/shops")
         .bearer_auth(&rival)
         .json(&json!({ "name": "Rival", "slug": "rival-co", "contact_email": "r@example.com" }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 201);
-    let theirs: Value = client
-        .get(cluster.url("/api/orders/seller"))
+    let theirs: Value = cluster
+        .get("/api/orders/seller")
         .bearer_auth(&rival)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
     for action in ["ship", "cancel"] {
-        let r = client
-            .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/{action}")))
+        let r = cluster
+            .post(&format!("/api/orders/{id}/sub-orders/{sub}/{action}"))
             .bearer_auth(&rival)
             .json(&ship)
-            .send()
-            .await
-            .unwrap();
+            .reply()
+            .await;
         assert_eq!(r.status(), 404, "{action}");
     }
-    let r = client
-        .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/refunds")))
+    let r = cluster
+        .post(&format!("/api/orders/{id}/sub-orders/{sub}/refunds"))
         .bearer_auth(&rival)
         .header("idempotency-key", "steal")
         .json(&json!({ "product_id": product, "quantity": 1 }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 404);
-    let r = client
-        .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/ship")))
+    let r = cluster
+        .post(&format!("/api/orders/{id}/sub-orders/{sub}/ship"))
         .bearer_auth(&owner)
         .json(&ship)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 200);
-    let r = client
-        .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/cancel")))
+    let r = cluster
+        .post(&format!("/api/orders/{id}/sub-orders/{sub}/cancel"))
         .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 409, "cannot cancel after shipping");
-    assert_eq!(error_code(r).await, "illegal_transition");
+    assert_eq!(r.code().to_owned(), "illegal_transition");
 
     // Partial refund of one unit: price + tax, once per key.
     let refund = json!({ "product_id": product, "quantity": 1 });
     for _ in 0..2 {
-        let r = client
-            .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/refunds")))
+        let r = cluster
+            .post(&format!("/api/orders/{id}/sub-orders/{sub}/refunds"))
             .bearer_auth(&owner)
             .header("idempotency-key", "refund-1")
             .json(&refund)
-            .send()
-            .await
-            .unwrap();
+            .reply()
+            .await;
         assert_eq!(r.status(), 200);
     }
-    let after: Value = client
-        .get(cluster.url(&format!("/api/orders/{id}")))
+    let after: Value = cluster
+        .get(&format!("/api/orders/{id}"))
         .bearer_auth(&token)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(after["status"], "shipped");
     assert_eq!(after["refunded"]["amount"], 2500 + 206);
     assert_eq!(after["sub_orders"][0]["lines"][0]["refunded_quantity"], 1);
     let too_many = json!({ "product_id": product, "quantity": 2 });
-    let r = client
-        .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/refunds")))
+    let r = cluster
+        .post(&format!("/api/orders/{id}/sub-orders/{sub}/refunds"))
         .bearer_auth(&owner)
         .header("idempotency-key", "refund-2")
         .json(&too_many)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 422);
     cluster.shutdown().await;
 }
@@ -355,62 +305,51 @@ async fn declined_payment_releases_stock_and_keeps_the_cart() {
     let client = cluster.client();
     let (owner, product) = seller_with_product(&cluster, &client, 3).await;
     let token = login(&cluster, &client, "dee@example.com").await;
-    client
-        .post(cluster.url("/api/cart/items"))
+    cluster
+        .post("/api/cart/items")
         .bearer_auth(&token)
         .json(&json!({ "product_id": product, "quantity": 2 }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     for (key, token_kind, status, code) in [
         ("k-declined", "tok_declined", 402, "payment_declined"),
         ("k-funds", "tok_insufficient_funds", 402, "payment_declined"),
     ] {
-        let r = client
-            .post(cluster.url("/api/orders/checkout"))
+        let r = cluster
+            .post("/api/orders/checkout")
             .bearer_auth(&token)
             .header("idempotency-key", key)
             .json(&json!({ "shipping_address": address(), "payment_token": token_kind }))
-            .send()
-            .await
-            .unwrap();
+            .reply()
+            .await;
         assert_eq!(r.status(), status);
-        assert_eq!(error_code(r).await, code);
-        assert_eq!(
-            stock_of(&cluster, &client, &product).await,
-            3,
-            "stock released"
-        );
+        assert_eq!(r.code().to_owned(), code);
+        assert_eq!(stock_of(&cluster, &product).await, 3, "stock released");
     }
-    let cart: Value = client
-        .get(cluster.url("/api/cart"))
+    let cart: Value = cluster
+        .get("/api/cart")
         .bearer_auth(&token)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(cart["items"][0]["quantity"], 2, "cart intact");
     // Out of stock: nothing taken, nothing charged.
-    let r = client
-        .put(cluster.url(&format!("/api/catalog/products/{product}/stock")))
+    let r = cluster
+        .put(&format!("/api/catalog/products/{product}/stock"))
         .bearer_auth(&owner)
         .json(&json!({ "stock": 1 }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 200);
-    let r = client
-        .post(cluster.url("/api/orders/checkout"))
+    let r = cluster
+        .post("/api/orders/checkout")
         .bearer_auth(&token)
         .header("idempotency-key", "k-oos")
         .json(&json!({ "shipping_address": address(), "payment_token": "tok_visa" }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 409);
-    assert_eq!(error_code(r).await, "out_of_stock");
+    assert_eq!(r.code().to_owned(), "out_of_stock");
     let events = &cluster.region("chicago").events;
     assert_eq!(settled_count(events, "payments.payment.captured").await, 0);
     cluster.shutdown().await;
@@ -489,7 +428,7 @@ async fn two_hundred_buyers_ten_units_no_oversell() {
         }
     }
     assert_eq!((paid, out_of_stock), (10, 190));
-    assert_eq!(stock_of(&cluster, &client, &product).await, 0);
+    assert_eq!(stock_of(&cluster, &product).await, 0);
     let events = &cluster.region("chicago").events;
     assert_eq!(settled_count(events, "payments.payment.captured").await, 10);
     assert_eq!(
@@ -540,7 +479,7 @@ async fn one_key_fifty_times_is_one_order_and_one_charge() {
         ids.insert(body["id"].as_str().unwrap().to_owned());
     }
     assert_eq!(ids.len(), 1, "one order");
-    assert_eq!(stock_of(&cluster, &client, &product).await, 9);
+    assert_eq!(stock_of(&cluster, &product).await, 9);
     let events = &cluster.region("chicago").events;
     assert_eq!(
         settled_count(events, "payments.payment.captured").await,
@@ -571,149 +510,126 @@ async fn delivered_then_reviewed(cluster: Cluster) {
     let (owner, product) = seller_with_product(&cluster, &client, 5).await;
     let buyer = login(&cluster, &client, "gia@example.com").await;
     let stranger = login(&cluster, &client, "hal@example.com").await;
-    client
-        .post(cluster.url("/api/cart/items"))
+    cluster
+        .post("/api/cart/items")
         .bearer_auth(&buyer)
         .json(&json!({ "product_id": product, "quantity": 1 }))
-        .send()
-        .await
-        .unwrap();
-    let order: Value = client
-        .post(cluster.url("/api/orders/checkout"))
+        .reply()
+        .await;
+    let order: Value = cluster
+        .post("/api/orders/checkout")
         .bearer_auth(&buyer)
         .header("idempotency-key", "k")
         .json(&json!({ "shipping_address": address(), "payment_token": "tok_visa" }))
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     let id = order["id"].as_str().unwrap();
     let sub = order["sub_orders"][0]["id"].as_str().unwrap();
 
     // Not delivered yet: no review.
     let review = json!({ "rating": 4, "text": "Pours well." });
-    let r = client
-        .post(cluster.url(&format!("/api/reviews/products/{product}")))
+    let r = cluster
+        .post(&format!("/api/reviews/products/{product}"))
         .bearer_auth(&buyer)
         .json(&review)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 403);
 
     let ship = json!({ "carrier": "UPS", "tracking_number": "1ZTEST0001" });
-    let r = client
-        .post(cluster.url(&format!("/api/orders/{id}/sub-orders/{sub}/ship")))
+    let r = cluster
+        .post(&format!("/api/orders/{id}/sub-orders/{sub}/ship"))
         .bearer_auth(&owner)
         .json(&ship)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 200);
 
     // Tracking is the buyer's alone.
-    let r = client
-        .get(cluster.url(&format!("/api/logistics/orders/{id}")))
+    let r = cluster
+        .get(&format!("/api/logistics/orders/{id}"))
         .bearer_auth(&stranger)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 404);
-    let tracking: Value = client
-        .get(cluster.url(&format!("/api/logistics/orders/{id}")))
+    let tracking: Value = cluster
+        .get(&format!("/api/logistics/orders/{id}"))
         .bearer_auth(&buyer)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(tracking["items"][0]["status"], "label_created");
 
     // Carrier scans: a wrong secret is refused; a backwards scan is a 409.
     let scan = |status: &str| json!({ "carrier": "UPS", "tracking_number": "1ZTEST0001", "status": status, "location": "Portland, OR" });
-    let r = client
-        .post(cluster.url("/api/logistics/carrier/updates"))
+    let r = cluster
+        .post("/api/logistics/carrier/updates")
         .header("x-carrier-secret", "wrong-secret-wrong-secret")
         .json(&scan("in_transit"))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 401);
     for status in ["in_transit", "out_for_delivery", "delivered"] {
-        let r = client
-            .post(cluster.url("/api/logistics/carrier/updates"))
+        let r = cluster
+            .post("/api/logistics/carrier/updates")
             .header("x-carrier-secret", meridian_e2e::CARRIER_SECRET)
             .json(&scan(status))
-            .send()
-            .await
-            .unwrap();
+            .reply()
+            .await;
         assert_eq!(r.status(), 200, "{status}");
     }
-    let r = client
-        .post(cluster.url("/api/logistics/carrier/updates"))
+    let r = cluster
+        .post("/api/logistics/carrier/updates")
         .header("x-carrier-secret", meridian_e2e::CARRIER_SECRET)
         .json(&scan("in_transit"))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 409);
-    let delivered: Value = client
-        .get(cluster.url(&format!("/api/orders/{id}")))
+    let delivered: Value = cluster
+        .get(&format!("/api/orders/{id}"))
         .bearer_auth(&buyer)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(delivered["status"], "delivered");
 
     // Now the buyer may review, once (a second submission edits it).
-    let r = client
-        .post(cluster.url(&format!("/api/reviews/products/{product}")))
+    let r = cluster
+        .post(&format!("/api/reviews/products/{product}"))
         .bearer_auth(&buyer)
         .json(&json!({ "rating": 9 }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 422);
-    let r = client
-        .post(cluster.url(&format!("/api/reviews/products/{product}")))
+    let r = cluster
+        .post(&format!("/api/reviews/products/{product}"))
         .bearer_auth(&buyer)
         .json(&review)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 201);
-    let created: Value = r.json().await.unwrap();
-    let r = client
-        .post(cluster.url(&format!("/api/reviews/products/{product}")))
+    let created: Value = r.json.clone();
+    let r = cluster
+        .post(&format!("/api/reviews/products/{product}"))
         .bearer_auth(&buyer)
         .json(&json!({ "rating": 5, "text": "Even better after a week." }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 200);
-    let r = client
-        .post(cluster.url(&format!("/api/reviews/products/{product}")))
+    let r = cluster
+        .post(&format!("/api/reviews/products/{product}"))
         .bearer_auth(&stranger)
         .json(&review)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 403, "only buyers review");
 
-    let listing: Value = client
-        .get(cluster.url(&format!("/api/reviews/products/{product}")))
-        .send()
+    let listing: Value = cluster
+        .get(&format!("/api/reviews/products/{product}"))
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(listing["items"].as_array().unwrap().len(), 1);
     assert_eq!(listing["summary"]["count"], 1);
     assert_eq!(listing["summary"]["average_centi"], 500);
@@ -721,14 +637,11 @@ async fn delivered_then_reviewed(cluster: Cluster) {
     // The catalog's summary follows through events.
     let mut caught_up = false;
     for _ in 0..50 {
-        let p: Value = client
-            .get(cluster.url(&format!("/api/catalog/products/{product}")))
-            .send()
+        let p: Value = cluster
+            .get(&format!("/api/catalog/products/{product}"))
+            .reply()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .json;
         if p["rating"]["count"] == 1 && p["rating"]["histogram"][4] == 1 {
             caught_up = true;
             break;
@@ -739,48 +652,41 @@ async fn delivered_then_reviewed(cluster: Cluster) {
 
     // Seller reply; a stranger's helpful vote counts once; own vote refused.
     let review_id = created["id"].as_str().unwrap();
-    let r = client
-        .post(cluster.url(&format!("/api/reviews/{review_id}/reply")))
+    let r = cluster
+        .post(&format!("/api/reviews/{review_id}/reply"))
         .bearer_auth(&stranger)
         .json(&json!({ "text": "Not my product" }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 403);
-    let r = client
-        .post(cluster.url(&format!("/api/reviews/{review_id}/reply")))
+    let r = cluster
+        .post(&format!("/api/reviews/{review_id}/reply"))
         .bearer_auth(&owner)
         .json(&json!({ "text": "Thank you!" }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 200);
     for expected in [true, false] {
-        let v: Value = client
-            .post(cluster.url(&format!("/api/reviews/{review_id}/helpful")))
+        let v: Value = cluster
+            .post(&format!("/api/reviews/{review_id}/helpful"))
             .bearer_auth(&stranger)
-            .send()
+            .reply()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .json;
         assert_eq!(v["counted"], expected);
     }
-    let r = client
-        .post(cluster.url(&format!("/api/reviews/{review_id}/helpful")))
+    let r = cluster
+        .post(&format!("/api/reviews/{review_id}/helpful"))
         .bearer_auth(&buyer)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 403);
-    let r = client
-        .post(cluster.url(&format!("/api/reviews/{review_id}/reports")))
+    let r = cluster
+        .post(&format!("/api/reviews/{review_id}/reports"))
         .bearer_auth(&stranger)
         .json(&json!({ "reason": "off-topic" }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 202);
     cluster.shutdown().await;
 }
@@ -831,16 +737,13 @@ async fn race_on_stored_orders(cluster: Cluster) {
         [(201, 10), (409, 190)].into_iter().collect(),
         "e.g. {unexpected:?}"
     );
-    assert_eq!(stock_of(&cluster, &client, &product).await, 0);
-    let seller_orders: Value = client
-        .get(cluster.url("/api/orders/seller"))
+    assert_eq!(stock_of(&cluster, &product).await, 0);
+    let seller_orders: Value = cluster
+        .get("/api/orders/seller")
         .bearer_auth(&owner)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(
         seller_orders["items"].as_array().unwrap().len(),
         10,

@@ -2,9 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use meridian_e2e::{
-    error_code, region_of, register_and_login, Cluster, Options, PASSWORD, REGIONS, SECRET,
-};
+use meridian_e2e::call::Send as _;
+use meridian_e2e::{register_and_login, Cluster, Options, PASSWORD, REGIONS, SECRET};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,57 +12,52 @@ async fn register_login_me_logout() {
     let client = cluster.client();
     let (token, user) = register_and_login(&cluster, &client, "ann@example.com").await;
 
-    let me = client
-        .get(cluster.url("/api/auth/me"))
+    let me = cluster
+        .get("/api/auth/me")
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(me.status(), 200);
-    assert!(!region_of(&me).is_empty());
-    let me: Value = me.json().await.unwrap();
+    assert!(!me.region().to_owned().is_empty());
+    let me: Value = me.json.clone();
     assert_eq!(me["id"], user["id"]);
     assert_eq!(me["email"], "ann@example.com");
     assert!(me.get("password_hash").is_none());
 
     // The cookie works as well as the bearer token.
-    let by_cookie = client
-        .get(cluster.url("/api/auth/me"))
+    let by_cookie = cluster
+        .get("/api/auth/me")
         .header("cookie", format!("meridian_session={token}"))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(by_cookie.status(), 200);
 
     // Profile update.
-    let patched = client
-        .patch(cluster.url("/api/auth/me"))
+    let patched = cluster
+        .patch("/api/auth/me")
         .bearer_auth(&token)
         .json(&json!({ "display_name": "Ann E.", "bio": "Teapots" }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(patched.status(), 200);
-    let patched: Value = patched.json().await.unwrap();
+    let patched: Value = patched.json.clone();
     assert_eq!(patched["display_name"], "Ann E.");
 
-    let logout = client
-        .post(cluster.url("/api/auth/logout"))
+    let logout = cluster
+        .post("/api/auth/logout")
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(logout.status(), 204);
     // The edge caches sessions for 60 s in this cluster: the 401 proves the
     // logout dropped the cached entry.
-    let after = client
-        .get(cluster.url("/api/auth/me"))
+    let after = cluster
+        .get("/api/auth/me")
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(after.status(), 401);
-    assert_eq!(error_code(after).await, "unauthorized");
+    assert_eq!(after.code().to_owned(), "unauthorized");
     cluster.shutdown().await;
 }
 
@@ -73,23 +67,21 @@ async fn auth_errors_are_json_and_uniform() {
     let client = cluster.client();
     register_and_login(&cluster, &client, "bob@example.com").await;
 
-    let dup = client
-        .post(cluster.url("/api/auth/register"))
+    let dup = cluster
+        .post("/api/auth/register")
         .json(&json!({ "email": "BOB@example.com", "password": PASSWORD, "display_name": "Bob" }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(dup.status(), 409);
-    assert_eq!(error_code(dup).await, "email_taken");
+    assert_eq!(dup.code().to_owned(), "email_taken");
 
-    let bad = client
-        .post(cluster.url("/api/auth/register"))
+    let bad = cluster
+        .post("/api/auth/register")
         .json(&json!({ "email": "not-an-email", "password": "short", "display_name": "" }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(bad.status(), 422);
-    let body: Value = bad.json().await.unwrap();
+    let body: Value = bad.json.clone();
     let fields: Vec<&str> = body["error"]["fields"]
         .as_array()
         .unwrap()
@@ -98,58 +90,45 @@ async fn auth_errors_are_json_and_uniform() {
         .collect();
     assert_eq!(fields, ["email", "password", "display_name"]);
 
-    let missing = client
-        .post(cluster.url("/api/auth/register"))
+    let missing = cluster
+        .post("/api/auth/register")
         .json(&json!({ "email": "x@example.com" }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(missing.status(), 422);
 
-    let wrong_password = client
-        .post(cluster.url("/api/auth/login"))
+    let wrong_password = cluster
+        .post("/api/auth/login")
         .json(&json!({ "email": "bob@example.com", "password": "not the password" }))
-        .send()
-        .await
-        .unwrap();
-    let unknown_email = client
-        .post(cluster.url("/api/auth/login"))
+        .reply()
+        .await;
+    let unknown_email = cluster
+        .post("/api/auth/login")
         .json(&json!({ "email": "nobody@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(wrong_password.status(), 401);
     assert_eq!(unknown_email.status(), 401);
-    let a: Value = wrong_password.json().await.unwrap();
-    let b: Value = unknown_email.json().await.unwrap();
+    let a: Value = wrong_password.json.clone();
+    let b: Value = unknown_email.json.clone();
     assert_eq!(a, b, "wrong password and unknown email look the same");
 
-    let no_session = client
-        .get(cluster.url("/api/auth/me"))
-        .send()
-        .await
-        .unwrap();
+    let no_session = cluster.get("/api/auth/me").reply().await;
     assert_eq!(no_session.status(), 401);
-    let forged = client
-        .get(cluster.url("/api/auth/me"))
+    let forged = cluster
+        .get("/api/auth/me")
         .bearer_auth("A".repeat(43))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(forged.status(), 401);
 
-    let unknown = client
-        .get(cluster.url("/api/nothing/here"))
-        .send()
-        .await
-        .unwrap();
+    let unknown = cluster.get("/api/nothing/here").reply().await;
     assert_eq!(unknown.status(), 404);
-    assert_eq!(error_code(unknown).await, "not_found");
-    let traversal = client
-        .get(cluster.url("/api/catalog/x%2F..%2F..%2Fauth%2Fme"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(unknown.code().to_owned(), "not_found");
+    let traversal = cluster
+        .get("/api/catalog/x%2F..%2F..%2Fauth%2Fme")
+        .reply()
+        .await;
     assert_eq!(traversal.status(), 400);
     cluster.shutdown().await;
 }
@@ -167,26 +146,24 @@ async fn client_sent_identity_headers_never_reach_an_origin() {
     let (token, user) = register_and_login(&cluster, &client, "carol@example.com").await;
     let victim = user["id"].as_str().unwrap();
 
-    let spoofed = client
-        .get(cluster.url("/api/auth/me"))
+    let spoofed = cluster
+        .get("/api/auth/me")
         .header("x-user-id", victim)
         .header("x-meridian-internal", SECRET)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(spoofed.status(), 401, "spoofed x-user-id was honoured");
 
     // With a real session, the edge's identity wins over a spoofed one.
     let other = uuid::Uuid::new_v4().to_string();
-    let mixed = client
-        .get(cluster.url("/api/auth/me"))
+    let mixed = cluster
+        .get("/api/auth/me")
         .bearer_auth(&token)
         .header("x-user-id", &other)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(mixed.status(), 200);
-    let body: Value = mixed.json().await.unwrap();
+    let body: Value = mixed.json.clone();
     assert_eq!(body["id"], user["id"]);
 
     // Origins refuse anything that did not come through the edge.
@@ -212,25 +189,19 @@ async fn client_sent_identity_headers_never_reach_an_origin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_city_lands_in_its_own_region() {
     let cluster = Cluster::start(Options::default()).await;
-    let client = cluster.client();
     for (id, lat, lon) in REGIONS {
-        let r = client
-            .get(cluster.url("/api/catalog/products?limit=1"))
+        let r = cluster
+            .get("/api/catalog/products?limit=1")
             .header("x-client-geo", format!("{lat},{lon}"))
-            .send()
-            .await
-            .unwrap();
+            .reply()
+            .await;
         assert_eq!(r.status(), 200);
-        assert_eq!(region_of(&r), *id);
+        assert_eq!(r.region().to_owned(), *id);
         assert!(r.headers().contains_key("x-request-id"));
     }
     // No header: the edge's own location (Chicago).
-    let r = client
-        .get(cluster.url("/api/catalog/categories"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(region_of(&r), "chicago");
+    let r = cluster.get("/api/catalog/categories").reply().await;
+    assert_eq!(r.region().to_owned(), "chicago");
     cluster.shutdown().await;
 }
 
@@ -240,9 +211,9 @@ async fn stopped_region_fails_over_to_next_nearest_and_back() {
     let client = cluster.client();
     let salem = "44.94,-123.03";
     let url = cluster.url("/api/catalog/products?limit=2&sort=price_asc");
-    let get = || client.get(&url).header("x-client-geo", salem).send();
-    let r = get().await.unwrap();
-    assert_eq!(region_of(&r), "portland");
+    let get = || client.get(&url).header("x-client-geo", salem).reply();
+    let r = get().await;
+    assert_eq!(r.region().to_owned(), "portland");
 
     cluster.stop_region("portland").await;
     let stopped_at = Instant::now();
@@ -252,13 +223,13 @@ async fn stopped_region_fails_over_to_next_nearest_and_back() {
     let mut failures = 0;
     let mut after_window = 0;
     while stopped_at.elapsed() < window + Duration::from_millis(700) {
-        let r = get().await.unwrap();
+        let r = get().await;
         if r.status() != 200 {
             failures += 1;
         }
         if stopped_at.elapsed() > window {
             after_window += 1;
-            assert_eq!(region_of(&r), "los-angeles");
+            assert_eq!(r.region().to_owned(), "los-angeles");
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -274,9 +245,9 @@ async fn stopped_region_fails_over_to_next_nearest_and_back() {
     cluster.restart_region("portland").await;
     let back = Instant::now();
     loop {
-        let r = get().await.unwrap();
+        let r = get().await;
         assert_eq!(r.status(), 200);
-        if region_of(&r) == "portland" {
+        if r.region().to_owned() == "portland" {
             break;
         }
         assert!(
@@ -341,18 +312,16 @@ async fn oversized_bodies_are_rejected_with_413() {
         ..Options::default()
     })
     .await;
-    let client = cluster.client();
     let big = vec![b'x'; 200 * 1024];
     // Declared length over the limit: refused before anything is proxied.
-    let r = client
-        .post(cluster.url("/api/auth/register"))
+    let r = cluster
+        .post("/api/auth/register")
         .header("content-type", "application/json")
         .body(big.clone())
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 413);
-    assert_eq!(error_code(r).await, "body_too_large");
+    assert_eq!(r.code().to_owned(), "body_too_large");
 
     // Streamed without a length: cut off once the limit is crossed.
     let h1 = cluster.client_builder().http1_only().build().unwrap();
@@ -372,12 +341,11 @@ async fn oversized_bodies_are_rejected_with_413() {
     }
 
     // A small body still passes.
-    let ok = client
-        .post(cluster.url("/api/auth/register"))
+    let ok = cluster
+        .post("/api/auth/register")
         .json(&json!({ "email": "dee@example.com", "password": PASSWORD, "display_name": "Dee" }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(ok.status(), 201);
     cluster.shutdown().await;
 }
@@ -394,14 +362,13 @@ async fn edge_checks_sessions_directly_in_redis() {
     .await;
     let client = cluster.client();
     let (token, user) = register_and_login(&cluster, &client, "erin@example.com").await;
-    let me = client
-        .get(cluster.url("/api/auth/me"))
+    let me = cluster
+        .get("/api/auth/me")
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(me.status(), 200);
-    let me: Value = me.json().await.unwrap();
+    let me: Value = me.json.clone();
     assert_eq!(me["id"], user["id"]);
 
     let metrics = cluster.edge_metrics().await;
@@ -412,19 +379,17 @@ async fn edge_checks_sessions_directly_in_redis() {
     assert!(metrics
         .contains(r#"meridian_edge_session_lookups_total{result="valid",source="introspect"} 0"#));
 
-    let logout = client
-        .post(cluster.url("/api/auth/logout"))
+    let logout = cluster
+        .post("/api/auth/logout")
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(logout.status(), 204);
-    let after = client
-        .get(cluster.url("/api/auth/me"))
+    let after = cluster
+        .get("/api/auth/me")
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(after.status(), 401);
     let metrics = cluster.edge_metrics().await;
     assert!(metrics

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use meridian_common::testing::backend_endpoint;
+use meridian_e2e::call::Send as _;
 use meridian_e2e::{free_port, Cluster, Options};
 use serde_json::Value;
 
@@ -209,13 +210,8 @@ async fn a_real_prometheus_scrapes_the_edge_and_every_origin() {
     }
 
     let cluster = Cluster::start(Options::default()).await;
-    let client = cluster.client();
     for _ in 0..5 {
-        client
-            .get(cluster.url("/api/catalog/categories"))
-            .send()
-            .await
-            .unwrap();
+        cluster.get("/api/catalog/categories").reply().await;
     }
     let origins: Vec<String> = cluster
         .regions

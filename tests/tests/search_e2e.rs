@@ -1,29 +1,21 @@
 //! End-to-end search through the edge: typo tolerance, facets, filters, and
 //! the index following catalog changes and checkouts.
 
+use meridian_e2e::call::Send as _;
 use meridian_e2e::{login, Cluster, Options};
 use serde_json::{json, Value};
 
-async fn search(cluster: &Cluster, client: &reqwest::Client, query: &str) -> (u16, Value) {
-    let r = client
-        .get(cluster.url(&format!("/api/search?{query}")))
-        .send()
-        .await
-        .unwrap();
+async fn search(cluster: &Cluster, query: &str) -> (u16, Value) {
+    let r = cluster.get(&format!("/api/search?{query}")).reply().await;
     let status = r.status().as_u16();
-    (status, r.json().await.unwrap())
+    (status, r.json.clone())
 }
 
 /// Polls until `check` holds for the search answer (indexing is immediate
 /// for seller edits, asynchronous for stock taken by checkouts).
-async fn eventually(
-    cluster: &Cluster,
-    client: &reqwest::Client,
-    query: &str,
-    check: impl Fn(&Value) -> bool,
-) -> Value {
+async fn eventually(cluster: &Cluster, query: &str, check: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..100 {
-        let (_, body) = search(cluster, client, query).await;
+        let (_, body) = search(cluster, query).await;
         if check(&body) {
             return body;
         }
@@ -38,7 +30,7 @@ async fn search_finds_follows_and_validates() {
     let client = cluster.client();
 
     // Demo catalog, with a typo.
-    let (status, body) = search(&cluster, &client, "q=hedphones").await;
+    let (status, body) = search(&cluster, "q=hedphones").await;
     assert_eq!(status, 200);
     let items = body["items"].as_array().unwrap();
     assert!(!items.is_empty());
@@ -51,7 +43,6 @@ async fn search_finds_follows_and_validates() {
     assert!(body["facets"]["category"]["electronics"].as_u64().unwrap() >= 1);
     let (_, cheap) = search(
         &cluster,
-        &client,
         "category=books&max_price=1500&sort=price_asc&limit=5",
     )
     .await;
@@ -74,73 +65,61 @@ async fn search_finds_follows_and_validates() {
         "min_price=10&max_price=5",
         "seller=nope",
     ] {
-        assert_eq!(search(&cluster, &client, bad).await.0, 422, "{bad}");
+        assert_eq!(search(&cluster, bad).await.0, 422, "{bad}");
     }
-    assert_eq!(search(&cluster, &client, "colour=red").await.0, 400);
+    assert_eq!(search(&cluster, "colour=red").await.0, 400);
 
     // A seller's new product is searchable at once; archived, it is gone.
     let owner = login(&cluster, &client, "kettle@example.com").await;
-    let r = client
-        .post(cluster.url("/api/sellers/shops"))
+    let r = cluster.post("/api/sellers/shops")
         .bearer_auth(&owner)
         .json(&json!({ "name": "Kettle Works", "slug": "kettle-works", "contact_email": "k@example.com" }))
-        .send()
-        .await
-        .unwrap();
+.reply()
+.await;
     assert_eq!(r.status(), 201);
-    let product: Value = client
-        .post(cluster.url("/api/catalog/products"))
+    let product: Value = cluster
+        .post("/api/catalog/products")
         .bearer_auth(&owner)
         .json(&json!({
             "title": "Zanzibar Kettle", "description": "Whistling stovetop kettle",
             "price": { "amount": 4200, "currency": "USD" }, "category": "home-kitchen", "stock": 1,
         }))
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     let id = product["id"].as_str().unwrap().to_owned();
-    let (_, found) = search(&cluster, &client, "q=zanzibr").await;
+    let (_, found) = search(&cluster, "q=zanzibr").await;
     assert_eq!(found["items"][0]["product_id"], id.as_str());
 
     // The last unit sells: `in_stock=true` stops listing it.
     let buyer = login(&cluster, &client, "buyer@example.com").await;
-    client
-        .post(cluster.url("/api/cart/items"))
+    cluster
+        .post("/api/cart/items")
         .bearer_auth(&buyer)
         .json(&json!({ "product_id": id, "quantity": 1 }))
-        .send()
-        .await
-        .unwrap();
-    let r = client
-        .post(cluster.url("/api/orders/checkout"))
+        .reply()
+        .await;
+    let r = cluster.post("/api/orders/checkout")
         .bearer_auth(&buyer)
         .header("idempotency-key", "k1")
         .json(&json!({
             "shipping_address": { "name": "B", "line1": "1 A St", "city": "Austin", "state": "TX", "postal_code": "73301", "country": "US" },
             "payment_token": "tok_visa",
         }))
-        .send()
-        .await
-        .unwrap();
+.reply()
+.await;
     assert_eq!(r.status(), 201);
-    eventually(&cluster, &client, "q=zanzibar&in_stock=true", |b| {
-        b["total"] == 0
-    })
-    .await;
-    let (_, any) = search(&cluster, &client, "q=zanzibar").await;
+    eventually(&cluster, "q=zanzibar&in_stock=true", |b| b["total"] == 0).await;
+    let (_, any) = search(&cluster, "q=zanzibar").await;
     assert_eq!(any["total"], 1, "still listed without the stock filter");
 
-    let r = client
-        .post(cluster.url(&format!("/api/catalog/products/{id}/archive")))
+    let r = cluster
+        .post(&format!("/api/catalog/products/{id}/archive"))
         .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 200);
-    let (_, gone) = search(&cluster, &client, "q=zanzibar").await;
+    let (_, gone) = search(&cluster, "q=zanzibar").await;
     assert_eq!(gone["total"], 0);
     cluster.shutdown().await;
 }
@@ -148,14 +127,9 @@ async fn search_finds_follows_and_validates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_covers_every_public_route_with_errors() {
     let cluster = Cluster::start(Options::default()).await;
-    let client = cluster.client();
-    let r = client
-        .get(cluster.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let r = cluster.get("/api/openapi.json").reply().await;
     assert_eq!(r.status(), 200);
-    let doc: Value = r.json().await.unwrap();
+    let doc: Value = r.json.clone();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = doc["paths"].as_object().unwrap();
     for path in [

@@ -1,6 +1,7 @@
 //! End-to-end: shops, seller API keys checked at the edge, image uploads.
 
-use meridian_e2e::{error_code, login, open_shop, Cluster, Options};
+use meridian_e2e::call::Send as _;
+use meridian_e2e::{login, open_shop, Cluster, Options};
 use serde_json::{json, Value};
 
 fn png() -> Vec<u8> {
@@ -24,13 +25,9 @@ async fn seller_keys_are_checked_at_the_edge_and_revoked_at_once() {
     let shop = open_shop(&cluster, &client, &owner, "hudson").await;
 
     // Public shop page, by slug.
-    let public = client
-        .get(cluster.url("/api/sellers/shops/hudson"))
-        .send()
-        .await
-        .unwrap();
+    let public = cluster.get("/api/sellers/shops/hudson").reply().await;
     assert_eq!(public.status(), 200);
-    let public: Value = public.json().await.unwrap();
+    let public: Value = public.json.clone();
     assert_eq!(public["id"], shop["id"]);
     assert!(
         public.get("contact_email").is_none(),
@@ -39,60 +36,53 @@ async fn seller_keys_are_checked_at_the_edge_and_revoked_at_once() {
 
     // A second shop for the same account, or a taken slug, is refused.
     let other = login(&cluster, &client, "other@example.com").await;
-    let r = client
-        .post(cluster.url("/api/sellers/shops"))
+    let r = cluster
+        .post("/api/sellers/shops")
         .bearer_auth(&other)
         .json(&json!({ "name": "Copy", "slug": "hudson", "contact_email": "x@example.com" }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 409);
-    assert_eq!(error_code(r).await, "slug_taken");
+    assert_eq!(r.code().to_owned(), "slug_taken");
 
     // Create a key: shown once, listed without the secret.
-    let r = client
-        .post(cluster.url("/api/sellers/me/keys"))
+    let r = cluster
+        .post("/api/sellers/me/keys")
         .bearer_auth(&owner)
         .json(&json!({ "name": "inventory sync", "scopes": ["catalog:write"] }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 201);
-    let created: Value = r.json().await.unwrap();
+    let created: Value = r.json.clone();
     let key = created["key"].as_str().unwrap().to_owned();
     assert!(key.starts_with("mk_") && key.len() == 46);
-    let list: Value = client
-        .get(cluster.url("/api/sellers/me/keys"))
+    let list: Value = cluster
+        .get("/api/sellers/me/keys")
         .bearer_auth(&owner)
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert!(!list.to_string().contains(&key), "secret never listed");
 
     // The key authenticates as the shop (x-seller-id injected by the edge).
-    let me = client
-        .get(cluster.url("/api/sellers/me"))
+    let me = cluster
+        .get("/api/sellers/me")
         .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(me.status(), 200);
-    let me: Value = me.json().await.unwrap();
+    let me: Value = me.json.clone();
     assert_eq!(me["id"], shop["id"]);
 
     // A spoofed x-seller-id without a key does not make anyone a seller.
-    let spoof = client
-        .get(cluster.url("/api/sellers/me"))
+    let spoof = cluster
+        .get("/api/sellers/me")
         .bearer_auth(&other)
         .header("x-seller-id", shop["id"].as_str().unwrap())
         .header("x-seller-scopes", "catalog:write orders:write")
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(
         spoof.status(),
         404,
@@ -100,125 +90,106 @@ async fn seller_keys_are_checked_at_the_edge_and_revoked_at_once() {
     );
 
     // Keys cannot mint keys.
-    let r = client
-        .post(cluster.url("/api/sellers/me/keys"))
+    let r = cluster
+        .post("/api/sellers/me/keys")
         .bearer_auth(&key)
         .json(&json!({ "name": "escalate", "scopes": ["orders:write"] }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 403);
 
     // Image upload with the key (catalog:write), sniffed and served back.
-    let r = client
-        .post(cluster.url("/api/sellers/me/images"))
+    let r = cluster
+        .post("/api/sellers/me/images")
         .bearer_auth(&key)
         .multipart(upload(png(), "photo.jpg"))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 201);
-    let image: Value = r.json().await.unwrap();
+    let image: Value = r.json.clone();
     assert_eq!(
         image["content_type"], "image/png",
         "type from bytes, not the name"
     );
-    let fetched = client
-        .get(cluster.url(image["url"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap();
+    let fetched = cluster.get(image["url"].as_str().unwrap()).reply().await;
     assert_eq!(fetched.status(), 200);
     assert_eq!(fetched.headers()["content-type"], "image/png");
-    assert_eq!(fetched.bytes().await.unwrap().to_vec(), png());
+    assert_eq!(fetched.body.to_vec(), png());
 
     // Not an image, or too large.
-    let r = client
-        .post(cluster.url("/api/sellers/me/images"))
+    let r = cluster
+        .post("/api/sellers/me/images")
         .bearer_auth(&key)
         .multipart(upload(b"GIF89a........".to_vec(), "x.gif"))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 415);
     let mut huge = png();
     huge.resize(5 * 1024 * 1024 + 1, 0);
-    let r = client
-        .post(cluster.url("/api/sellers/me/images"))
+    let r = cluster
+        .post("/api/sellers/me/images")
         .bearer_auth(&key)
         .multipart(upload(huge, "big.png"))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 413);
     // Not multipart, or a broken multipart body: JSON errors like the rest.
     for (content_type, status, code) in [
         ("text/plain", 415, "unsupported_media_type"),
         ("multipart/form-data; boundary=zz", 400, "invalid_multipart"),
     ] {
-        let r = client
-            .post(cluster.url("/api/sellers/me/images"))
+        let r = cluster
+            .post("/api/sellers/me/images")
             .bearer_auth(&key)
             .header("content-type", content_type)
             .body("not a form")
-            .send()
-            .await
-            .unwrap();
+            .reply()
+            .await;
         assert_eq!(r.status(), status, "{content_type}");
-        assert_eq!(error_code(r).await, code, "{content_type}");
+        assert_eq!(r.code().to_owned(), code, "{content_type}");
     }
 
     // Another seller cannot revoke this key.
     let key_id = created["id"].as_str().unwrap();
     open_shop(&cluster, &client, &other, "other-shop").await;
-    let r = client
-        .delete(cluster.url(&format!("/api/sellers/me/keys/{key_id}")))
+    let r = cluster
+        .delete(&format!("/api/sellers/me/keys/{key_id}"))
         .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 404);
-    let still = client
-        .get(cluster.url("/api/sellers/me"))
+    let still = cluster
+        .get("/api/sellers/me")
         .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(still.status(), 200);
 
     // Revocation by the owner takes effect at once despite the edge cache.
-    let r = client
-        .delete(cluster.url(&format!("/api/sellers/me/keys/{key_id}")))
+    let r = cluster
+        .delete(&format!("/api/sellers/me/keys/{key_id}"))
         .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 204);
-    let after = client
-        .get(cluster.url("/api/sellers/me"))
+    let after = cluster
+        .get("/api/sellers/me")
         .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(after.status(), 401);
     cluster.shutdown().await;
 }
 
-async fn create_key(
-    cluster: &Cluster,
-    client: &reqwest::Client,
-    owner: &str,
-    scopes: &[&str],
-) -> String {
-    let r = client
-        .post(cluster.url("/api/sellers/me/keys"))
+async fn create_key(cluster: &Cluster, owner: &str, scopes: &[&str]) -> String {
+    let r = cluster
+        .post("/api/sellers/me/keys")
         .bearer_auth(owner)
         .json(&json!({ "name": "k", "scopes": scopes }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 201);
-    let body: Value = r.json().await.unwrap();
+    let body: Value = r.json.clone();
     body["key"].as_str().unwrap().to_owned()
 }
 
@@ -236,8 +207,8 @@ async fn sellers_manage_only_their_own_products() {
     let client = cluster.client();
     let owner = login(&cluster, &client, "maker@example.com").await;
     let shop = open_shop(&cluster, &client, &owner, "maker-shop").await;
-    let writer = create_key(&cluster, &client, &owner, &["catalog:write"]).await;
-    let reader = create_key(&cluster, &client, &owner, &["orders:read"]).await;
+    let writer = create_key(&cluster, &owner, &["catalog:write"]).await;
+    let reader = create_key(&cluster, &owner, &["orders:read"]).await;
     let rival = login(&cluster, &client, "rival@example.com").await;
     open_shop(&cluster, &client, &rival, "rival-shop").await;
     let shopper = login(&cluster, &client, "shopper@example.com").await;
@@ -254,30 +225,27 @@ async fn sellers_manage_only_their_own_products() {
 
     // Unauthenticated → 401 at the edge; a shopper → 403; a key without the
     // scope → 403; nothing stored by any of them.
-    let r = client
-        .post(cluster.url("/api/catalog/products"))
+    let r = cluster
+        .post("/api/catalog/products")
         .json(&new_product)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 401);
-    let r = client
-        .post(cluster.url("/api/catalog/products"))
+    let r = cluster
+        .post("/api/catalog/products")
         .bearer_auth(&shopper)
         .json(&new_product)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 403);
-    let r = client
-        .post(cluster.url("/api/catalog/products"))
+    let r = cluster
+        .post("/api/catalog/products")
         .bearer_auth(&reader)
         .json(&new_product)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 403);
-    assert_eq!(error_code(r).await, "insufficient_scope");
+    assert_eq!(r.code().to_owned(), "insufficient_scope");
 
     // Bad input: every field reported, nothing stored.
     let bad = json!({
@@ -287,15 +255,14 @@ async fn sellers_manage_only_their_own_products() {
         "stock": 5,
         "image_urls": ["javascript:alert(1)"],
     });
-    let r = client
-        .post(cluster.url("/api/catalog/products"))
+    let r = cluster
+        .post("/api/catalog/products")
         .bearer_auth(&writer)
         .json(&bad)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 422);
-    let body: Value = r.json().await.unwrap();
+    let body: Value = r.json.clone();
     let fields: Vec<&str> = body["error"]["fields"]
         .as_array()
         .unwrap()
@@ -303,13 +270,11 @@ async fn sellers_manage_only_their_own_products() {
         .map(|f| f["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["title", "price", "category", "image_urls"]);
-    let r = client
-        .post(cluster.url("/api/catalog/products"))
+    let r = cluster.post("/api/catalog/products")
         .bearer_auth(&writer)
         .json(&json!({ "title": "x", "price": { "amount": 1, "currency": "XYZ" }, "category": "books", "stock": -1 }))
-        .send()
-        .await
-        .unwrap();
+.reply()
+.await;
     assert_eq!(
         r.status(),
         422,
@@ -318,15 +283,14 @@ async fn sellers_manage_only_their_own_products() {
     assert_eq!(count_in(&cluster, &client, "books").await, books_before);
 
     // Created with the key, by the owner's session too.
-    let r = client
-        .post(cluster.url("/api/catalog/products"))
+    let r = cluster
+        .post("/api/catalog/products")
         .bearer_auth(&writer)
         .json(&new_product)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 201);
-    let product: Value = r.json().await.unwrap();
+    let product: Value = r.json.clone();
     assert_eq!(product["seller_id"], shop["id"]);
     assert_eq!(product["seller_name"], "Hudson Workshop");
     assert_eq!(product["attributes"]["color"], "kraft");
@@ -334,74 +298,65 @@ async fn sellers_manage_only_their_own_products() {
     assert_eq!(count_in(&cluster, &client, "books").await, books_before + 1);
 
     // Public detail.
-    let detail: Value = client
-        .get(cluster.url(&format!("/api/catalog/products/{id}")))
-        .send()
+    let detail: Value = cluster
+        .get(&format!("/api/catalog/products/{id}"))
+        .reply()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json;
     assert_eq!(detail["title"], "Field Notes Vol. 1");
     assert_eq!(detail["rating"]["count"], 0);
 
     // The rival cannot touch it.
     let path = format!("/api/catalog/products/{id}");
-    let r = client
-        .patch(cluster.url(&path))
+    let r = cluster
+        .patch(&path)
         .bearer_auth(&rival)
         .json(&json!({ "price": { "amount": 1, "currency": "USD" } }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 403);
-    let r = client
-        .put(cluster.url(&format!("{path}/stock")))
+    let r = cluster
+        .put(&format!("{path}/stock"))
         .bearer_auth(&rival)
         .json(&json!({ "stock": 0 }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 403);
-    let r = client
-        .post(cluster.url(&format!("{path}/archive")))
+    let r = cluster
+        .post(&format!("{path}/archive"))
         .bearer_auth(&rival)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 403);
 
     // The owner edits price and stock, then archives.
-    let r = client
-        .patch(cluster.url(&path))
+    let r = cluster
+        .patch(&path)
         .bearer_auth(&owner)
         .json(&json!({ "price": { "amount": 999, "currency": "USD" } }))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 200);
-    let edited: Value = r.json().await.unwrap();
+    let edited: Value = r.json.clone();
     assert_eq!(edited["price"]["amount"], 999);
     assert_eq!(edited["stock"], 5);
-    let r = client
-        .put(cluster.url(&format!("{path}/stock")))
+    let r = cluster
+        .put(&format!("{path}/stock"))
         .bearer_auth(&writer)
         .json(&json!({ "stock": 42 }))
-        .send()
-        .await
-        .unwrap();
-    let restocked: Value = r.json().await.unwrap();
+        .reply()
+        .await;
+    let restocked: Value = r.json.clone();
     assert_eq!(restocked["stock"], 42);
-    let r = client
-        .post(cluster.url(&format!("{path}/archive")))
+    let r = cluster
+        .post(&format!("{path}/archive"))
         .bearer_auth(&writer)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(count_in(&cluster, &client, "books").await, books_before);
-    let r = client.get(cluster.url(&path)).send().await.unwrap();
-    let archived: Value = r.json().await.unwrap();
+    let r = cluster.get(&path).reply().await;
+    let archived: Value = r.json.clone();
     assert_eq!(archived["status"], "archived");
     cluster.shutdown().await;
 }
