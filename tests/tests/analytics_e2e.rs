@@ -271,7 +271,7 @@ async fn sales_story(cluster: &Cluster) {
         .reply()
         .await;
     assert_eq!(r.status(), 403);
-    assert_eq!(r.code().to_owned(), "forbidden", "a shopper has no shop");
+    assert_eq!(r.code(), "forbidden", "a shopper has no shop");
     let r = cluster
         .get("/api/analytics/platform/summary")
         .bearer_auth(&owner)
@@ -306,7 +306,7 @@ async fn sales_story(cluster: &Cluster) {
             .reply()
             .await;
         assert_eq!(r.status(), status, "{query}");
-        assert_eq!(r.code().to_owned(), code, "{query}");
+        assert_eq!(r.code(), code, "{query}");
     }
     // A range without sales is empty, not an error.
     let empty = get(

@@ -120,7 +120,7 @@ async fn shopper_checkout_journey_and_seller_fulfilment() {
         .reply()
         .await;
     assert_eq!(r.status(), 400);
-    assert_eq!(r.code().to_owned(), "idempotency_key_required");
+    assert_eq!(r.code(), "idempotency_key_required");
     let mut bad_address = body.clone();
     bad_address["shipping_address"]["postal_code"] = json!("ABCDE");
     let r = cluster
@@ -181,7 +181,7 @@ async fn shopper_checkout_journey_and_seller_fulfilment() {
         .reply()
         .await;
     assert_eq!(r.status(), 422);
-    assert_eq!(r.code().to_owned(), "idempotency_mismatch");
+    assert_eq!(r.code(), "idempotency_mismatch");
 
     // Orders are private to their buyer.
     let id = order["id"].as_str().unwrap();
@@ -264,7 +264,7 @@ async fn shopper_checkout_journey_and_seller_fulfilment() {
         .reply()
         .await;
     assert_eq!(r.status(), 409, "cannot cancel after shipping");
-    assert_eq!(r.code().to_owned(), "illegal_transition");
+    assert_eq!(r.code(), "illegal_transition");
 
     // Partial refund of one unit: price + tax, once per key.
     let refund = json!({ "product_id": product, "quantity": 1 });
@@ -323,7 +323,7 @@ async fn declined_payment_releases_stock_and_keeps_the_cart() {
             .reply()
             .await;
         assert_eq!(r.status(), status);
-        assert_eq!(r.code().to_owned(), code);
+        assert_eq!(r.code(), code);
         assert_eq!(stock_of(&cluster, &product).await, 3, "stock released");
     }
     let cart: Value = cluster
@@ -349,7 +349,7 @@ async fn declined_payment_releases_stock_and_keeps_the_cart() {
         .reply()
         .await;
     assert_eq!(r.status(), 409);
-    assert_eq!(r.code().to_owned(), "out_of_stock");
+    assert_eq!(r.code(), "out_of_stock");
     let events = &cluster.region("chicago").events;
     assert_eq!(settled_count(events, "payments.payment.captured").await, 0);
     cluster.shutdown().await;

@@ -57,7 +57,7 @@ async fn register_login_me_logout() {
         .reply()
         .await;
     assert_eq!(after.status(), 401);
-    assert_eq!(after.code().to_owned(), "unauthorized");
+    assert_eq!(after.code(), "unauthorized");
     cluster.shutdown().await;
 }
 
@@ -73,7 +73,7 @@ async fn auth_errors_are_json_and_uniform() {
         .reply()
         .await;
     assert_eq!(dup.status(), 409);
-    assert_eq!(dup.code().to_owned(), "email_taken");
+    assert_eq!(dup.code(), "email_taken");
 
     let bad = cluster
         .post("/api/auth/register")
@@ -124,7 +124,7 @@ async fn auth_errors_are_json_and_uniform() {
 
     let unknown = cluster.get("/api/nothing/here").reply().await;
     assert_eq!(unknown.status(), 404);
-    assert_eq!(unknown.code().to_owned(), "not_found");
+    assert_eq!(unknown.code(), "not_found");
     let traversal = cluster
         .get("/api/catalog/x%2F..%2F..%2Fauth%2Fme")
         .reply()
@@ -196,12 +196,12 @@ async fn each_city_lands_in_its_own_region() {
             .reply()
             .await;
         assert_eq!(r.status(), 200);
-        assert_eq!(r.region().to_owned(), *id);
+        assert_eq!(r.region(), *id);
         assert!(r.headers().contains_key("x-request-id"));
     }
     // No header: the edge's own location (Chicago).
     let r = cluster.get("/api/catalog/categories").reply().await;
-    assert_eq!(r.region().to_owned(), "chicago");
+    assert_eq!(r.region(), "chicago");
     cluster.shutdown().await;
 }
 
@@ -213,7 +213,7 @@ async fn stopped_region_fails_over_to_next_nearest_and_back() {
     let url = cluster.url("/api/catalog/products?limit=2&sort=price_asc");
     let get = || client.get(&url).header("x-client-geo", salem).reply();
     let r = get().await;
-    assert_eq!(r.region().to_owned(), "portland");
+    assert_eq!(r.region(), "portland");
 
     cluster.stop_region("portland").await;
     let stopped_at = Instant::now();
@@ -229,7 +229,7 @@ async fn stopped_region_fails_over_to_next_nearest_and_back() {
         }
         if stopped_at.elapsed() > window {
             after_window += 1;
-            assert_eq!(r.region().to_owned(), "los-angeles");
+            assert_eq!(r.region(), "los-angeles");
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -321,7 +321,7 @@ async fn oversized_bodies_are_rejected_with_413() {
         .reply()
         .await;
     assert_eq!(r.status(), 413);
-    assert_eq!(r.code().to_owned(), "body_too_large");
+    assert_eq!(r.code(), "body_too_large");
 
     // Streamed without a length: cut off once the limit is crossed.
     let h1 = cluster.client_builder().http1_only().build().unwrap();

@@ -43,7 +43,7 @@ async fn seller_keys_are_checked_at_the_edge_and_revoked_at_once() {
         .reply()
         .await;
     assert_eq!(r.status(), 409);
-    assert_eq!(r.code().to_owned(), "slug_taken");
+    assert_eq!(r.code(), "slug_taken");
 
     // Create a key: shown once, listed without the secret.
     let r = cluster
@@ -146,7 +146,7 @@ async fn seller_keys_are_checked_at_the_edge_and_revoked_at_once() {
             .reply()
             .await;
         assert_eq!(r.status(), status, "{content_type}");
-        assert_eq!(r.code().to_owned(), code, "{content_type}");
+        assert_eq!(r.code(), code, "{content_type}");
     }
 
     // Another seller cannot revoke this key.
@@ -245,7 +245,7 @@ async fn sellers_manage_only_their_own_products() {
         .reply()
         .await;
     assert_eq!(r.status(), 403);
-    assert_eq!(r.code().to_owned(), "insufficient_scope");
+    assert_eq!(r.code(), "insufficient_scope");
 
     // Bad input: every field reported, nothing stored.
     let bad = json!({
