@@ -433,6 +433,7 @@ pub struct CategoryCount {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meridian_common::Currency;
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
@@ -455,10 +456,23 @@ mod tests {
             ListFilter::parse(None, Some(10), Some(9), None, None).unwrap_err()[0].0,
             "max_price"
         );
-        let mut p = crate::demo::products().remove(0);
-        p.price.amount = 1500;
-        p.stock = 0;
-        p.rating = RatingSummary::of([4u8, 5].into_iter());
+        let now = Utc::now();
+        let p = Product {
+            id: ProductId::new(),
+            seller_id: SellerId::new(),
+            title: "Teapot".into(),
+            description: String::new(),
+            price: Money::new(1500, Currency::Usd),
+            category: Category::parse("home-kitchen").unwrap(),
+            attributes: BTreeMap::new(),
+            stock: 0,
+            image_urls: Vec::new(),
+            status: ProductStatus::Active,
+            seller_name: "Clay".into(),
+            rating: RatingSummary::of([4u8, 5].into_iter()),
+            created_at: now,
+            updated_at: now,
+        };
         let admits = |seller, lo, hi, rating, stock| {
             ListFilter::parse(seller, lo, hi, rating, stock)
                 .unwrap()

@@ -17,6 +17,7 @@ use meridian_common::clients::{SearchClient, SellersClient};
 pub mod demo;
 pub mod domain;
 mod internal;
+mod limits;
 mod routes;
 pub mod store;
 mod write_schema;

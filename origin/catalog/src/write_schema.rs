@@ -7,7 +7,7 @@ use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, Type};
 use utoipa::openapi::RefOr;
 use utoipa::PartialSchema;
 
-use crate::writes::{
+use crate::limits::{
     MAX_ATTRIBUTES, MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_IMAGES, MAX_IMAGE_URL, MAX_PRICE,
 };
 

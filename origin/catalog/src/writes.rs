@@ -16,6 +16,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::domain::{Category, Product, ProductPatch, ProductStatus, RatingSummary};
+use crate::limits::{
+    MAX_ATTRIBUTES, MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_IMAGES, MAX_IMAGE_URL, MAX_PRICE,
+    MAX_STOCK,
+};
 use crate::AppState;
 
 /// Pushes the product's new state to search: indexed while active,
@@ -32,15 +36,6 @@ async fn sync_search(state: &AppState, caller: &Caller, product: &Product) {
         tracing::warn!(product_id = %product.id, error = %e, "search not updated");
     }
 }
-
-/// Upper bound of a price: $1,000,000.00.
-pub(crate) const MAX_PRICE: i64 = 100_000_000;
-pub(crate) const MAX_STOCK: u32 = 1_000_000;
-pub(crate) const MAX_ATTRIBUTES: usize = 20;
-pub(crate) const MAX_ATTRIBUTE_KEY: usize = 40;
-pub(crate) const MAX_ATTRIBUTE_VALUE: usize = 200;
-pub(crate) const MAX_IMAGES: usize = 10;
-pub(crate) const MAX_IMAGE_URL: usize = 500;
 
 /// The shop the caller acts for, allowed to write the catalog.
 pub async fn acting_seller(state: &AppState, caller: &Caller) -> Result<ShopRef, ApiError> {

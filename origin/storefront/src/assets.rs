@@ -5,12 +5,7 @@
 
 use std::sync::LazyLock;
 
-use crate::pages::Path;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG};
-use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-
-use crate::error::PageError;
 
 pub struct Asset {
     /// The hashed file name (`app.<hash>.css`).
@@ -65,26 +60,6 @@ pub static ASSETS: LazyLock<Assets> = LazyLock::new(|| {
         all,
     }
 });
-
-/// `GET /assets/{name}`: only current names exist; anything else is a 404
-/// (an old name after a deploy is a new request for the page anyway).
-pub async fn serve(Path(name): Path<String>) -> Response {
-    match ASSETS.all.iter().find(|a| a.name == name) {
-        Some(a) => (
-            [
-                (CONTENT_TYPE, a.content_type.to_owned()),
-                (
-                    CACHE_CONTROL,
-                    "public, max-age=31536000, immutable".to_owned(),
-                ),
-                (ETAG, format!("\"{}\"", a.name)),
-            ],
-            a.bytes,
-        )
-            .into_response(),
-        None => PageError::NotFound.into_response(),
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use meridian_common::client::ClientError;
 
-use crate::layout::Chrome;
+use crate::chrome::Chrome;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PageError {

@@ -20,6 +20,7 @@ use meridian_common::public_api::PublicApi;
 
 pub mod assets;
 pub mod charts;
+pub mod chrome;
 pub mod error;
 pub mod format;
 pub mod layout;
@@ -67,7 +68,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/reviews/{id}/helpful", post(reviews::helpful))
         .route("/fragments/header", get(account::header_fragment))
-        .route("/assets/{name}", get(assets::serve))
+        .route("/assets/{name}", get(pages::asset_files::serve))
         .nest("/sell", sell::router())
         .fallback(fallback)
         // Set before the origin sets its JSON one, so pages keep theirs.

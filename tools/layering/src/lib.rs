@@ -289,12 +289,14 @@ fn paths_in(text: &str) -> Vec<(Base, ModPath)> {
     while i < bytes.len() {
         let boundary = i == 0 || !is_ident(bytes[i - 1]) && bytes[i - 1] != b':';
         if boundary {
-            let (base, after) = if text[i..].starts_with("crate::") {
+            // Bytes, not `str` slices: `i` may sit inside a multi-byte
+            // character.
+            let (base, after) = if bytes[i..].starts_with(b"crate::") {
                 (Some(Base::Crate), i + "crate::".len())
-            } else if text[i..].starts_with("super::") {
+            } else if bytes[i..].starts_with(b"super::") {
                 let mut n = 0;
                 let mut j = i;
-                while text[j..].starts_with("super::") {
+                while bytes[j..].starts_with(b"super::") {
                     n += 1;
                     j += "super::".len();
                 }

@@ -13,6 +13,7 @@ use crate::error::PageError;
 use crate::layout::Personal;
 
 pub mod account;
+pub mod asset_files;
 pub mod cart;
 pub mod catalog;
 pub mod checkout;
