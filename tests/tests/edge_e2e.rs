@@ -18,7 +18,7 @@ async fn register_login_me_logout() {
         .reply()
         .await;
     assert_eq!(me.status(), 200);
-    assert!(!me.region().to_owned().is_empty());
+    assert!(!me.region().is_empty());
     let me: Value = me.json.clone();
     assert_eq!(me["id"], user["id"]);
     assert_eq!(me["email"], "ann@example.com");
@@ -247,7 +247,7 @@ async fn stopped_region_fails_over_to_next_nearest_and_back() {
     loop {
         let r = get().await;
         assert_eq!(r.status(), 200);
-        if r.region().to_owned() == "portland" {
+        if r.region() == "portland" {
             break;
         }
         assert!(
