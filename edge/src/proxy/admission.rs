@@ -23,24 +23,11 @@ use crate::state::EdgeState;
 /// are dropped when the origin confirms.
 const KEYS_PATH: &str = "/api/sellers/me/keys/";
 
-/// The edge answers the request itself.
-pub(super) struct Refusal {
-    pub error: EdgeError<'static>,
-    /// Read and drop a bounded part of the body first (a refused upload).
-    pub linger: bool,
-}
-
-impl From<EdgeError<'static>> for Refusal {
-    fn from(error: EdgeError<'static>) -> Self {
-        Self {
-            error,
-            linger: false,
-        }
-    }
-}
+/// The edge answers the request itself, with this.
+pub(super) type Refusal = EdgeError<'static>;
 
 fn refuse(status: u16, code: &'static str, message: &'static str) -> Refusal {
-    EdgeError::new(status, code, message).into()
+    EdgeError::new(status, code, message)
 }
 
 /// What admission decided that later phases need.
@@ -130,7 +117,7 @@ impl Edge {
                 }
                 let mut e = EdgeError::new(405, "method_not_allowed", "method not allowed here");
                 e.allow = Some(allow.clone());
-                return Err(e.into());
+                return Err(e);
             }
             Resolved::NotFound => return Err(refuse(404, "not_found", "no such route")),
         };
@@ -159,14 +146,11 @@ impl Edge {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > ctx.max_body_bytes) {
-            return Err(Refusal {
-                error: EdgeError::new(
-                    413,
-                    "body_too_large",
-                    "request body exceeds the edge's limit",
-                ),
-                linger: true,
-            });
+            return Err(refuse(
+                413,
+                "body_too_large",
+                "request body exceeds the edge's limit",
+            ));
         }
         Ok(())
     }
@@ -268,7 +252,7 @@ impl Edge {
         };
         let mut e = EdgeError::new(429, "rate_limited", message);
         e.retry_after = Some(rejection.retry_after_secs);
-        Err(e.into())
+        Err(e)
     }
 }
 

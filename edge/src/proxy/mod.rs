@@ -236,10 +236,7 @@ impl ProxyHttp for Edge {
         let admitted = match self.admit(session, ctx, &state).await {
             Ok(admitted) => admitted,
             Err(refusal) => {
-                self.respond(session, ctx, refusal.error).await?;
-                if refusal.linger {
-                    self.linger(session, &state.protocol).await;
-                }
+                self.respond(session, ctx, refusal).await?;
                 return Ok(true);
             }
         };
@@ -489,10 +486,6 @@ impl ProxyHttp for Edge {
                 .await
             {
                 tracing::debug!(error = %write_error, "could not send error response");
-            } else if status == 413 {
-                if let Some(state) = ctx.state.clone() {
-                    self.linger(session, &state.protocol).await;
-                }
             }
         }
         FailToProxy {
@@ -505,6 +498,16 @@ impl ProxyHttp for Edge {
         // Followers must never wait on a request that ended early.
         ctx.cache = None;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        // Answered before the body was all read (a refusal, an origin's
+        // early answer, a failed proxy): the connection closes after this,
+        // and closing on unread bytes resets it, which can destroy the
+        // answer before the client reads it. A body too slow (408) is not
+        // waited for.
+        if status != 408 && !session.as_mut().is_body_done() {
+            if let Some(state) = ctx.state.clone() {
+                self.linger(session, &state.protocol).await;
+            }
+        }
         let elapsed = ctx.start.elapsed();
         let state = ctx.state.as_deref();
         let region = match (state, ctx.region) {

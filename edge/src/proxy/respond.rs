@@ -66,11 +66,13 @@ impl Edge {
         session.write_response_body(Some(body), true).await
     }
 
-    /// After refusing a body: read and drop what the client still sends
-    /// (bounded in bytes and time), as nginx's lingering close does, so a
-    /// client that writes its whole body before reading sees the answer
-    /// instead of a connection reset (HTTP/1.1), or a stream reset
-    /// (HTTP/2). A body that would not stop is left for the close.
+    /// After answering before the request body was read (a refusal, a
+    /// failed proxy): read and drop what the client still sends (bounded in
+    /// bytes and time), as nginx's lingering close does, so a client that
+    /// writes its whole body before reading sees the answer instead of a
+    /// connection reset (HTTP/1.1), or a stream reset (HTTP/2). Returns at
+    /// once when there is no body left. A body that would not stop is left
+    /// for the close.
     pub(super) async fn linger(&self, session: &mut Session, protocol: &Protocol) {
         let deadline = tokio::time::Instant::now() + protocol.linger;
         let mut drained = 0u64;
