@@ -18,8 +18,16 @@ mkdir -p "$WORK/tree"
 
 for crate in "${!SHA256[@]}"; do
   file="$WORK/$crate-$VERSION.crate"
-  curl -sfL -o "$file" "https://static.crates.io/crates/$crate/$crate-$VERSION.crate" \
-    || { echo "verify: cannot download $crate $VERSION from crates.io" >&2; exit 1; }
+  # Cargo's own download cache first (any registry index folder), then
+  # crates.io, retried: a lookup that fails once must not fail CI.
+  cached=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"$crate-$VERSION.crate" 2>/dev/null | head -n 1)
+  if [[ -n $cached ]]; then
+    cp "$cached" "$file"
+  else
+    curl -sfL --retry 5 --retry-delay 2 --retry-all-errors -o "$file" \
+      "https://static.crates.io/crates/$crate/$crate-$VERSION.crate" \
+      || { echo "verify: cannot download $crate $VERSION from crates.io" >&2; exit 1; }
+  fi
   echo "${SHA256[$crate]}  $file" | sha256sum -c --quiet - \
     || { echo "verify: $crate $VERSION does not match the checksum Cargo.lock had" >&2; exit 1; }
   tar -xzf "$file" -C "$WORK/tree"
