@@ -20,7 +20,7 @@ for crate in "${!SHA256[@]}"; do
   file="$WORK/$crate-$VERSION.crate"
   # Cargo's own download cache first (any registry index folder), then
   # crates.io, retried: a lookup that fails once must not fail CI.
-  cached=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"$crate-$VERSION.crate" 2>/dev/null | head -n 1)
+  cached=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"$crate-$VERSION.crate" 2>/dev/null | head -n 1 || true)
   if [[ -n $cached ]]; then
     cp "$cached" "$file"
   else
