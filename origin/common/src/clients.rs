@@ -239,8 +239,7 @@ impl PaymentsClient {
         headers: &Headers,
     ) -> Result<PaymentRef, ClientError> {
         let body = serde_json::json!({ "idempotency_key": key, "amount": amount });
-        let path = format!("/internal/payments/payments/{payment}/capture");
-        self.0.call(Method::POST, &path, Some(&body), headers).await
+        self.step(payment, "capture", body, headers).await
     }
 
     pub async fn void(
@@ -250,8 +249,7 @@ impl PaymentsClient {
         headers: &Headers,
     ) -> Result<PaymentRef, ClientError> {
         let body = serde_json::json!({ "idempotency_key": key });
-        let path = format!("/internal/payments/payments/{payment}/void");
-        self.0.call(Method::POST, &path, Some(&body), headers).await
+        self.step(payment, "void", body, headers).await
     }
 
     pub async fn refund(
@@ -262,7 +260,18 @@ impl PaymentsClient {
         headers: &Headers,
     ) -> Result<PaymentRef, ClientError> {
         let body = serde_json::json!({ "idempotency_key": key, "amount": amount });
-        let path = format!("/internal/payments/payments/{payment}/refunds");
+        self.step(payment, "refunds", body, headers).await
+    }
+
+    /// `POST …/payments/{payment}/{step}`: one step of a payment's life.
+    async fn step(
+        &self,
+        payment: Uuid,
+        step: &str,
+        body: serde_json::Value,
+        headers: &Headers,
+    ) -> Result<PaymentRef, ClientError> {
+        let path = format!("/internal/payments/payments/{payment}/{step}");
         self.0.call(Method::POST, &path, Some(&body), headers).await
     }
 }
