@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::routing::get;
-use axum::Router;
 use meridian_analytics::domain::decode;
 use meridian_analytics::store::memory::MemoryAnalyticsStore;
 use meridian_analytics::store::AnalyticsStore;
@@ -13,7 +11,7 @@ use meridian_analytics::AppState;
 use meridian_common::clients::{SellersClient, ShopRef};
 use meridian_common::events::EventEnvelope;
 use meridian_common::internal::InternalSecret;
-use meridian_common::testing::router::{call, stub_client};
+use meridian_common::testing::router::{call, sellers_knowing};
 use meridian_common::{SellerId, UserId};
 use serde_json::json;
 
@@ -22,22 +20,6 @@ const OPS_TOKEN: &str = "ops-token-0123456789";
 #[tokio::test]
 async fn a_shop_sees_its_sales_and_operators_need_their_token() {
     let (seller, owner) = (SellerId::new(), UserId::new());
-    let sellers = Router::new().route(
-        "/internal/sellers/by-owner/{user}",
-        get(
-            move |axum::extract::Path(u): axum::extract::Path<String>| async move {
-                if u == owner.to_string() {
-                    Ok(axum::Json(ShopRef {
-                        seller_id: seller,
-                        name: "Clay".into(),
-                        slug: "clay".into(),
-                    }))
-                } else {
-                    Err(axum::http::StatusCode::NOT_FOUND)
-                }
-            },
-        ),
-    );
     let store = Arc::new(MemoryAnalyticsStore::new());
     let usd = |amount: i64| json!({ "amount": amount, "currency": "USD" });
     let mut paid = EventEnvelope::new(
@@ -54,7 +36,14 @@ async fn a_shop_sees_its_sales_and_operators_need_their_token() {
     store.ingest(&[record]).await.unwrap();
     let api = meridian_analytics::router(AppState {
         store,
-        sellers: SellersClient(stub_client("sellers", sellers)),
+        sellers: SellersClient(sellers_knowing(
+            owner,
+            ShopRef {
+                seller_id: seller,
+                name: "Clay".into(),
+                slug: "clay".into(),
+            },
+        )),
         admin_token: InternalSecret::new(OPS_TOKEN),
     });
     let range = "from=2026-11-01&to=2026-11-30";

@@ -4,13 +4,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::routing::{get, put};
+use axum::routing::put;
 use axum::Router;
 use meridian_catalog::store::memory::MemoryProductStore;
 use meridian_catalog::AppState;
 use meridian_common::clients::{SearchClient, SellersClient, ShopRef};
 use meridian_common::events::MemoryOutbox;
-use meridian_common::testing::router::{call, stub_client};
+use meridian_common::testing::router::{call, sellers_knowing, stub_client};
 use meridian_common::{SellerId, UserId};
 use serde_json::{json, Value};
 
@@ -25,22 +25,6 @@ struct World {
 async fn world() -> World {
     let owner = UserId::new();
     let shop = SellerId::new();
-    let sellers = Router::new().route(
-        "/internal/sellers/by-owner/{user}",
-        get(
-            move |axum::extract::Path(user): axum::extract::Path<String>| async move {
-                if user == owner.to_string() {
-                    Ok(axum::Json(ShopRef {
-                        seller_id: shop,
-                        name: "Clay & Co".into(),
-                        slug: "clay-co".into(),
-                    }))
-                } else {
-                    Err(axum::http::StatusCode::NOT_FOUND)
-                }
-            },
-        ),
-    );
     let indexed = Arc::new(Mutex::new(Vec::new()));
     let seen = indexed.clone();
     let search = Router::new().route(
@@ -61,7 +45,14 @@ async fn world() -> World {
         .unwrap();
     let state = AppState {
         products,
-        sellers: SellersClient(stub_client("sellers", sellers)),
+        sellers: SellersClient(sellers_knowing(
+            owner,
+            ShopRef {
+                seller_id: shop,
+                name: "Clay & Co".into(),
+                slug: "clay-co".into(),
+            },
+        )),
         search: SearchClient(stub_client("search", search)),
         region: "chicago".into(),
     };

@@ -174,6 +174,27 @@ pub mod router {
         }
     }
 
+    /// A stub of the sellers service that knows one shop, owned by `owner`
+    /// (other users own none), for services that ask whose shop acts.
+    pub fn sellers_knowing(owner: crate::UserId, shop: crate::clients::ShopRef) -> InternalClient {
+        let stub = Router::new().route(
+            "/internal/sellers/by-owner/{user}",
+            axum::routing::get(
+                move |axum::extract::Path(user): axum::extract::Path<String>| {
+                    let shop = shop.clone();
+                    async move {
+                        if user == owner.to_string() {
+                            Ok(axum::Json(shop))
+                        } else {
+                            Err(axum::http::StatusCode::NOT_FOUND)
+                        }
+                    }
+                },
+            ),
+        );
+        stub_client("sellers", stub)
+    }
+
     /// A client of `service` whose calls are answered by `stub` (routes
     /// as the real service's internal ones, e.g. `/internal/sellers/…`).
     pub fn stub_client(service: &'static str, stub: Router) -> InternalClient {

@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::Router;
 use meridian_common::clients::{OrdersClient, SellersClient, ShopRef};
 use meridian_common::events::MemoryOutbox;
-use meridian_common::testing::router::{call, stub_client};
+use meridian_common::testing::router::{call, sellers_knowing, stub_client};
 use meridian_common::{ProductId, SellerId, UserId};
 use meridian_reviews::store::memory::MemoryReviewStore;
 use meridian_reviews::AppState;
@@ -31,26 +31,17 @@ async fn buyers_review_what_they_received_and_the_seller_replies() {
             },
         ),
     );
-    let sellers = Router::new().route(
-        "/internal/sellers/by-owner/{user}",
-        get(
-            move |axum::extract::Path(u): axum::extract::Path<String>| async move {
-                if u == owner.to_string() {
-                    Ok(axum::Json(ShopRef {
-                        seller_id: seller,
-                        name: "Clay".into(),
-                        slug: "clay".into(),
-                    }))
-                } else {
-                    Err(axum::http::StatusCode::NOT_FOUND)
-                }
-            },
-        ),
-    );
     let api = meridian_reviews::router(AppState {
         store: Arc::new(MemoryReviewStore::new(MemoryOutbox::new())),
         orders: OrdersClient(stub_client("orders", orders)),
-        sellers: SellersClient(stub_client("sellers", sellers)),
+        sellers: SellersClient(sellers_knowing(
+            owner,
+            ShopRef {
+                seller_id: seller,
+                name: "Clay".into(),
+                slug: "clay".into(),
+            },
+        )),
         region: "new-york".into(),
     });
     let path = format!("/products/{product}");
