@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use call::Send as _;
 use meridian_common::events::EventBus;
 use meridian_edge::config::EdgeConfig;
 use meridian_server::config::RegionConfig;
@@ -765,15 +766,18 @@ impl Cluster {
 
     /// `GET path` through the edge (as `token`, if given), as JSON.
     pub async fn get_json(&self, path: &str, token: Option<&str>) -> serde_json::Value {
-        let mut request = self.client().get(self.url(path));
+        let mut request = self.get(path);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let body = response.json().await.unwrap_or_default();
-        assert!(status.is_success(), "GET {path}: {status} {body}");
-        body
+        let reply = request.reply().await;
+        assert!(
+            reply.status().is_success(),
+            "GET {path}: {} {}",
+            reply.status(),
+            reply.text
+        );
+        reply.json
     }
 
     /// Calls the edge's admin API: (status, JSON body).
@@ -1161,19 +1165,12 @@ async fn drop_cluster_schemas(url: &str, prefix: &str) {
 }
 
 /// Opens a shop for the signed-in `token` through the edge (201 expected).
-pub async fn open_shop(
-    cluster: &Cluster,
-    client: &reqwest::Client,
-    token: &str,
-    slug: &str,
-) -> serde_json::Value {
-    let r = client
-        .post(cluster.url("/api/sellers/shops"))
+pub async fn open_shop(cluster: &Cluster, token: &str, slug: &str) -> serde_json::Value {
+    cluster
+        .post("/api/sellers/shops")
         .bearer_auth(token)
         .json(&serde_json::json!({ "name": "Hudson Workshop", "slug": slug, "contact_email": "shop@example.com" }))
-        .send()
+        .reply()
         .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.json().await.unwrap()
+        .expect(201)
 }

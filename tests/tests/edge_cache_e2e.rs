@@ -52,7 +52,7 @@ async fn demo_products(cluster: &Cluster, client: &reqwest::Client) -> Vec<Strin
 /// token and the product id.
 async fn seller_product(cluster: &Cluster, client: &reqwest::Client) -> (String, String) {
     let token = login(cluster, client, "cache-seller@example.com").await;
-    open_shop(cluster, client, &token, "cache-works").await;
+    open_shop(cluster, &token, "cache-works").await;
     let r = client
         .post(cluster.url("/api/catalog/products"))
         .bearer_auth(&token)

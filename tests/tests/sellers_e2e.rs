@@ -22,7 +22,7 @@ async fn seller_keys_are_checked_at_the_edge_and_revoked_at_once() {
     let cluster = Cluster::start(Options::default()).await;
     let client = cluster.client();
     let owner = login(&cluster, &client, "owner@example.com").await;
-    let shop = open_shop(&cluster, &client, &owner, "hudson").await;
+    let shop = open_shop(&cluster, &owner, "hudson").await;
 
     // Public shop page, by slug.
     let public = cluster.get("/api/sellers/shops/hudson").reply().await;
@@ -151,7 +151,7 @@ async fn seller_keys_are_checked_at_the_edge_and_revoked_at_once() {
 
     // Another seller cannot revoke this key.
     let key_id = created["id"].as_str().unwrap();
-    open_shop(&cluster, &client, &other, "other-shop").await;
+    open_shop(&cluster, &other, "other-shop").await;
     let r = cluster
         .delete(&format!("/api/sellers/me/keys/{key_id}"))
         .bearer_auth(&other)
@@ -206,11 +206,11 @@ async fn sellers_manage_only_their_own_products() {
     let cluster = Cluster::start(Options::default()).await;
     let client = cluster.client();
     let owner = login(&cluster, &client, "maker@example.com").await;
-    let shop = open_shop(&cluster, &client, &owner, "maker-shop").await;
+    let shop = open_shop(&cluster, &owner, "maker-shop").await;
     let writer = create_key(&cluster, &owner, &["catalog:write"]).await;
     let reader = create_key(&cluster, &owner, &["orders:read"]).await;
     let rival = login(&cluster, &client, "rival@example.com").await;
-    open_shop(&cluster, &client, &rival, "rival-shop").await;
+    open_shop(&cluster, &rival, "rival-shop").await;
     let shopper = login(&cluster, &client, "shopper@example.com").await;
 
     let books_before = count_in(&cluster, &client, "books").await;
