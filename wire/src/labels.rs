@@ -26,21 +26,16 @@ pub const OTHER: &str = "other";
 pub const NONE: &str = "none";
 
 /// `SERVICES`, then `other` and `none`: every label either side uses.
-pub const LABELS: [&str; 13] = [
-    SERVICES[0],
-    SERVICES[1],
-    SERVICES[2],
-    SERVICES[3],
-    SERVICES[4],
-    SERVICES[5],
-    SERVICES[6],
-    SERVICES[7],
-    SERVICES[8],
-    SERVICES[9],
-    SERVICES[10],
-    OTHER,
-    NONE,
-];
+pub const LABELS: [&str; SERVICES.len() + 2] = {
+    let mut labels = [NONE; SERVICES.len() + 2];
+    let mut i = 0;
+    while i < SERVICES.len() {
+        labels[i] = SERVICES[i];
+        i += 1;
+    }
+    labels[SERVICES.len()] = OTHER;
+    labels
+};
 
 /// Index of `other` in `LABELS`.
 pub const OTHER_INDEX: usize = SERVICES.len();
