@@ -48,10 +48,11 @@ impl DisplayName {
         if name.is_empty() {
             return Err("must not be empty".into());
         }
-        if name.chars().count() > Self::MAX_CHARS {
+        // As sent: the schema's `maxLength` counts surrounding blanks too.
+        if raw.chars().count() > Self::MAX_CHARS {
             return Err(format!("must be at most {} characters", Self::MAX_CHARS));
         }
-        if name.chars().any(char::is_control) {
+        if raw.chars().any(char::is_control) {
             return Err("must not contain control characters".into());
         }
         Ok(Self(name.to_owned()))
@@ -72,10 +73,10 @@ impl Bio {
 
     pub fn parse(raw: &str) -> Result<Self, String> {
         let bio = raw.trim();
-        if bio.chars().count() > Self::MAX_CHARS {
+        if raw.chars().count() > Self::MAX_CHARS {
             return Err(format!("must be at most {} characters", Self::MAX_CHARS));
         }
-        if bio.chars().any(|c| c.is_control() && c != '\n') {
+        if raw.chars().any(|c| c.is_control() && c != '\n') {
             return Err("must not contain control characters".into());
         }
         Ok(Self(bio.to_owned()))

@@ -153,18 +153,21 @@ impl Validator {
 /// Free text with a length bound and no control characters (newlines ok).
 pub fn text(raw: &str, min: usize, max: usize) -> Result<String, String> {
     let t = raw.trim();
-    let n = t.chars().count();
-    if n < min {
+    // The lower bound is on the trimmed text (blank is empty); the upper bound
+    // is on the text as sent, which is what the schema's `maxLength` counts.
+    if t.chars().count() < min {
         return Err(if min == 1 {
             "must not be empty".into()
         } else {
             format!("must be at least {min} characters")
         });
     }
-    if n > max {
+    if raw.chars().count() > max {
         return Err(format!("must be at most {max} characters"));
     }
-    if t.chars().any(|c| c.is_control() && c != '\n') {
+    // On the text as sent too: the schema's pattern refuses a control
+    // character anywhere, a trailing tab included.
+    if raw.chars().any(|c| c.is_control() && c != '\n') {
         return Err("must not contain control characters".into());
     }
     Ok(t.to_owned())
@@ -179,6 +182,9 @@ mod tests {
         assert_eq!(text("  hi ", 1, 5).unwrap(), "hi");
         assert!(text("", 1, 5).is_err());
         assert!(text("toolong", 1, 5).is_err());
+        // Surrounding blanks are dropped but count against the bound.
+        assert!(text(" abcde", 1, 5).is_err());
+        assert!(text("abc\t", 1, 5).is_err());
         assert!(text("a\u{0}b", 1, 5).is_err());
     }
 

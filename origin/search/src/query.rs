@@ -51,13 +51,14 @@ pub struct Params {
 impl Params {
     pub fn validate(self) -> Result<SearchQuery, Vec<(&'static str, String)>> {
         let mut errors = Vec::new();
+        // The bound is on `q` as sent, as the schema's `maxLength` counts it.
+        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+            errors.push(("q", "must be at most 200 characters".to_owned()));
+        }
         let text = self
             .q
             .map(|q| q.trim().to_owned())
             .filter(|q| !q.is_empty());
-        if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
-            errors.push(("q", "must be at most 200 characters".to_owned()));
-        }
         if let Some(c) = &self.category {
             if !CATEGORIES.iter().any(|(slug, _)| slug == c) {
                 errors.push(("category", format!("unknown category {c:?}")));

@@ -14,7 +14,8 @@ pub struct Slug(String);
 
 impl Slug {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let slug = raw.trim();
+        // Not trimmed: the schema's pattern has no room for blanks.
+        let slug = raw;
         let ok = (3..=40).contains(&slug.len())
             && slug
                 .bytes()
@@ -113,6 +114,8 @@ mod tests {
             "a--b",
             "Abc",
             "a b c",
+            " abc",
+            "abc\t",
             &"a".repeat(41),
         ] {
             assert!(Slug::parse(bad).is_err(), "{bad}");
