@@ -22,6 +22,10 @@ pub const CACHE: &str = "x-cache";
 pub const CLIENT_GEO: &str = "x-client-geo";
 /// The client's address, for the origins' logs.
 pub const FORWARDED_FOR: &str = "x-forwarded-for";
+/// On a 503: the origin refused the request because it is full (admission
+/// control), not because it is failing; the edge does not count it against
+/// the region's breaker, so shedding load cannot eject a healthy region.
+pub const OVERLOADED: &str = "x-meridian-overloaded";
 /// Cache tags of a response (space-separated), for purges by tag; the
 /// edge strips them before clients see the response.
 pub const SURROGATE_KEY: &str = "surrogate-key";

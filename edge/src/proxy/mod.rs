@@ -416,7 +416,11 @@ impl ProxyHttp for Edge {
     ) -> Result<()> {
         let status = resp.status.as_u16();
         if let (Some(state), Some(i)) = (ctx.state.as_deref(), ctx.region) {
-            if is_gateway_failure(status) {
+            // An origin shedding load (its overload mark on a 503) is
+            // healthy, only full: counting it would eject the region and pile
+            // its load onto the next one.
+            let shed = resp.headers.contains_key(headers::OVERLOADED);
+            if is_gateway_failure(status) && !shed {
                 state.upstreams.record_failure(i);
             } else {
                 state.upstreams.record_success(i);

@@ -93,7 +93,12 @@ pub async fn checkout(
         serde_json::to_vec(&body).map_err(ApiError::internal)?,
     ));
 
-    match state.store.begin(buyer, &key, &fingerprint).await? {
+    let slot = match state.admission.admit().await {
+        Ok(slot) => slot,
+        Err(refused) => return Ok(refused),
+    };
+    let lease = state.admission.limits().lease;
+    match state.store.begin(buyer, &key, &fingerprint, lease).await? {
         Begin::Started => {}
         Begin::Existing { fingerprint: f, .. } if f != fingerprint => {
             return Err(ApiError::new(
@@ -106,18 +111,27 @@ pub async fn checkout(
             response: Some(r), ..
         } => return Ok(replay(r)),
         Begin::Existing { response: None, .. } => {
-            return wait_for_first(&state, buyer, &key, &fingerprint).await
+            // Waiting runs nothing: the slot is for checkouts that run.
+            drop(slot);
+            return wait_for_first(&state, buyer, &key, &fingerprint, lease).await;
         }
     }
 
-    let result = run(&state, &caller, buyer, &key, &body).await;
-    // Dependencies down: free the key so the client's retry runs again.
-    if matches!(&result, Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE) {
-        state.store.abandon(buyer, &key).await?;
-        return result.map(|o| (StatusCode::CREATED, axum::Json(o)).into_response());
-    }
-    state.store.finish(buyer, &key, &stored(&result)).await?;
-    result.map(|o| (StatusCode::CREATED, axum::Json(o)).into_response())
+    // Detached from the request: a client that hangs up (or an edge that
+    // gives up) must not cancel a checkout halfway and strand its key; the
+    // answer is recorded for the retry either way.
+    let task = tokio::spawn(async move {
+        let _slot = slot;
+        let result = run(&state, &caller, buyer, &key, &body).await;
+        // Dependencies down: free the key so the client's retry runs again.
+        if matches!(&result, Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE) {
+            state.store.abandon(buyer, &key).await?;
+        } else {
+            state.store.finish(buyer, &key, &stored(&result)).await?;
+        }
+        result.map(|o| (StatusCode::CREATED, axum::Json(o)).into_response())
+    });
+    task.await.map_err(ApiError::internal)?
 }
 
 async fn wait_for_first(
@@ -125,19 +139,21 @@ async fn wait_for_first(
     buyer: UserId,
     key: &str,
     fingerprint: &str,
+    lease: Duration,
 ) -> Result<Response, ApiError> {
     let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
     let mut pause = Duration::from_millis(10);
     while tokio::time::Instant::now() < deadline {
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(200));
-        match state.store.begin(buyer, key, fingerprint).await? {
+        match state.store.begin(buyer, key, fingerprint, lease).await? {
             Begin::Existing {
                 response: Some(r), ..
             } => return Ok(replay(r)),
             Begin::Existing { response: None, .. } => continue,
-            // The first attempt was abandoned (transient failure) and this
-            // request now holds the key: tell the client to retry.
+            // The first attempt was abandoned (transient failure) or its
+            // lease ran out, and this request now holds the key: free it and
+            // tell the client to retry, which runs the checkout.
             Begin::Started => {
                 state.store.abandon(buyer, key).await?;
                 break;

@@ -13,6 +13,7 @@ use meridian_common::clients::{
     CartClient, CatalogClient, LogisticsClient, PaymentsClient, SellersClient,
 };
 
+pub mod admission;
 mod checkout;
 pub mod domain;
 mod internal;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub logistics: LogisticsClient,
     pub pricing: Pricing,
     pub region: String,
+    /// Checkout slots and the key lease of this origin.
+    pub admission: admission::Admission,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -1,6 +1,7 @@
 //! The `OrderStore` contract, run against every impl.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use meridian_common::events::MemoryOutbox;
@@ -52,6 +53,49 @@ fn order(buyer: UserId, seller: SellerId) -> Order {
     }
 }
 
+const LEASE: Duration = Duration::from_secs(60);
+
+/// A claim whose checkout died (no answer, lease run out) is taken over by
+/// one retry of the same request, never by a different one, and a live
+/// claim is not.
+async fn checkout_leases(store: &Arc<dyn OrderStore>, buyer: UserId) {
+    let short = Duration::from_millis(200);
+    assert_eq!(
+        store.begin(buyer, "lease", "fp", short).await.unwrap(),
+        Begin::Started
+    );
+    assert!(matches!(
+        store.begin(buyer, "lease", "fp", short).await.unwrap(),
+        Begin::Existing { response: None, .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        matches!(
+            store.begin(buyer, "lease", "different", short).await.unwrap(),
+            Begin::Existing { response: None, ref fingerprint } if fingerprint == "fp"
+        ),
+        "a different request does not take a stranded key"
+    );
+    let retries: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.begin(buyer, "lease", "fp", LEASE).await.unwrap() })
+        })
+        .collect();
+    let mut took_over = 0;
+    for r in retries {
+        took_over += usize::from(r.await.unwrap() == Begin::Started);
+    }
+    assert_eq!(took_over, 1, "one retry takes over the stranded claim");
+    assert!(
+        matches!(
+            store.begin(buyer, "lease", "fp", LEASE).await.unwrap(),
+            Begin::Existing { response: None, .. }
+        ),
+        "the taken-over claim holds its new lease"
+    );
+}
+
 async fn order_store_contract(store: Arc<dyn OrderStore>) {
     store.ping().await.unwrap();
     let buyer = UserId::new();
@@ -59,7 +103,7 @@ async fn order_store_contract(store: Arc<dyn OrderStore>) {
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.begin(buyer, "key-1", "fp").await.unwrap() })
+            tokio::spawn(async move { store.begin(buyer, "key-1", "fp", LEASE).await.unwrap() })
         })
         .collect();
     let mut started = 0;
@@ -75,7 +119,7 @@ async fn order_store_contract(store: Arc<dyn OrderStore>) {
     };
     store.finish(buyer, "key-1", &response).await.unwrap();
     assert_eq!(
-        store.begin(buyer, "key-1", "other").await.unwrap(),
+        store.begin(buyer, "key-1", "other", LEASE).await.unwrap(),
         Begin::Existing {
             fingerprint: "fp".into(),
             response: Some(response)
@@ -83,15 +127,30 @@ async fn order_store_contract(store: Arc<dyn OrderStore>) {
     );
     // Keys are per buyer.
     assert_eq!(
-        store.begin(UserId::new(), "key-1", "fp").await.unwrap(),
+        store
+            .begin(UserId::new(), "key-1", "fp", LEASE)
+            .await
+            .unwrap(),
         Begin::Started
     );
-    store.begin(buyer, "key-2", "fp").await.unwrap();
+    store.begin(buyer, "key-2", "fp", LEASE).await.unwrap();
     store.abandon(buyer, "key-2").await.unwrap();
     assert_eq!(
-        store.begin(buyer, "key-2", "fp").await.unwrap(),
+        store.begin(buyer, "key-2", "fp", LEASE).await.unwrap(),
         Begin::Started
     );
+    // An answered key is not abandoned, and its first answer stays.
+    store.abandon(buyer, "key-1").await.unwrap();
+    let other = StoredResponse {
+        status: 402,
+        body: serde_json::json!({ "id": 2 }),
+    };
+    store.finish(buyer, "key-1", &other).await.unwrap();
+    assert!(matches!(
+        store.begin(buyer, "key-1", "fp", LEASE).await.unwrap(),
+        Begin::Existing { response: Some(r), .. } if r.status == 201
+    ));
+    checkout_leases(&store, buyer).await;
 
     // Orders.
     let seller = SellerId::new();

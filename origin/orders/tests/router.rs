@@ -12,6 +12,7 @@ use meridian_common::clients::{
 use meridian_common::events::MemoryOutbox;
 use meridian_common::testing::router::{call, stub_client};
 use meridian_common::{Currency, Money, ProductId, SellerId, UserId};
+use meridian_orders::admission::{Admission, CheckoutLimits};
 use meridian_orders::domain::Pricing;
 use meridian_orders::store::memory::MemoryOrderStore;
 use meridian_orders::store::OrderStore;
@@ -65,6 +66,7 @@ fn world() -> World {
             free_shipping_over: 5000,
         },
         region: "portland".into(),
+        admission: Admission::new(CheckoutLimits::default()),
     });
     World {
         api,

@@ -183,6 +183,29 @@ pub struct OrdersConfig {
     /// Sub-orders at or above this items subtotal (cents) ship free.
     #[serde(default = "default_free_shipping")]
     pub free_shipping_over_cents: i64,
+    /// Checkouts this origin runs at once; more wait (below) or get 503.
+    /// Size it to what the stores' pools serve: a checkout holds about one
+    /// connection of the orders store at a time.
+    #[serde(default = "default_checkouts_in_flight")]
+    pub max_checkouts_in_flight: usize,
+    /// How long a checkout waits for a slot before its 503 `overloaded`.
+    #[serde(default = "default_checkout_wait")]
+    pub checkout_wait_ms: u64,
+    /// How long an unanswered Idempotency-Key claim holds before a retry may
+    /// take it over; longer than a checkout can run (each of its calls is
+    /// bounded at 10 s), so it only frees keys of a process that died.
+    #[serde(default = "default_checkout_lease")]
+    pub checkout_lease_secs: u64,
+}
+
+impl OrdersConfig {
+    pub fn checkout_limits(&self) -> meridian_orders::admission::CheckoutLimits {
+        meridian_orders::admission::CheckoutLimits {
+            max_in_flight: self.max_checkouts_in_flight,
+            max_wait: std::time::Duration::from_millis(self.checkout_wait_ms),
+            lease: std::time::Duration::from_secs(self.checkout_lease_secs),
+        }
+    }
 }
 
 impl Default for OrdersConfig {
@@ -191,8 +214,25 @@ impl Default for OrdersConfig {
             tax_rate_bp: default_tax_bp(),
             shipping_per_seller_cents: default_shipping(),
             free_shipping_over_cents: default_free_shipping(),
+            max_checkouts_in_flight: default_checkouts_in_flight(),
+            checkout_wait_ms: default_checkout_wait(),
+            checkout_lease_secs: default_checkout_lease(),
         }
     }
+}
+
+fn default_checkouts_in_flight() -> usize {
+    meridian_orders::admission::CheckoutLimits::default().max_in_flight
+}
+fn default_checkout_wait() -> u64 {
+    meridian_orders::admission::CheckoutLimits::default()
+        .max_wait
+        .as_millis() as u64
+}
+fn default_checkout_lease() -> u64 {
+    meridian_orders::admission::CheckoutLimits::default()
+        .lease
+        .as_secs()
 }
 
 fn default_tax_bp() -> u32 {
@@ -420,6 +460,18 @@ impl RegionConfig {
         }
         if self.orders.tax_rate_bp > 5_000 {
             return invalid("orders.tax_rate_bp", "must be at most 5000 (50%)");
+        }
+        if !(1..=10_000).contains(&self.orders.max_checkouts_in_flight) {
+            return invalid("orders.max_checkouts_in_flight", "must be 1 to 10000");
+        }
+        if self.orders.checkout_wait_ms > 10_000 {
+            return invalid("orders.checkout_wait_ms", "must be at most 10000");
+        }
+        if !(30..=86_400).contains(&self.orders.checkout_lease_secs) {
+            return invalid(
+                "orders.checkout_lease_secs",
+                "must be 30 to 86400: shorter than a checkout can run would let a retry run it twice",
+            );
         }
         if self.orders.shipping_per_seller_cents < 0 || self.orders.free_shipping_over_cents < 0 {
             return invalid("orders", "shipping amounts must not be negative");

@@ -65,6 +65,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
 
     let secret = InternalSecret::new(&config.internal_secret);
     let services = services::Services::new(config, &stores);
+    services.orders.admission.register(metrics.registry())?;
     let api = routes::services(services, change_feed, &secret);
     let router = routes::origin(api, &config.id, metrics, stores.readiness());
     Ok(Origin {

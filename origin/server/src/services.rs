@@ -85,6 +85,9 @@ impl Services {
                     free_shipping_over: config.orders.free_shipping_over_cents,
                 },
                 region: region(),
+                admission: meridian_orders::admission::Admission::new(
+                    config.orders.checkout_limits(),
+                ),
             },
             logistics: meridian_logistics::AppState {
                 store: stores.shipments.clone(),

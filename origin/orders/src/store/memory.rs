@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use meridian_common::events::{EventEnvelope, MemoryOutbox};
@@ -15,6 +16,7 @@ use crate::domain::{Order, OrderError, OrderId};
 struct KeyRecord {
     fingerprint: String,
     response: Option<StoredResponse>,
+    lease_until: Instant,
 }
 
 #[derive(Default)]
@@ -50,20 +52,30 @@ impl OrderStore for MemoryOrderStore {
         buyer: UserId,
         key: &str,
         fingerprint: &str,
+        lease: Duration,
     ) -> Result<Begin, StoreError> {
         let mut s = self.inner.lock().map_err(poisoned)?;
+        let now = Instant::now();
         let slot = (buyer, key.to_owned());
-        if let Some(existing) = s.keys.get(&slot) {
-            return Ok(Begin::Existing {
-                fingerprint: existing.fingerprint.clone(),
-                response: existing.response.clone(),
-            });
+        if let Some(existing) = s.keys.get_mut(&slot) {
+            let stranded = existing.response.is_none()
+                && existing.lease_until <= now
+                && existing.fingerprint == fingerprint;
+            if !stranded {
+                return Ok(Begin::Existing {
+                    fingerprint: existing.fingerprint.clone(),
+                    response: existing.response.clone(),
+                });
+            }
+            existing.lease_until = now + lease;
+            return Ok(Begin::Started);
         }
         s.keys.insert(
             slot,
             KeyRecord {
                 fingerprint: fingerprint.to_owned(),
                 response: None,
+                lease_until: now + lease,
             },
         );
         Ok(Begin::Started)
@@ -77,17 +89,17 @@ impl OrderStore for MemoryOrderStore {
     ) -> Result<(), StoreError> {
         let mut s = self.inner.lock().map_err(poisoned)?;
         if let Some(record) = s.keys.get_mut(&(buyer, key.to_owned())) {
-            record.response = Some(response.clone());
+            record.response.get_or_insert_with(|| response.clone());
         }
         Ok(())
     }
 
     async fn abandon(&self, buyer: UserId, key: &str) -> Result<(), StoreError> {
-        self.inner
-            .lock()
-            .map_err(poisoned)?
-            .keys
-            .remove(&(buyer, key.to_owned()));
+        let mut s = self.inner.lock().map_err(poisoned)?;
+        let slot = (buyer, key.to_owned());
+        if s.keys.get(&slot).is_some_and(|r| r.response.is_none()) {
+            s.keys.remove(&slot);
+        }
         Ok(())
     }
 

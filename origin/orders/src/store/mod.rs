@@ -1,6 +1,8 @@
 //! Storage of orders and checkout idempotency records. Embedded: memory;
 //! production: YugabyteDB (PostgreSQL wire), same contract suite.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use meridian_common::events::EventEnvelope;
 use meridian_common::{SellerId, UserId};
@@ -37,17 +39,27 @@ pub type Change = dyn Fn(&mut Order) -> Result<Vec<EventEnvelope>, OrderError> +
 
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
-    /// Claims `(buyer, key)` for a checkout, or reports who has it.
-    async fn begin(&self, buyer: UserId, key: &str, fingerprint: &str)
-        -> Result<Begin, StoreError>;
-    /// Records the checkout's answer under its key.
+    /// Claims `(buyer, key)` for a checkout for `lease`, or reports who has
+    /// it. A claim with no answer whose lease has run out (its checkout
+    /// died with its process) is taken over by a request with the same
+    /// fingerprint: `Started` again.
+    async fn begin(
+        &self,
+        buyer: UserId,
+        key: &str,
+        fingerprint: &str,
+        lease: Duration,
+    ) -> Result<Begin, StoreError>;
+    /// Records the checkout's answer under its key; an answer already
+    /// recorded stays (the first one is what every retry is told).
     async fn finish(
         &self,
         buyer: UserId,
         key: &str,
         response: &StoredResponse,
     ) -> Result<(), StoreError>;
-    /// Releases a key whose checkout failed transiently, so a retry runs again.
+    /// Releases a key whose checkout failed transiently, so a retry runs
+    /// again; a key with an answer stays.
     async fn abandon(&self, buyer: UserId, key: &str) -> Result<(), StoreError>;
     async fn insert(&self, order: &Order, events: Vec<EventEnvelope>) -> Result<(), StoreError>;
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError>;

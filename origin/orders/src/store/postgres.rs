@@ -125,13 +125,21 @@ impl OrderStore for PostgresOrderStore {
         buyer: UserId,
         key: &str,
         fingerprint: &str,
+        lease: Duration,
     ) -> Result<Begin, StoreError> {
+        // One statement claims a new key or takes over a stranded one (no
+        // answer, lease run out, same request), so two takers cannot both win.
         let inserted = sqlx::query(
-            "INSERT INTO checkout_keys (buyer_id, key, fingerprint) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            "INSERT INTO checkout_keys (buyer_id, key, fingerprint, lease_until) \
+             VALUES ($1, $2, $3, now() + make_interval(secs => $4)) \
+             ON CONFLICT (buyer_id, key) DO UPDATE SET lease_until = EXCLUDED.lease_until \
+             WHERE checkout_keys.response IS NULL AND checkout_keys.lease_until <= now() \
+             AND checkout_keys.fingerprint = EXCLUDED.fingerprint",
         )
         .bind(buyer.0)
         .bind(key)
         .bind(fingerprint)
+        .bind(lease.as_secs_f64())
         .execute(&self.pool)
         .await
         .map_err(map_err)?
@@ -150,7 +158,7 @@ impl OrderStore for PostgresOrderStore {
         .map_err(map_err)?;
         let Some(row) = row else {
             // Abandoned between our insert attempt and this read: claim again.
-            return Box::pin(self.begin(buyer, key, fingerprint)).await;
+            return Box::pin(self.begin(buyer, key, fingerprint, lease)).await;
         };
         let response: Option<serde_json::Value> = row.try_get("response").map_err(corrupt)?;
         Ok(Begin::Existing {
@@ -168,7 +176,7 @@ impl OrderStore for PostgresOrderStore {
         key: &str,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE checkout_keys SET response = $3 WHERE buyer_id = $1 AND key = $2")
+        sqlx::query("UPDATE checkout_keys SET response = $3 WHERE buyer_id = $1 AND key = $2 AND response IS NULL")
             .bind(buyer.0)
             .bind(key)
             .bind(serde_json::to_value(response).map_err(corrupt)?)
@@ -179,13 +187,15 @@ impl OrderStore for PostgresOrderStore {
     }
 
     async fn abandon(&self, buyer: UserId, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM checkout_keys WHERE buyer_id = $1 AND key = $2")
-            .bind(buyer.0)
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(map_err)
+        sqlx::query(
+            "DELETE FROM checkout_keys WHERE buyer_id = $1 AND key = $2 AND response IS NULL",
+        )
+        .bind(buyer.0)
+        .bind(key)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
     }
 
     async fn insert(&self, order: &Order, events: Vec<EventEnvelope>) -> Result<(), StoreError> {
