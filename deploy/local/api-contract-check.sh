@@ -39,30 +39,10 @@ if [[ ! -x $venv/bin/st ]]; then
   "$venv/bin/pip" install -q "schemathesis==$ST_VERSION" || { log "pip could not install schemathesis"; exit 1; }
 fi
 
-if curl -s -o /dev/null --max-time 2 -k "$BASE/"; then
-  log "something already listens on 8443; stop it (this check starts its own system)"
-  exit 1
-fi
-# The edge config's paths are relative to its file: keep it two levels
-# below the root, as deploy/local/edge.toml is.
-edge_config="$ROOT/.run/contract/edge.toml"
-mkdir -p "$(dirname "$edge_config")"
-sed -E 's/^(per_ip|per_session|per_key) = [0-9]+$/\1 = 1000000/' deploy/local/edge.toml > "$edge_config"
-grep -q '^per_session = 1000000$' "$edge_config" || { log "could not raise the rate limits in $edge_config"; exit 1; }
-MERIDIAN_EDGE_CONFIG="$edge_config" setsid deploy/local/run.sh > "$WORK/run.log" 2>&1 &
-RUN_PID=$!
-cleanup() {
-  # run.sh stops the origins and the edge on SIGINT.
-  kill -INT -- "-$RUN_PID" 2>/dev/null || true
-  wait "$RUN_PID" 2>/dev/null || true
-}
-trap cleanup EXIT
-for _ in $(seq 1 1800); do
-  grep -q "Meridian is up" "$WORK/run.log" && break
-  kill -0 "$RUN_PID" 2>/dev/null || { tail -n 30 "$WORK/run.log" >&2; log "run.sh exited"; exit 1; }
-  sleep 1
-done
-grep -q "Meridian is up" "$WORK/run.log" || { log "the system did not start"; exit 1; }
+# shellcheck source=deploy/local/lib.sh
+source deploy/local/lib.sh
+trap stop_system EXIT
+start_system "$WORK" || exit 1
 
 api() { # method path [json body] [token] → body on stdout; fails on 4xx/5xx
   local args=(-fsS --cacert certs/ca.crt -X "$1" "$BASE$2" -H 'content-type: application/json')
@@ -120,7 +100,7 @@ probe seller -H "Authorization: Bearer $seller" --exclude-path /api/auth/logout
 if ((status)); then
   log "FAILED; logs and reports in $WORK"
   trap - EXIT
-  cleanup
+  stop_system
   exit 1
 fi
 log "every pass clean"

@@ -63,3 +63,44 @@ apt_install() {
     fi
   ) 9>/var/tmp/meridian-apt.lock
 }
+
+# Starts deploy/local/run.sh in the background, its edge's rate limits
+# raised (the contract check and load runs send thousands of requests a
+# minute from one address and one session: here that is the point, not
+# abuse; the limits themselves are tested in tests/tests/edge_ops_e2e.rs),
+# and waits until it says it is up. Sets SYSTEM_PID (run.sh's process
+# group); its output goes to $1/run.log. stop_system stops it.
+#   start_system WORKDIR [run.sh args...]
+start_system() {
+  local work=$1
+  shift
+  if curl -s -o /dev/null --max-time 2 -k https://localhost:8443/; then
+    echo "something already listens on 8443; stop it first" >&2
+    return 1
+  fi
+  # The edge config's paths are relative to its file: keep it two levels
+  # below the root, as deploy/local/edge.toml is.
+  local edge_config="$ROOT/.run/raised/edge.toml"
+  mkdir -p "$(dirname "$edge_config")"
+  sed -E 's/^(per_ip|per_session|per_key) = [0-9]+$/\1 = 1000000/' deploy/local/edge.toml >"$edge_config"
+  grep -q '^per_session = 1000000$' "$edge_config" || { echo "could not raise the rate limits in $edge_config" >&2; return 1; }
+  MERIDIAN_EDGE_CONFIG="$edge_config" setsid deploy/local/run.sh "$@" >"$work/run.log" 2>&1 &
+  SYSTEM_PID=$!
+  local _
+  for _ in $(seq 1 1800); do
+    grep -q "Meridian is up" "$work/run.log" && return 0
+    kill -0 "$SYSTEM_PID" 2>/dev/null || { tail -n 30 "$work/run.log" >&2; echo "run.sh exited" >&2; return 1; }
+    sleep 1
+  done
+  echo "the system did not start in 30 minutes; see $work/run.log" >&2
+  return 1
+}
+
+stop_system() {
+  [[ -n ${SYSTEM_PID:-} ]] || return 0
+  # SIGINT to the whole group: run.sh stops the origins and the edge (a
+  # background shell ignores a SIGINT sent to it alone).
+  kill -INT -- "-$SYSTEM_PID" 2>/dev/null || true
+  wait "$SYSTEM_PID" 2>/dev/null || true
+  SYSTEM_PID=
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Measures the whole system under load: starts it (deploy/local/run.sh, with
+# the edge's rate limits raised: the load comes from one address), runs
+# meridian-load with the arguments after `--`, and stops it again.
+#
+#   deploy/local/load.sh [--release] [--real-stores] -- [meridian-load args]
+#
+#   deploy/local/load.sh --release -- --rate 100,200,400,800 --step-secs 20 --out .run/load
+#   deploy/local/load.sh -- --users 4 --step-secs 5 --strict      (the CI smoke run)
+#
+# `meridian-load --help` lists its arguments; docs/performance.md has the
+# runs behind its numbers.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$ROOT"
+RUN_ARGS=()
+while (($#)) && [[ $1 != -- ]]; do
+  case "$1" in
+    --release | --real-stores) RUN_ARGS+=("$1") ;;
+    *) echo "usage: $0 [--release] [--real-stores] -- [meridian-load args]" >&2; exit 2 ;;
+  esac
+  shift
+done
+(($#)) && shift
+PROFILE=debug
+CARGO_FLAGS=()
+if [[ " ${RUN_ARGS[*]-} " == *" --release "* ]]; then
+  PROFILE=release
+  CARGO_FLAGS=(--release)
+fi
+# shellcheck source=deploy/local/lib.sh
+source deploy/local/lib.sh
+deploy/local/prereqs.sh
+cargo build "${CARGO_FLAGS[@]}" -p meridian-load
+WORK="$(mktemp -d /tmp/meridian-load.XXXXXX)"
+trap stop_system EXIT
+echo "==> starting the system ($PROFILE; log: $WORK/run.log)"
+start_system "$WORK" ${RUN_ARGS[@]+"${RUN_ARGS[@]}"}
+echo "==> meridian-load $*"
+"${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE/meridian-load" "$@"

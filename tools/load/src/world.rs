@@ -1,0 +1,323 @@
+//! The run's world, made before the first session through the public API:
+//! the demo catalog to browse, a seller with a shop whose products the
+//! shoppers buy (plenty of stock, and a few scarce ones to fight over), and
+//! a pool of signed-in shoppers. Sessions share it; verification reads it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::api::Api;
+
+/// A signed-in shopper and what the run knows of its orders.
+pub struct Shopper {
+    pub token: String,
+    /// Orders the system said it placed (201, or a replay of one).
+    pub placed: Vec<Uuid>,
+    /// Checkouts with no definite answer after every retry.
+    pub unresolved: u32,
+}
+
+/// Shoppers lent to one session at a time, so two sessions never share a
+/// cart (a checkout buys the whole cart).
+pub struct Pool {
+    free: Mutex<Vec<Shopper>>,
+    available: Semaphore,
+}
+
+impl Pool {
+    fn new(shoppers: Vec<Shopper>) -> Self {
+        Self {
+            available: Semaphore::new(shoppers.len()),
+            free: Mutex::new(shoppers),
+        }
+    }
+
+    pub async fn take(&self) -> Shopper {
+        self.available
+            .acquire()
+            .await
+            .expect("the pool's semaphore is never closed")
+            .forget();
+        lock(&self.free).pop().expect("a permit means a shopper")
+    }
+
+    pub fn give(&self, shopper: Shopper) {
+        lock(&self.free).push(shopper);
+        self.available.add_permits(1);
+    }
+
+    /// Every shopper, once the sessions are over.
+    pub fn drain(&self) -> Vec<Shopper> {
+        std::mem::take(&mut *lock(&self.free))
+    }
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A stock figure the run starts from and must account for at the end.
+pub struct Stocked {
+    pub id: Uuid,
+    pub initial: u64,
+}
+
+pub struct World {
+    pub run: String,
+    pub demo_products: Vec<Uuid>,
+    pub categories: Vec<String>,
+    pub words: Vec<String>,
+    pub seller_token: String,
+    /// Products the shoppers buy: plenty of stock.
+    pub plenty: Vec<Stocked>,
+    /// Products with little stock, bought concurrently: oversell shows here.
+    pub scarce: Vec<Stocked>,
+    pub shoppers: Pool,
+    /// Paid sub-orders of the run's shop, waiting to be shipped.
+    pub to_ship: Mutex<VecDeque<(Uuid, Uuid)>>,
+    /// Tracking numbers shipped, with the next scan to send.
+    pub in_transit: Mutex<VecDeque<(String, usize)>>,
+    /// Products the seller scenario created during the run.
+    pub created: Mutex<Vec<Uuid>>,
+    pub carrier_secret: String,
+}
+
+pub struct Sizes {
+    pub shoppers: usize,
+    pub plenty: usize,
+    pub scarce: usize,
+    pub scarce_stock: u64,
+}
+
+pub const PLENTY_STOCK: u64 = 1_000_000;
+pub const PASSWORD: &str = "load-test-password-1";
+
+impl World {
+    pub async fn build(api: &Api, sizes: &Sizes, carrier_secret: String) -> anyhow::Result<Self> {
+        let run = Uuid::new_v4().simple().to_string()[..10].to_owned();
+        let (demo_products, categories, words) = catalog(api).await?;
+        let seller_token = register(api, &format!("seller-{run}@load.example.com")).await?;
+        open_shop(api, &seller_token, &run).await?;
+        let category = categories
+            .first()
+            .context("the catalog has no categories")?;
+        let mut plenty = Vec::new();
+        for i in 0..sizes.plenty {
+            let id = create_product(
+                api,
+                &seller_token,
+                &format!("Load plenty {i} {run}"),
+                category,
+                PLENTY_STOCK,
+            )
+            .await?;
+            plenty.push(Stocked {
+                id,
+                initial: PLENTY_STOCK,
+            });
+        }
+        let mut scarce = Vec::new();
+        for i in 0..sizes.scarce {
+            let id = create_product(
+                api,
+                &seller_token,
+                &format!("Load scarce {i} {run}"),
+                category,
+                sizes.scarce_stock,
+            )
+            .await?;
+            scarce.push(Stocked {
+                id,
+                initial: sizes.scarce_stock,
+            });
+        }
+        // Registering hashes a password (argon2): in parallel, a few at a time.
+        let mut tasks = JoinSet::new();
+        let mut shoppers = Vec::new();
+        for i in 0..sizes.shoppers {
+            let api = api.clone();
+            let email = format!("shopper-{i}-{run}@load.example.com");
+            tasks.spawn(async move {
+                let token = register(&api, &email).await?;
+                anyhow::Ok(Shopper {
+                    token,
+                    placed: Vec::new(),
+                    unresolved: 0,
+                })
+            });
+            if tasks.len() >= 8 {
+                shoppers.push(tasks.join_next().await.expect("a task")??);
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            shoppers.push(done??);
+        }
+        Ok(Self {
+            run,
+            demo_products,
+            categories,
+            words,
+            seller_token,
+            plenty,
+            scarce,
+            shoppers: Pool::new(shoppers),
+            to_ship: Mutex::default(),
+            in_transit: Mutex::default(),
+            created: Mutex::default(),
+            carrier_secret,
+        })
+    }
+
+    /// Every product whose stock the run must account for.
+    pub fn stocked(&self) -> impl Iterator<Item = &Stocked> {
+        self.plenty.iter().chain(&self.scarce)
+    }
+}
+
+/// Demo product ids, category slugs and title words to search for.
+async fn catalog(api: &Api) -> anyhow::Result<(Vec<Uuid>, Vec<String>, Vec<String>)> {
+    let cats = api.get("/api/catalog/categories").expect(&[200]).await;
+    let cats = cats.context("GET /api/catalog/categories did not answer")?;
+    let list = cats.json["items"].as_array();
+    let categories: Vec<String> = list
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["slug"].as_str().map(str::to_owned))
+        .collect();
+    let mut products = Vec::new();
+    let mut words = Vec::new();
+    for category in categories.iter().take(8) {
+        let page = api
+            .get(&format!(
+                "/api/catalog/products?category={category}&limit=50"
+            ))
+            .expect(&[200])
+            .await
+            .with_context(|| format!("listing category {category}"))?;
+        for item in page.json["items"].as_array().into_iter().flatten() {
+            if let Some(id) = item["id"].as_str().and_then(|i| i.parse().ok()) {
+                products.push(id);
+            }
+            if let Some(title) = item["title"].as_str() {
+                words.extend(
+                    title
+                        .split_whitespace()
+                        .filter(|w| w.len() > 3)
+                        .map(str::to_lowercase)
+                        .take(2),
+                );
+            }
+        }
+    }
+    if products.is_empty() || categories.is_empty() {
+        bail!("the catalog is empty: start the system with its demo data (deploy/local/run.sh)");
+    }
+    words.sort();
+    words.dedup();
+    Ok((products, categories, words))
+}
+
+/// Registers and signs in; the session token.
+pub async fn register(api: &Api, email: &str) -> anyhow::Result<String> {
+    let account = json!({ "email": email, "password": PASSWORD, "display_name": "Load shopper" });
+    let made = api
+        .post("/api/auth/register")
+        .json(&account)
+        .expect(&[201])
+        .await;
+    match made {
+        Some(a) if a.status == 201 => {}
+        Some(a) => bail!("registering {email}: {} {}", a.status, a.json),
+        None => bail!("registering {email}: no answer"),
+    }
+    login(api, email)
+        .await
+        .with_context(|| format!("signing in {email}"))
+}
+
+pub async fn login(api: &Api, email: &str) -> anyhow::Result<String> {
+    let creds = json!({ "email": email, "password": PASSWORD });
+    let a = api
+        .post("/api/auth/login")
+        .json(&creds)
+        .expect(&[200])
+        .await
+        .context("no answer")?;
+    a.json["token"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{} {}", a.status, a.json))
+}
+
+async fn open_shop(api: &Api, token: &str, run: &str) -> anyhow::Result<()> {
+    let shop = json!({
+        "name": format!("Load shop {run}"),
+        "slug": format!("load-{run}"),
+        "description": "made by meridian-load",
+        "contact_email": format!("shop-{run}@load.example.com"),
+    });
+    let a = api
+        .post("/api/sellers/shops")
+        .bearer(token)
+        .json(&shop)
+        .expect(&[201])
+        .await;
+    match a {
+        Some(a) if a.status == 201 => Ok(()),
+        Some(a) => bail!("opening the run's shop: {} {}", a.status, a.json),
+        None => bail!("opening the run's shop: no answer"),
+    }
+}
+
+pub async fn create_product(
+    api: &Api,
+    token: &str,
+    title: &str,
+    category: &str,
+    stock: u64,
+) -> anyhow::Result<Uuid> {
+    let product = json!({
+        "title": title,
+        "description": "a product of a load run",
+        "price": { "amount": 1999, "currency": "USD" },
+        "category": category,
+        "stock": stock,
+    });
+    let a = api
+        .post("/api/catalog/products")
+        .bearer(token)
+        .json(&product)
+        .expect(&[201])
+        .await;
+    match a {
+        Some(a) if a.status == 201 => id_of(&a.json).context("the created product has no id"),
+        Some(a) => bail!("creating product {title:?}: {} {}", a.status, a.json),
+        None => bail!("creating product {title:?}: no answer"),
+    }
+}
+
+pub fn id_of(v: &Value) -> Option<Uuid> {
+    v["id"].as_str().and_then(|s| s.parse().ok())
+}
+
+/// Quantities per product in an order's lines.
+pub fn quantities(order: &Value) -> HashMap<Uuid, u64> {
+    let mut q = HashMap::new();
+    for sub in order["sub_orders"].as_array().into_iter().flatten() {
+        for line in sub["lines"].as_array().into_iter().flatten() {
+            if let (Some(id), Some(n)) = (
+                line["product_id"].as_str().and_then(|s| s.parse().ok()),
+                line["quantity"].as_u64(),
+            ) {
+                *q.entry(id).or_default() += n;
+            }
+        }
+    }
+    q
+}
