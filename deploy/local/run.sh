@@ -3,6 +3,10 @@
 # (every service and the storefront's pages) and the edge in front of them,
 # with demo data. Ctrl-C stops everything.
 #
+# When one origin stops, the rest keep running (the edge fails its shoppers
+# over to the next region) and this says so; deploy/local/region.sh starts
+# it again, or stops, pauses and resumes one to try failover.
+#
 #   ./deploy/local/run.sh                 # debug build (fast to compile)
 #   ./deploy/local/run.sh --release       # optimised build (for load tests)
 #   ./deploy/local/run.sh --real-stores   # on the real stores: PostgreSQL, Redis,
@@ -51,6 +55,16 @@ cargo build "${CARGO_FLAGS[@]}" -p meridian-edge -p meridian-server --bins
 
 PIDS=()
 STOPPING=0
+# What deploy/local/region.sh needs to control and restart an origin.
+STATE=.run/regions
+rm -rf "$STATE"
+mkdir -p "$STATE"
+{
+  printf 'ORIGIN_BIN=%q\n' "$TARGET_DIR/$PROFILE/origin"
+  printf 'STORES_ARGS=(%s)\n' "${STORES_ARGS[*]-}"
+  printf 'REGIONS=(%s)\n' "${REGIONS[*]}"
+  printf 'LOG_DIR=%q\n' "$LOG_DIR"
+} >"$STATE/launch"
 
 # Waits until the first N origins answer /readyz (60 s at most); says
 # which one failed and shows its log if one exits or never gets ready.
@@ -77,6 +91,14 @@ cleanup() {
   echo
   echo "==> stopping"
   # SIGINT: Pingora's fast shutdown (SIGTERM would wait out its grace period).
+  # Origins restarted by region.sh are not our children: their pid files.
+  local pid_file pid
+  for pid_file in "$STATE"/*.pid; do
+    [[ -f $pid_file ]] || continue
+    pid=$(cat "$pid_file")
+    kill -CONT "$pid" 2>/dev/null || true
+    kill -INT "$pid" 2>/dev/null || true
+  done
   for pid in "${PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
@@ -86,6 +108,7 @@ for region in "${REGIONS[@]}"; do
   "$TARGET_DIR/$PROFILE/origin" --region "regions/$region.toml" ${STORES_ARGS[@]+"${STORES_ARGS[@]}"} \
     >"$LOG_DIR/$region.log" 2>&1 &
   PIDS+=($!)
+  echo $! >"$STATE/$region.pid"
   if ((${#STORES_ARGS[@]})) && [[ $region == "${REGIONS[0]}" ]]; then
     # Shared stores: the first origin creates tables and seeds the demo
     # data alone; the others start once it is ready.
@@ -99,6 +122,7 @@ wait_ready "${#REGIONS[@]}" || exit 1
 # the rate limits in a copy).
 "$TARGET_DIR/$PROFILE/edge" --config "${MERIDIAN_EDGE_CONFIG:-deploy/local/edge.toml}" >"$LOG_DIR/edge.log" 2>&1 &
 PIDS+=($!)
+EDGE_PID=$!
 
 # Wait until the edge answers through to an origin.
 for _ in $(seq 1 100); do
@@ -128,6 +152,8 @@ Meridian is up.
   edge admin:    $TARGET_DIR/$PROFILE/edgectl --token meridian-dev-admin-token-0001 regions
                  (reload | purge --tag T | drain REGION | undrain REGION; see docs/edge.md)
   Prometheus:    deploy/local/prometheus.sh   (then http://127.0.0.1:9090)
+  Regions:       deploy/local/region.sh status | stop | kill | pause | resume | start REGION
+                 (one region down leaves the rest serving: try failover)
 
 Try:
   curl --cacert certs/ca.crt https://localhost:8443/api/catalog/categories
@@ -137,8 +163,29 @@ Try:
        -d '{"email":"ann@example.com","password":"correct horse battery","display_name":"Ann"}'
 MSG
 
-wait -n "${PIDS[@]}" || true
+# Watch: an origin that stops is reported (and again when it is back); the
+# system keeps serving from the other regions. The edge is the front door:
+# when it stops, everything stops.
+declare -A DOWN=()
+while kill -0 "$EDGE_PID" 2>/dev/null; do
+  for region in "${REGIONS[@]}"; do
+    pid=$(cat "$STATE/$region.pid" 2>/dev/null || true)
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+      if [[ -n ${DOWN[$region]:-} ]]; then
+        unset "DOWN[$region]"
+        echo "run.sh: $region is running again (pid $pid)"
+      fi
+    elif [[ -z ${DOWN[$region]:-} ]]; then
+      DOWN[$region]=1
+      echo "run.sh: the $region origin stopped; the edge sends its shoppers to the next region."
+      echo "        last lines of $LOG_DIR/$region.log:"
+      tail -n 5 "$LOG_DIR/$region.log" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/          /'
+      echo "        start it again: deploy/local/region.sh start $region"
+    fi
+  done
+  sleep 1
+done
 if [[ $STOPPING == 0 ]]; then
-  echo "a process exited; see $LOG_DIR"
-  tail -n 5 "$LOG_DIR"/*.log
+  echo "run.sh: the edge exited; stopping. Last lines of $LOG_DIR/edge.log:"
+  tail -n 10 "$LOG_DIR/edge.log"
 fi

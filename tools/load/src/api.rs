@@ -123,13 +123,17 @@ impl Call<'_> {
                 } else {
                     Outcome::Failed(format!("{} {}", a.status, a.code()).trim().to_owned())
                 };
+                let region = a
+                    .headers
+                    .get("x-meridian-region")
+                    .and_then(|v| v.to_str().ok());
                 api.recorder
-                    .request(api.step, api.scenario, latency, outcome);
+                    .request(api.step, api.scenario, latency, outcome, region);
                 Some(a)
             }
             Err(kind) => {
                 api.recorder
-                    .request(api.step, api.scenario, latency, Outcome::Failed(kind));
+                    .request(api.step, api.scenario, latency, Outcome::Failed(kind), None);
                 None
             }
         }

@@ -156,7 +156,7 @@ mod tests {
         for step in 0..3 {
             for ms in 1..=20 {
                 let latency = Duration::from_millis(ms * (step as u64 + 1));
-                recorder.request(step, "checkout", latency, Outcome::Ok);
+                recorder.request(step, "checkout", latency, Outcome::Ok, None);
                 recorder.checkout(step, CheckoutEnd::Placed(latency));
             }
         }
@@ -171,6 +171,7 @@ mod tests {
                 },
                 s,
                 None,
+                Vec::new(),
             )
         });
         let path =

@@ -15,6 +15,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 mod api;
+mod chaos;
 mod chart;
 mod drive;
 mod plan;
@@ -96,6 +97,13 @@ struct Args {
     /// Exit 1 when a request failed or the books do not balance (CI).
     #[arg(long)]
     strict: bool,
+    /// A chaos switch, AT:ACTION:REGION (e.g. 10s:kill:portland; actions:
+    /// stop, kill, pause, resume, start); repeat for more.
+    #[arg(long, value_parser = clap::value_parser!(String))]
+    chaos: Vec<String>,
+    /// What flips the switches, called as `CONTROL ACTION REGION`.
+    #[arg(long, default_value = "deploy/local/region.sh")]
+    region_control: PathBuf,
 }
 
 #[tokio::main]
@@ -115,6 +123,17 @@ async fn main() -> anyhow::Result<()> {
     };
     if !(0.1..=3600.0).contains(&args.step_secs) {
         bail!("--step-secs must be 0.1 to 3600");
+    }
+    let switches: Vec<chaos::Switch> = args
+        .chaos
+        .iter()
+        .map(|c| c.parse())
+        .collect::<anyhow::Result<_>>()?;
+    if !switches.is_empty() && !args.region_control.exists() {
+        bail!(
+            "--region-control {}: not found",
+            args.region_control.display()
+        );
     }
     if args.plenty == 0 || args.shoppers == 0 {
         bail!("--plenty and --shoppers must be at least 1");
@@ -162,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
     let progress = progress(&recorder, &drive.started);
     let bar = progress.0.clone();
     let offered: Vec<f64> = (0..arrival.steps()).map(|i| arrival.offered(i)).collect();
+    let flips = tokio::spawn(chaos::run(args.region_control.clone(), switches));
     let driven = drive
         .run(|step| {
             bar.set_prefix(format!(
@@ -175,6 +195,13 @@ async fn main() -> anyhow::Result<()> {
         .await;
     progress.0.finish_and_clear();
     progress.1.abort();
+    // Switches set past the end of the run are not flipped.
+    let flipped = if flips.is_finished() {
+        flips.await.unwrap_or_default()
+    } else {
+        flips.abort();
+        Vec::new()
+    };
 
     let verdict = if args.no_verify {
         None
@@ -199,6 +226,7 @@ async fn main() -> anyhow::Result<()> {
             },
             snapshot,
             verdict,
+            flipped,
         )
     });
     print!("{}", report.text());

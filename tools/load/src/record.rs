@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -101,9 +101,19 @@ pub struct Step {
     pub placed: Tally,
 }
 
+/// One second of the run: what was answered, what failed, and which
+/// regions answered (failover shows here).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Second {
+    pub requests: u64,
+    pub failed: u64,
+    pub regions: BTreeMap<String, u64>,
+}
+
 #[derive(Default)]
 struct Tallies {
     steps: Vec<Step>,
+    timeline: Vec<Second>,
     scenarios: BTreeMap<&'static str, Tally>,
     failures: BTreeMap<String, u64>,
     refusals: BTreeMap<String, u64>,
@@ -112,21 +122,25 @@ struct Tallies {
 
 pub struct Recorder {
     inner: Mutex<Tallies>,
+    began: Instant,
 }
 
 impl Recorder {
     pub fn new(steps: usize) -> Self {
-        let mut t = Tallies::default();
-        t.steps = (0..steps.max(1))
-            .map(|_| Step {
-                overall: Tally::new(),
-                sessions: 0,
-                checkouts: Checkouts::default(),
-                placed: Tally::new(),
-            })
-            .collect();
+        let t = Tallies {
+            steps: (0..steps.max(1))
+                .map(|_| Step {
+                    overall: Tally::new(),
+                    sessions: 0,
+                    checkouts: Checkouts::default(),
+                    placed: Tally::new(),
+                })
+                .collect(),
+            ..Tallies::default()
+        };
         Self {
             inner: Mutex::new(t),
+            began: Instant::now(),
         }
     }
 
@@ -141,14 +155,32 @@ impl Recorder {
         self.with(|t| t.steps[step].sessions += 1);
     }
 
+    /// One request: its step, scenario, latency, outcome, and the region
+    /// that answered (the edge's `x-meridian-region`), if one did.
     pub fn request(
         &self,
         step: usize,
         scenario: &'static str,
         latency: Duration,
         outcome: Outcome,
+        region: Option<&str>,
     ) {
+        let second = self.began.elapsed().as_secs() as usize;
         self.with(|t| {
+            if t.timeline.len() <= second {
+                t.timeline.resize_with(second + 1, Second::default);
+            }
+            let s = &mut t.timeline[second];
+            s.requests += 1;
+            s.failed += u64::from(matches!(outcome, Outcome::Failed(_)));
+            if let Some(r) = region {
+                match s.regions.get_mut(r) {
+                    Some(n) => *n += 1,
+                    None => {
+                        s.regions.insert(r.to_owned(), 1);
+                    }
+                }
+            }
             t.steps[step].overall.add(latency, &outcome);
             t.scenarios
                 .entry(scenario)
@@ -196,6 +228,7 @@ impl Recorder {
         self.with(|t| {
             f(Snapshot {
                 steps: &t.steps,
+                timeline: &t.timeline,
                 scenarios: &t.scenarios,
                 failures: &t.failures,
                 refusals: &t.refusals,
@@ -207,6 +240,7 @@ impl Recorder {
 
 pub struct Snapshot<'a> {
     pub steps: &'a [Step],
+    pub timeline: &'a [Second],
     pub scenarios: &'a BTreeMap<&'static str, Tally>,
     pub failures: &'a BTreeMap<String, u64>,
     pub refusals: &'a BTreeMap<String, u64>,
@@ -221,19 +255,27 @@ mod tests {
     fn tallies_per_step_scenario_and_kind() {
         let r = Recorder::new(2);
         for ms in 1..=100 {
-            r.request(0, "browse", Duration::from_millis(ms), Outcome::Ok);
+            r.request(
+                0,
+                "browse",
+                Duration::from_millis(ms),
+                Outcome::Ok,
+                Some("portland"),
+            );
         }
         r.request(
             1,
             "checkout",
             Duration::from_millis(5),
             Outcome::Refused("503 overloaded".into()),
+            Some("dallas"),
         );
         r.request(
             1,
             "checkout",
             Duration::from_millis(5),
             Outcome::Failed("timeout".into()),
+            None,
         );
         r.checkout(1, CheckoutEnd::Placed(Duration::from_millis(40)));
         r.checkout(1, CheckoutEnd::Overloaded);
@@ -248,6 +290,10 @@ mod tests {
             assert_eq!(s.steps[1].checkouts.attempted, 2);
             assert_eq!(s.checkouts.overloaded, 1);
             assert_eq!(s.steps[0].checkouts.attempted, 0);
+            assert_eq!(s.timeline.len(), 1, "all within the first second");
+            assert_eq!((s.timeline[0].requests, s.timeline[0].failed), (102, 1));
+            assert_eq!(s.timeline[0].regions["portland"], 100);
+            assert_eq!(s.timeline[0].regions["dallas"], 1);
         });
     }
 }

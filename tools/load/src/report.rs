@@ -8,7 +8,8 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::record::{Checkouts, Latency, Snapshot};
+use crate::chaos::Flipped;
+use crate::record::{Checkouts, Latency, Second, Snapshot};
 use crate::verify::Verdict;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -53,6 +54,10 @@ pub struct Report {
     /// share of the peak: how well the system holds past saturation.
     pub goodput_after_peak: Option<f64>,
     pub verification: Option<Verdict>,
+    /// Chaos switches flipped during the run.
+    pub chaos: Vec<Flipped>,
+    /// Second by second: requests, failures, answering regions.
+    pub timeline: Vec<Second>,
 }
 
 pub struct Meta<'a> {
@@ -64,7 +69,12 @@ pub struct Meta<'a> {
 }
 
 impl Report {
-    pub fn new(meta: Meta<'_>, s: Snapshot<'_>, verification: Option<Verdict>) -> Self {
+    pub fn new(
+        meta: Meta<'_>,
+        s: Snapshot<'_>,
+        verification: Option<Verdict>,
+        chaos: Vec<Flipped>,
+    ) -> Self {
         let steps: Vec<StepReport> = s
             .steps
             .iter()
@@ -121,6 +131,8 @@ impl Report {
             peak_placed_per_s: peak,
             goodput_after_peak,
             verification,
+            chaos,
+            timeline: s.timeline.to_vec(),
         }
     }
 
@@ -193,6 +205,19 @@ impl Report {
                 let _ = writeln!(out, "{title}: {}", list.join(", "));
             }
         }
+        for c in &self.chaos {
+            let _ = writeln!(
+                out,
+                "chaos at {:.1}s: {} {} ({})",
+                c.at_s,
+                c.action,
+                c.region,
+                if c.ok { "done" } else { "FAILED" }
+            );
+        }
+        if !self.chaos.is_empty() {
+            let _ = writeln!(out, "{}", self.timeline_text());
+        }
         if let Some(v) = &self.verification {
             let _ = writeln!(
                 out,
@@ -209,6 +234,22 @@ impl Report {
             for p in &v.problems {
                 let _ = writeln!(out, "  - {p}");
             }
+        }
+        out
+    }
+
+    /// The timeline as lines: second, requests, failed, regions.
+    pub fn timeline_text(&self) -> String {
+        let mut out = String::from("second  requests  failed  regions");
+        for (i, s) in self.timeline.iter().enumerate() {
+            let regions: Vec<String> = s.regions.iter().map(|(r, n)| format!("{r}:{n}")).collect();
+            let _ = write!(
+                out,
+                "\n{i:>6} {:>9} {:>7}  {}",
+                s.requests,
+                s.failed,
+                regions.join(" ")
+            );
         }
         out
     }
