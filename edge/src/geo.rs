@@ -51,17 +51,38 @@ impl Ranking {
     }
 }
 
-/// Ranks `regions` by distance from `client`; ties keep config order.
-pub fn rank(client: Location, regions: &[Location]) -> Ranking {
-    let n = regions.len().min(MAX_REGIONS);
-    let mut distance = [0f64; MAX_REGIONS];
+impl Ranking {
+    /// The ranking in one word, four bits per index (`MAX_REGIONS` is 16),
+    /// so an atomic can hold one that a background task recomputes.
+    pub fn pack(&self) -> u64 {
+        self.iter()
+            .enumerate()
+            .fold(0, |word, (slot, i)| word | (i as u64) << (4 * slot))
+    }
+
+    /// The ranking of `len` regions packed by `pack`.
+    pub fn unpack(word: u64, len: usize) -> Self {
+        let len = len.min(MAX_REGIONS);
+        let mut order = [0u8; MAX_REGIONS];
+        for (slot, o) in order.iter_mut().enumerate().take(len) {
+            *o = (word >> (4 * slot) & 0xf) as u8;
+        }
+        Ranking {
+            order,
+            len: len as u8,
+        }
+    }
+}
+
+/// Ranks `n` regions by `key`, smallest first; ties keep config order.
+pub fn rank_by<K: PartialOrd + Copy>(n: usize, key: impl Fn(usize) -> K) -> Ranking {
+    let n = n.min(MAX_REGIONS);
     let mut order = [0u8; MAX_REGIONS];
     for i in 0..n {
-        distance[i] = haversine_km(client, regions[i]);
-        order[i] = i as u8;
+        let k = key(i);
         // Insertion sort: n ≤ 16, and it is stable.
         let mut j = i;
-        while j > 0 && distance[order[j - 1] as usize] > distance[i] {
+        while j > 0 && key(order[j - 1] as usize) > k {
             order[j] = order[j - 1];
             j -= 1;
         }
@@ -71,6 +92,11 @@ pub fn rank(client: Location, regions: &[Location]) -> Ranking {
         order,
         len: n as u8,
     }
+}
+
+/// Ranks `regions` by distance from `client`; ties keep config order.
+pub fn rank(client: Location, regions: &[Location]) -> Ranking {
+    rank_by(regions.len(), |i| haversine_km(client, regions[i]))
 }
 
 /// First region in `ranking` that is healthy and not excluded (already
@@ -105,6 +131,9 @@ pub enum GeoSource {
     Header,
     Network,
     EdgeDefault,
+    /// At the edge, ranked by measured round-trip time (`geo.routing =
+    /// "latency"`).
+    Latency,
 }
 
 impl GeoSource {
@@ -113,6 +142,7 @@ impl GeoSource {
             GeoSource::Header => "header",
             GeoSource::Network => "network",
             GeoSource::EdgeDefault => "default",
+            GeoSource::Latency => "latency",
         }
     }
 }
@@ -146,6 +176,11 @@ impl GeoTable {
             networks,
             default,
         }
+    }
+
+    /// Regions by distance from the edge itself.
+    pub fn default_ranking(&self) -> Ranking {
+        self.default
     }
 
     /// The ranking for a client: trusted header, else its network, else the
@@ -242,6 +277,22 @@ mod tests {
         assert_eq!(pick(&ranking, |_| false, 0), Some(PORTLAND));
         assert_eq!(pick(&ranking, |_| false, 1 << PORTLAND), Some(LOS_ANGELES));
         assert_eq!(pick(&ranking, |_| true, 0b11_1111), None);
+    }
+
+    #[test]
+    fn rankings_pack_into_one_word_and_back() {
+        let ranking = rank(loc(44.94, -123.03), &regions());
+        let word = ranking.pack();
+        assert_eq!(Ranking::unpack(word, regions().len()), ranking);
+        let sixteen = rank_by(MAX_REGIONS, |i| MAX_REGIONS - i);
+        assert_eq!(sixteen.nearest(), MAX_REGIONS - 1);
+        assert_eq!(Ranking::unpack(sixteen.pack(), MAX_REGIONS), sixteen);
+    }
+
+    #[test]
+    fn rank_by_is_stable_on_ties() {
+        let r = rank_by(4, |i| [3, 1, 3, 1][i]);
+        assert_eq!(r.iter().collect::<Vec<_>>(), [1, 3, 0, 2]);
     }
 
     #[test]

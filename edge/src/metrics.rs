@@ -7,8 +7,8 @@
 
 use prometheus::core::Collector;
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
 use meridian_wire::labels::{self, LABELS as SERVICE_LABELS, STATUS_CLASSES};
@@ -28,6 +28,8 @@ pub struct RegionMetrics {
     pub breaker_open: IntGauge,
     pub ejections: IntCounter,
     pub drained: IntGauge,
+    /// Smoothed round trip of the health checks, seconds.
+    pub rtt: Gauge,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +73,7 @@ struct Vecs {
     breaker: IntGaugeVec,
     ejections: IntCounterVec,
     drained: IntGaugeVec,
+    rtt: GaugeVec,
 }
 
 pub struct EdgeMetrics {
@@ -179,6 +182,17 @@ impl Vecs {
                 "meridian_edge_region_drained",
                 "1 while an operator drains the region",
                 &["region"],
+            ),
+            rtt: register(
+                registry,
+                GaugeVec::new(
+                    Opts::new(
+                        "meridian_edge_region_rtt_seconds",
+                        "Smoothed round trip of the region's health checks",
+                    ),
+                    &["region"],
+                )
+                .expect("valid metric"),
             ),
         }
     }
@@ -303,6 +317,7 @@ impl EdgeMetrics {
             breaker_open: vecs.breaker.with_label_values(&[region]),
             ejections: vecs.ejections.with_label_values(&[region]),
             drained: vecs.drained.with_label_values(&[region]),
+            rtt: vecs.rtt.with_label_values(&[region]),
         }
     }
 

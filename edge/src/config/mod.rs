@@ -179,6 +179,22 @@ pub struct GeoConfig {
     /// Client networks with a known location.
     #[serde(default)]
     pub networks: Vec<NetworkEntry>,
+    /// How requests located at the edge itself (no trusted header, no known
+    /// network) choose a region: `distance` from the edge, or `latency`,
+    /// the round trip the health checks measure (smoothed), falling back to
+    /// distance until there is a measurement. Located clients always go by
+    /// distance from where they are: the edge's round trips say nothing
+    /// about theirs.
+    #[serde(default)]
+    pub routing: GeoRouting,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GeoRouting {
+    #[default]
+    Distance,
+    Latency,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -747,6 +763,21 @@ mod tests {
         assert_eq!(config.edge.max_body_bytes, 1 << 20);
         assert_eq!(config.health.path, "/readyz");
         assert_eq!(config.routes[1].auth, AuthMode::Required);
+    }
+
+    #[test]
+    fn geo_routing_is_distance_unless_latency_is_asked_for() {
+        assert_eq!(check(SAMPLE).unwrap().geo.routing, GeoRouting::Distance);
+        let latency = format!("{SAMPLE}\n[geo]\nrouting = \"latency\"\n");
+        assert_eq!(check(&latency).unwrap().geo.routing, GeoRouting::Latency);
+        // The parser's error points at the line and names the choices.
+        let err = check(&format!("{SAMPLE}\n[geo]\nrouting = \"fastest\"\n")).unwrap_err();
+        assert!(
+            err.starts_with("edge.toml:")
+                && err.contains("routing = \"fastest\"")
+                && err.contains("`distance` or `latency`"),
+            "{err}"
+        );
     }
 
     #[test]

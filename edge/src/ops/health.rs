@@ -22,9 +22,14 @@ impl HealthChecker {
         Self { state }
     }
 
-    async fn probe(api: &OriginClient, path: &str, timeout: Duration) -> bool {
+    /// The check's round trip when it passed.
+    async fn probe(api: &OriginClient, path: &str, timeout: Duration) -> Option<Duration> {
+        let sent = std::time::Instant::now();
         let request = api.client.get(api.url(path)).timeout(timeout).send();
-        matches!(request.await, Ok(r) if r.status().is_success())
+        match request.await {
+            Ok(r) if r.status().is_success() => Some(sent.elapsed()),
+            _ => None,
+        }
     }
 
     async fn round(&self) -> Duration {
@@ -36,14 +41,18 @@ impl HealthChecker {
             (0..ups.len()).map(|i| Self::probe(&ups.region(i).api, &health.path, timeout)),
         )
         .await;
-        for (i, ok) in results.into_iter().enumerate() {
+        for (i, rtt) in results.into_iter().enumerate() {
             let id = &ups.region(i).id;
-            match ups.record_check(i, ok, health) {
+            if let Some(rtt) = rtt {
+                ups.record_rtt(i, rtt);
+            }
+            match ups.record_check(i, rtt.is_some(), health) {
                 Some(true) => tracing::warn!(region = %id, "region is healthy again"),
                 Some(false) => tracing::warn!(region = %id, "region marked down by health checks"),
                 None => {}
             }
         }
+        ups.rerank_latency(&state.geo.default_ranking());
         Duration::from_millis(health.interval_ms)
     }
 

@@ -3,6 +3,7 @@
 //! mTLS) and how much it may retry.
 
 mod client;
+mod latency;
 mod regions;
 mod retry;
 mod tls;

@@ -16,9 +16,11 @@ use http::HeaderValue;
 use pingora::upstreams::peer::HttpPeer;
 
 use super::client::OriginClient;
+use super::latency::Latencies;
 use super::tls::OriginTls;
 use crate::clock::monotonic_ms;
 use crate::config::{HealthConfig, RegionEntry, UpstreamConfig};
+use crate::geo::Ranking;
 use crate::metrics::{EdgeMetrics, RegionMetrics};
 
 pub struct Region {
@@ -43,6 +45,8 @@ pub struct Region {
 
 pub struct Upstreams {
     regions: Vec<Region>,
+    /// Measured round trips and the ranking they give.
+    latency: Latencies,
     /// What built this set, so a reload that changes neither keeps it (and
     /// with it health, drains and breakers).
     pub source: (Vec<RegionEntry>, UpstreamConfig),
@@ -101,6 +105,7 @@ impl Upstreams {
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Self {
+            latency: Latencies::new(regions.len()),
             regions,
             source: (entries.to_vec(), upstream.clone()),
         })
@@ -158,6 +163,25 @@ impl Upstreams {
         other.store(0, Ordering::Relaxed);
         let n = streak.fetch_add(1, Ordering::Relaxed) + 1;
         (n >= threshold && self.set_healthy(i, ok)).then_some(ok)
+    }
+
+    /// A passed health check's round trip.
+    pub fn record_rtt(&self, i: usize, rtt: Duration) {
+        self.latency.record(i, rtt);
+        if let Some(smoothed) = self.latency.smoothed(i) {
+            self.regions[i].metrics.rtt.set(smoothed.as_secs_f64());
+        }
+    }
+
+    /// After a round of checks: the latency ranking, unmeasured regions in
+    /// `by_distance` order.
+    pub fn rerank_latency(&self, by_distance: &Ranking) {
+        self.latency.rerank(by_distance);
+    }
+
+    /// Regions by measured round trip, once any was measured.
+    pub fn latency_ranking(&self) -> Option<Ranking> {
+        self.latency.ranking()
     }
 
     /// Whether the breaker lets a request through now. With `take_trial`,
