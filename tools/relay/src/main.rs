@@ -1,0 +1,245 @@
+//! `meridian-relay`: TCP links with a one-way delay, switchable at run time.
+//!
+//!   meridian-relay --link 127.0.0.1:16379=127.0.0.1:6379@0ms --control 127.0.0.1:17900
+//!
+//! Control (HTTP, loopback or lab address only):
+//!   GET  /links                        every link: listen, upstream, delay, cut
+//!   POST /links/{listen}/cut           close its connections, refuse new ones
+//!   POST /links/{listen}/restore
+//!   PUT  /links/{listen}/delay  {"ms": 25}
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use clap::Parser;
+use meridian_relay::{serve, Control};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LinkSpec {
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    delay: Duration,
+}
+
+/// `LISTEN=UPSTREAM@DELAYms`, e.g. `10.77.0.1:7105=10.77.5.2:7105@12ms`.
+impl FromStr for LinkSpec {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        let (addrs, delay) = s.split_once('@').unwrap_or((s, "0ms"));
+        let (listen, upstream) = addrs
+            .split_once('=')
+            .with_context(|| format!("--link {s:?}: write LISTEN=UPSTREAM@DELAYms"))?;
+        let delay = delay
+            .strip_suffix("ms")
+            .and_then(|ms| ms.parse::<f64>().ok())
+            .filter(|ms| ms.is_finite() && (0.0..=10_000.0).contains(ms))
+            .with_context(|| {
+                format!("--link {s:?}: the delay is like 12ms or 0.5ms (at most 10000)")
+            })?;
+        Ok(Self {
+            listen: listen
+                .parse()
+                .with_context(|| format!("--link {s:?}: listen address"))?,
+            upstream: upstream
+                .parse()
+                .with_context(|| format!("--link {s:?}: upstream address"))?,
+            delay: Duration::from_secs_f64(delay / 1000.0),
+        })
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "TCP links with a one-way delay, switchable at run time"
+)]
+struct Args {
+    /// LISTEN=UPSTREAM@DELAYms; repeat for more links.
+    #[arg(long = "link", required = true)]
+    links: Vec<String>,
+    /// Address of the control API.
+    #[arg(long)]
+    control: Option<SocketAddr>,
+}
+
+struct Link {
+    upstream: SocketAddr,
+    control: Arc<Control>,
+}
+
+type Links = Arc<BTreeMap<SocketAddr, Link>>;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut links = BTreeMap::new();
+    for spec in &args.links {
+        let spec: LinkSpec = spec.parse()?;
+        let listener = tokio::net::TcpListener::bind(spec.listen)
+            .await
+            .with_context(|| format!("listening on {}", spec.listen))?;
+        let control = Control::new(spec.delay);
+        tokio::spawn(serve(listener, spec.upstream, control.clone()));
+        tracing::info!(listen = %spec.listen, upstream = %spec.upstream, delay_ms = spec.delay.as_secs_f64() * 1000.0, "link up");
+        if links
+            .insert(
+                spec.listen,
+                Link {
+                    upstream: spec.upstream,
+                    control,
+                },
+            )
+            .is_some()
+        {
+            bail!("--link: {} is given twice", spec.listen);
+        }
+    }
+    let links: Links = Arc::new(links);
+    match args.control {
+        Some(addr) => {
+            if !(addr.ip().is_loopback()
+                || matches!(addr.ip(), std::net::IpAddr::V4(v4) if v4.octets()[0] == 10))
+            {
+                bail!("--control {addr}: loopback or a lab address (10.0.0.0/8) only");
+            }
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("--control {addr}"))?;
+            axum::serve(listener, control_api(links)).await?;
+        }
+        None => std::future::pending::<()>().await,
+    }
+    Ok(())
+}
+
+fn control_api(links: Links) -> Router {
+    Router::new()
+        .route("/links", get(list))
+        .route("/links/{listen}/cut", post(cut))
+        .route("/links/{listen}/restore", post(restore))
+        .route("/links/{listen}/delay", put(set_delay))
+        .with_state(links)
+}
+
+fn describe(listen: &SocketAddr, link: &Link) -> Value {
+    json!({
+        "listen": listen.to_string(),
+        "upstream": link.upstream.to_string(),
+        "delay_ms": link.control.delay().as_secs_f64() * 1000.0,
+        "cut": link.control.is_cut(),
+        "connections": link.control.connections(),
+    })
+}
+
+type Answer = (StatusCode, Json<Value>);
+
+fn error(status: StatusCode, code: &str, message: String) -> Answer {
+    (
+        status,
+        Json(json!({ "error": { "code": code, "message": message } })),
+    )
+}
+
+fn with_link(links: &Links, listen: &str, f: impl FnOnce(&Link)) -> Answer {
+    let Ok(addr) = listen.parse::<SocketAddr>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_address",
+            format!("{listen:?} is not an address like 127.0.0.1:16379"),
+        );
+    };
+    match links.get(&addr) {
+        Some(link) => {
+            f(link);
+            (StatusCode::OK, Json(describe(&addr, link)))
+        }
+        None => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no link listens on {addr}"),
+        ),
+    }
+}
+
+async fn list(State(links): State<Links>) -> Json<Value> {
+    Json(Value::Array(
+        links.iter().map(|(l, link)| describe(l, link)).collect(),
+    ))
+}
+
+async fn cut(State(links): State<Links>, Path(listen): Path<String>) -> Answer {
+    with_link(&links, &listen, |l| l.control.cut())
+}
+
+async fn restore(State(links): State<Links>, Path(listen): Path<String>) -> Answer {
+    with_link(&links, &listen, |l| l.control.restore())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Delay {
+    ms: f64,
+}
+
+async fn set_delay(
+    State(links): State<Links>,
+    Path(listen): Path<String>,
+    body: Result<Json<Delay>, axum::extract::rejection::JsonRejection>,
+) -> Answer {
+    let Ok(Json(Delay { ms })) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "send {\"ms\": <0 to 10000>}".into(),
+        );
+    };
+    if !(ms.is_finite() && (0.0..=10_000.0).contains(&ms)) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "ms: 0 to 10000".into(),
+        );
+    }
+    with_link(&links, &listen, |l| {
+        l.control.set_delay(Duration::from_secs_f64(ms / 1000.0))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_specs_parse_and_bad_ones_say_why() {
+        let l: LinkSpec = "127.0.0.1:1=127.0.0.1:2@12.5ms".parse().unwrap();
+        assert_eq!(l.delay, Duration::from_micros(12_500));
+        assert_eq!(l.upstream, "127.0.0.1:2".parse().unwrap());
+        assert_eq!(
+            "127.0.0.1:1=127.0.0.1:2".parse::<LinkSpec>().unwrap().delay,
+            Duration::ZERO
+        );
+        for (bad, says) in [
+            ("127.0.0.1:1", "LISTEN=UPSTREAM"),
+            ("127.0.0.1:1=127.0.0.1:2@12", "like 12ms"),
+            ("127.0.0.1:1=127.0.0.1:2@-1ms", "like 12ms"),
+            ("localhost:1=127.0.0.1:2", "listen address"),
+        ] {
+            let e = format!("{:#}", bad.parse::<LinkSpec>().unwrap_err());
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+}
