@@ -84,7 +84,17 @@ start_system() {
   mkdir -p "$(dirname "$edge_config")"
   sed -E 's/^(per_ip|per_session|per_key) = [0-9]+$/\1 = 1000000/' deploy/local/edge.toml >"$edge_config"
   grep -q '^per_session = 1000000$' "$edge_config" || { echo "could not raise the rate limits in $edge_config" >&2; return 1; }
-  MERIDIAN_EDGE_CONFIG="$edge_config" setsid deploy/local/run.sh "$@" >"$work/run.log" 2>&1 &
+  local stores_config=deploy/local/real-stores.toml
+  if [[ ${SYSTEM_RELAYS:-0} == 1 ]]; then
+    # Every region and store reached through meridian-relay (start_relays):
+    # origin 710N becomes 2710N, a store's port P becomes 2P's relay.
+    sed -i -E 's/^origin = "127\.0\.0\.1:(710[1-6])"$/origin = "127.0.0.1:2\1"/' "$edge_config"
+    stores_config="$ROOT/.run/raised/real-stores.toml"
+    sed -E -e 's#127\.0\.0\.1:5432/#127.0.0.1:25432/#' -e 's#redis://127\.0\.0\.1:6379"#redis://127.0.0.1:26379"#' \
+      -e 's#http://127\.0\.0\.1:18000"#http://127.0.0.1:28000"#' deploy/local/real-stores.toml >"$stores_config"
+  fi
+  MERIDIAN_EDGE_CONFIG="$edge_config" MERIDIAN_STORES_CONFIG="$stores_config" \
+    setsid deploy/local/run.sh "$@" >"$work/run.log" 2>&1 &
   SYSTEM_PID=$!
   local _
   for _ in $(seq 1 1800); do
@@ -96,6 +106,33 @@ start_system() {
   return 1
 }
 
+# Starts meridian-relay with a link per region (edge → origin, named by
+# region) and per store that has a relay (postgres, redis, dynamodb), all
+# without delay, its control API on 127.0.0.1:17900; chaos switches cut,
+# restore and delay them. Kafka is not relayed: its clients go to the
+# broker's advertised address, not the bootstrap one. Sets RELAY_PID.
+#   start_relays RELAY_BINARY LOGFILE
+RELAY_CONTROL=http://127.0.0.1:17900
+start_relays() {
+  local links=() n
+  local regions=(new-york dallas chicago los-angeles portland virginia)
+  for n in 1 2 3 4 5 6; do
+    links+=(--link "${regions[$((n - 1))]}/127.0.0.1:2710$n=127.0.0.1:710$n")
+  done
+  links+=(--link postgres/127.0.0.1:25432=127.0.0.1:5432 --link redis/127.0.0.1:26379=127.0.0.1:6379
+    --link dynamodb/127.0.0.1:28000=127.0.0.1:18000)
+  "$1" "${links[@]}" --control 127.0.0.1:17900 >"$2" 2>&1 &
+  RELAY_PID=$!
+  local _
+  for _ in $(seq 1 50); do
+    curl -fsS "$RELAY_CONTROL/links" >/dev/null 2>&1 && return 0
+    kill -0 "$RELAY_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "meridian-relay did not start; see $2" >&2
+  return 1
+}
+
 stop_system() {
   [[ -n ${SYSTEM_PID:-} ]] || return 0
   # SIGINT to the whole group: run.sh stops the origins and the edge (a
@@ -103,4 +140,8 @@ stop_system() {
   kill -INT -- "-$SYSTEM_PID" 2>/dev/null || true
   wait "$SYSTEM_PID" 2>/dev/null || true
   SYSTEM_PID=
+  if [[ -n ${RELAY_PID:-} ]]; then
+    kill "$RELAY_PID" 2>/dev/null || true
+    RELAY_PID=
+  fi
 }

@@ -3,7 +3,13 @@
 # the edge's rate limits raised: the load comes from one address), runs
 # meridian-load with the arguments after `--`, and stops it again.
 #
-#   deploy/local/load.sh [--release] [--real-stores] -- [meridian-load args]
+#   deploy/local/load.sh [--release] [--real-stores] [--relays] -- [meridian-load args]
+#
+# --relays puts meridian-relay between the edge and each region, and between
+# the origins and PostgreSQL, Redis and DynamoDB (with --real-stores), so
+# chaos switches can cut, restore and delay them by name:
+#   deploy/local/load.sh --relays -- --users 8 --step-secs 30 \
+#     --chaos 10s:delay=40ms:chicago --chaos 20s:cut:chicago
 #
 #   deploy/local/load.sh --release -- --rate 100,200,400,800 --step-secs 20 --out .run/load
 #   deploy/local/load.sh -- --users 4 --step-secs 5 --strict      (the CI smoke run)
@@ -17,7 +23,8 @@ RUN_ARGS=()
 while (($#)) && [[ $1 != -- ]]; do
   case "$1" in
     --release | --real-stores) RUN_ARGS+=("$1") ;;
-    *) echo "usage: $0 [--release] [--real-stores] -- [meridian-load args]" >&2; exit 2 ;;
+    --relays) export SYSTEM_RELAYS=1 ;;
+    *) echo "usage: $0 [--release] [--real-stores] [--relays] -- [meridian-load args]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -31,10 +38,16 @@ fi
 # shellcheck source=deploy/local/lib.sh
 source deploy/local/lib.sh
 deploy/local/prereqs.sh
-cargo build "${CARGO_FLAGS[@]}" -p meridian-load
+cargo build ${CARGO_FLAGS[@]+"${CARGO_FLAGS[@]}"} -p meridian-load -p meridian-relay
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE"
 WORK="$(mktemp -d /tmp/meridian-load.XXXXXX)"
 trap stop_system EXIT
+if [[ ${SYSTEM_RELAYS:-0} == 1 ]]; then
+  start_relays "$BIN/meridian-relay" "$WORK/relay.log"
+  export MERIDIAN_RELAY_CONTROL=$RELAY_CONTROL
+  echo "==> relays up (control: $RELAY_CONTROL/links)"
+fi
 echo "==> starting the system ($PROFILE; log: $WORK/run.log)"
 start_system "$WORK" ${RUN_ARGS[@]+"${RUN_ARGS[@]}"}
 echo "==> meridian-load $*"
-"${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE/meridian-load" "$@"
+"$BIN/meridian-load" "$@"

@@ -31,7 +31,9 @@ STORES_ARGS=()
 for arg in "$@"; do
   case "$arg" in
     --release) PROFILE=release; CARGO_FLAGS=(--release) ;;
-    --real-stores) STORES_ARGS=(--stores deploy/local/real-stores.toml) ;;
+    # MERIDIAN_STORES_CONFIG: another stores file (load.sh --relays points
+    # the stores at relays in a copy).
+    --real-stores) STORES_ARGS=(--stores "${MERIDIAN_STORES_CONFIG:-deploy/local/real-stores.toml}") ;;
     *) echo "usage: $0 [--release] [--real-stores]" >&2; exit 2 ;;
   esac
 done

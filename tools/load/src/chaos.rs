@@ -1,7 +1,9 @@
 //! Chaos switches: at set times of the run, stop, crash, pause, resume or
 //! start a region's origin, through the control script of the deployment
-//! (`deploy/local/region.sh` for run.sh's system; the lab has its own).
-//! What happened, and when, goes into the report beside the timeline.
+//! (`deploy/local/region.sh` for run.sh's system; the lab has its own), or
+//! cut, restore or delay a link of a `meridian-relay` (a store, or the way
+//! to a region) through its control API. What happened, and when, goes
+//! into the report beside the timeline.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -17,9 +19,18 @@ pub struct Switch {
     pub region: String,
 }
 
-const ACTIONS: [&str; 5] = ["stop", "kill", "pause", "resume", "start"];
+const REGION_ACTIONS: [&str; 5] = ["stop", "kill", "pause", "resume", "start"];
+const LINK_ACTIONS: [&str; 2] = ["cut", "restore"];
 
-/// `AT:ACTION:REGION`, e.g. `10s:kill:portland`, `2500ms:pause:dallas`.
+/// `AT:ACTION:TARGET`, e.g. `10s:kill:portland`, `2500ms:pause:dallas`,
+/// `5s:cut:redis`, `8s:delay=40ms:portland` (a relay link's name).
+impl Switch {
+    /// Flipped through the relay's control API rather than the script.
+    pub fn is_link(&self) -> bool {
+        LINK_ACTIONS.contains(&self.action.as_str()) || self.action.starts_with("delay=")
+    }
+}
+
 impl FromStr for Switch {
     type Err = anyhow::Error;
 
@@ -40,11 +51,26 @@ impl FromStr for Switch {
             None
         }
         .with_context(|| format!("--chaos {s:?}: the time is like 10s or 2500ms"))?;
-        if !ACTIONS.contains(&action) {
-            bail!("--chaos {s:?}: the action is one of {}", ACTIONS.join(", "));
+        let delay_ok = action
+            .strip_prefix("delay=")
+            .and_then(|d| d.strip_suffix("ms"))
+            .is_some_and(|ms| {
+                ms.parse::<f64>()
+                    .is_ok_and(|ms| (0.0..=10_000.0).contains(&ms))
+            });
+        if !REGION_ACTIONS.contains(&action) && !LINK_ACTIONS.contains(&action) && !delay_ok {
+            bail!(
+                "--chaos {s:?}: the action is one of {}, {} or delay=<ms>ms",
+                REGION_ACTIONS.join(", "),
+                LINK_ACTIONS.join(", ")
+            );
         }
-        if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
-            bail!("--chaos {s:?}: a region id like portland or new-york");
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            bail!("--chaos {s:?}: a region id like new-york or a link name like redis");
         }
         Ok(Self {
             at,
@@ -65,30 +91,27 @@ pub struct Flipped {
     pub said: String,
 }
 
+/// Where switches go: the region script, and the relay's control API.
+#[derive(Clone)]
+pub struct Controls {
+    pub script: PathBuf,
+    pub relay: Option<String>,
+}
+
 /// Flips every switch at its time from now; the script is called as
-/// `CONTROL ACTION REGION`.
-pub async fn run(control: PathBuf, mut switches: Vec<Switch>) -> Vec<Flipped> {
+/// `SCRIPT ACTION REGION`, the relay as `POST {relay}/links/{name}/{action}`
+/// (`PUT …/delay` for a delay).
+pub async fn run(controls: Controls, mut switches: Vec<Switch>) -> Vec<Flipped> {
     switches.sort_by_key(|s| s.at);
     let began = tokio::time::Instant::now();
     let mut flipped = Vec::new();
     for s in switches {
         tokio::time::sleep_until(began + s.at).await;
         let at_s = began.elapsed().as_secs_f64();
-        let out = tokio::process::Command::new(&control)
-            .arg(&s.action)
-            .arg(&s.region)
-            .output()
-            .await;
-        let (ok, said) = match out {
-            Ok(o) => {
-                let text = format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&o.stdout),
-                    String::from_utf8_lossy(&o.stderr)
-                );
-                (o.status.success(), text.trim().to_owned())
-            }
-            Err(e) => (false, format!("{}: {e}", control.display())),
+        let (ok, said) = if s.is_link() {
+            flip_link(controls.relay.as_deref(), &s).await
+        } else {
+            flip_region(&controls.script, &s).await
         };
         eprintln!(
             "meridian-load: chaos at {at_s:.1}s: {} {} → {}",
@@ -105,6 +128,50 @@ pub async fn run(control: PathBuf, mut switches: Vec<Switch>) -> Vec<Flipped> {
         });
     }
     flipped
+}
+
+async fn flip_region(script: &std::path::Path, s: &Switch) -> (bool, String) {
+    let out = tokio::process::Command::new(script)
+        .arg(&s.action)
+        .arg(&s.region)
+        .output()
+        .await;
+    match out {
+        Ok(o) => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            (o.status.success(), text.trim().to_owned())
+        }
+        Err(e) => (false, format!("{}: {e}", script.display())),
+    }
+}
+
+async fn flip_link(relay: Option<&str>, s: &Switch) -> (bool, String) {
+    let Some(relay) = relay else {
+        return (false, "no --relay-control given".into());
+    };
+    let client = reqwest::Client::new();
+    let base = format!("{}/links/{}", relay.trim_end_matches('/'), s.region);
+    let request = match s
+        .action
+        .strip_prefix("delay=")
+        .and_then(|d| d.strip_suffix("ms"))
+    {
+        Some(ms) => client
+            .put(format!("{base}/delay"))
+            .json(&serde_json::json!({ "ms": ms.parse::<f64>().unwrap_or(0.0) })),
+        None => client.post(format!("{base}/{}", s.action)),
+    };
+    match request.timeout(Duration::from_secs(5)).send().await {
+        Ok(r) => {
+            let ok = r.status().is_success();
+            (ok, r.text().await.unwrap_or_default())
+        }
+        Err(e) => (false, e.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -131,7 +198,8 @@ mod tests {
             ("10:kill:portland", "like 10s"),
             ("-1s:kill:portland", "like 10s"),
             ("1s:explode:portland", "one of"),
-            ("1s:kill:Portland;rm", "region id"),
+            ("1s:delay=xms:portland", "one of"),
+            ("1s:kill:portland;rm", "region id"),
         ] {
             let e = bad.parse::<Switch>().unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");
@@ -147,16 +215,21 @@ mod tests {
         let mut perms = std::fs::metadata(&script).unwrap().permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
         std::fs::set_permissions(&script, perms).unwrap();
-        let flipped = run(
+        let controls = Controls {
             script,
+            relay: None,
+        };
+        let flipped = run(
+            controls,
             vec![
+                "60ms:cut:redis".parse().unwrap(),
                 "50ms:start:dallas".parse().unwrap(),
                 "0s:pause:portland".parse().unwrap(),
             ],
         )
         .await;
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(flipped.len(), 2);
+        assert_eq!(flipped.len(), 3);
         assert_eq!((flipped[0].action.as_str(), flipped[0].ok), ("pause", true));
         assert_eq!(flipped[0].said, "pause portland");
         assert_eq!(
@@ -164,5 +237,8 @@ mod tests {
             ("start", false)
         );
         assert!(flipped[1].at_s >= 0.05);
+        // A link switch without a relay to send it to fails, and says so.
+        assert_eq!((flipped[2].action.as_str(), flipped[2].ok), ("cut", false));
+        assert!(flipped[2].said.contains("--relay-control"));
     }
 }

@@ -97,13 +97,18 @@ struct Args {
     /// Exit 1 when a request failed or the books do not balance (CI).
     #[arg(long)]
     strict: bool,
-    /// A chaos switch, AT:ACTION:REGION (e.g. 10s:kill:portland; actions:
-    /// stop, kill, pause, resume, start); repeat for more.
-    #[arg(long, value_parser = clap::value_parser!(String))]
+    /// A chaos switch, AT:ACTION:TARGET; repeat for more. Regions: stop,
+    /// kill, pause, resume, start (10s:kill:portland). Relay links: cut,
+    /// restore, delay=<ms>ms (5s:cut:redis, 8s:delay=40ms:portland).
+    #[arg(long)]
     chaos: Vec<String>,
-    /// What flips the switches, called as `CONTROL ACTION REGION`.
+    /// What flips region switches, called as `CONTROL ACTION REGION`.
     #[arg(long, default_value = "deploy/local/region.sh")]
     region_control: PathBuf,
+    /// The meridian-relay control API that flips link switches, e.g.
+    /// http://127.0.0.1:17900 (deploy/local/load.sh --relays starts one).
+    #[arg(long, env = "MERIDIAN_RELAY_CONTROL")]
+    relay_control: Option<String>,
 }
 
 #[tokio::main]
@@ -181,7 +186,11 @@ async fn main() -> anyhow::Result<()> {
     let progress = progress(&recorder, &drive.started);
     let bar = progress.0.clone();
     let offered: Vec<f64> = (0..arrival.steps()).map(|i| arrival.offered(i)).collect();
-    let flips = tokio::spawn(chaos::run(args.region_control.clone(), switches));
+    let controls = chaos::Controls {
+        script: args.region_control.clone(),
+        relay: args.relay_control.clone(),
+    };
+    let flips = tokio::spawn(chaos::run(controls, switches));
     let driven = drive
         .run(|step| {
             bar.set_prefix(format!(

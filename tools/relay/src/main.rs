@@ -1,12 +1,13 @@
 //! `meridian-relay`: TCP links with a one-way delay, switchable at run time.
 //!
-//!   meridian-relay --link 127.0.0.1:16379=127.0.0.1:6379@0ms --control 127.0.0.1:17900
+//!   meridian-relay --link redis/127.0.0.1:26379=127.0.0.1:6379 --control 127.0.0.1:17900
 //!
-//! Control (HTTP, loopback or lab address only):
-//!   GET  /links                        every link: listen, upstream, delay, cut
-//!   POST /links/{listen}/cut           close its connections, refuse new ones
-//!   POST /links/{listen}/restore
-//!   PUT  /links/{listen}/delay  {"ms": 25}
+//! Control (HTTP, loopback or lab address only); a link is named by its
+//! name or its listen address:
+//!   GET  /links                      every link: name, listen, upstream, delay, cut
+//!   POST /links/{link}/cut           close its connections, refuse new ones
+//!   POST /links/{link}/restore
+//!   PUT  /links/{link}/delay  {"ms": 25}
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,17 +27,32 @@ use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct LinkSpec {
+    name: String,
     listen: SocketAddr,
     upstream: SocketAddr,
     delay: Duration,
 }
 
-/// `LISTEN=UPSTREAM@DELAYms`, e.g. `10.77.0.1:7105=10.77.5.2:7105@12ms`.
+/// `[NAME/]LISTEN=UPSTREAM[@DELAYms]`, e.g.
+/// `portland/10.77.0.1:7105=10.77.5.2:7105@12ms`; the name defaults to the
+/// listen address.
 impl FromStr for LinkSpec {
     type Err = anyhow::Error;
 
     fn from_str(s: &str) -> anyhow::Result<Self> {
-        let (addrs, delay) = s.split_once('@').unwrap_or((s, "0ms"));
+        let (name, rest) = match s.split_once('/') {
+            Some((name, rest)) => (Some(name), rest),
+            None => (None, s),
+        };
+        if name.is_some_and(|n| {
+            n.is_empty()
+                || !n
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }) {
+            bail!("--link {s:?}: a name of letters, digits, - and _");
+        }
+        let (addrs, delay) = rest.split_once('@').unwrap_or((rest, "0ms"));
         let (listen, upstream) = addrs
             .split_once('=')
             .with_context(|| format!("--link {s:?}: write LISTEN=UPSTREAM@DELAYms"))?;
@@ -47,10 +63,12 @@ impl FromStr for LinkSpec {
             .with_context(|| {
                 format!("--link {s:?}: the delay is like 12ms or 0.5ms (at most 10000)")
             })?;
+        let listen: SocketAddr = listen
+            .parse()
+            .with_context(|| format!("--link {s:?}: listen address"))?;
         Ok(Self {
-            listen: listen
-                .parse()
-                .with_context(|| format!("--link {s:?}: listen address"))?,
+            name: name.map_or_else(|| listen.to_string(), str::to_owned),
+            listen,
             upstream: upstream
                 .parse()
                 .with_context(|| format!("--link {s:?}: upstream address"))?,
@@ -65,7 +83,7 @@ impl FromStr for LinkSpec {
     about = "TCP links with a one-way delay, switchable at run time"
 )]
 struct Args {
-    /// LISTEN=UPSTREAM@DELAYms; repeat for more links.
+    /// [NAME/]LISTEN=UPSTREAM[@DELAYms]; repeat for more links.
     #[arg(long = "link", required = true)]
     links: Vec<String>,
     /// Address of the control API.
@@ -74,11 +92,13 @@ struct Args {
 }
 
 struct Link {
+    listen: SocketAddr,
     upstream: SocketAddr,
     control: Arc<Control>,
 }
 
-type Links = Arc<BTreeMap<SocketAddr, Link>>;
+/// By name.
+type Links = Arc<BTreeMap<String, Link>>;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -95,17 +115,13 @@ async fn main() -> anyhow::Result<()> {
         let control = Control::new(spec.delay);
         tokio::spawn(serve(listener, spec.upstream, control.clone()));
         tracing::info!(listen = %spec.listen, upstream = %spec.upstream, delay_ms = spec.delay.as_secs_f64() * 1000.0, "link up");
-        if links
-            .insert(
-                spec.listen,
-                Link {
-                    upstream: spec.upstream,
-                    control,
-                },
-            )
-            .is_some()
-        {
-            bail!("--link: {} is given twice", spec.listen);
+        let link = Link {
+            listen: spec.listen,
+            upstream: spec.upstream,
+            control,
+        };
+        if links.insert(spec.name.clone(), link).is_some() {
+            bail!("--link: the name {} is given twice", spec.name);
         }
     }
     let links: Links = Arc::new(links);
@@ -129,15 +145,16 @@ async fn main() -> anyhow::Result<()> {
 fn control_api(links: Links) -> Router {
     Router::new()
         .route("/links", get(list))
-        .route("/links/{listen}/cut", post(cut))
-        .route("/links/{listen}/restore", post(restore))
-        .route("/links/{listen}/delay", put(set_delay))
+        .route("/links/{link}/cut", post(cut))
+        .route("/links/{link}/restore", post(restore))
+        .route("/links/{link}/delay", put(set_delay))
         .with_state(links)
 }
 
-fn describe(listen: &SocketAddr, link: &Link) -> Value {
+fn describe(name: &str, link: &Link) -> Value {
     json!({
-        "listen": listen.to_string(),
+        "name": name,
+        "listen": link.listen.to_string(),
         "upstream": link.upstream.to_string(),
         "delay_ms": link.control.delay().as_secs_f64() * 1000.0,
         "cut": link.control.is_cut(),
@@ -154,23 +171,21 @@ fn error(status: StatusCode, code: &str, message: String) -> Answer {
     )
 }
 
-fn with_link(links: &Links, listen: &str, f: impl FnOnce(&Link)) -> Answer {
-    let Ok(addr) = listen.parse::<SocketAddr>() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_address",
-            format!("{listen:?} is not an address like 127.0.0.1:16379"),
-        );
-    };
-    match links.get(&addr) {
-        Some(link) => {
+/// The link named `key`, or listening on it.
+fn with_link(links: &Links, key: &str, f: impl FnOnce(&Link)) -> Answer {
+    let found = links.get_key_value(key).or_else(|| {
+        let addr = key.parse::<SocketAddr>().ok()?;
+        links.iter().find(|(_, l)| l.listen == addr)
+    });
+    match found {
+        Some((name, link)) => {
             f(link);
-            (StatusCode::OK, Json(describe(&addr, link)))
+            (StatusCode::OK, Json(describe(name, link)))
         }
         None => error(
             StatusCode::NOT_FOUND,
             "not_found",
-            format!("no link listens on {addr}"),
+            format!("no link is named {key:?} or listens there"),
         ),
     }
 }
@@ -181,12 +196,12 @@ async fn list(State(links): State<Links>) -> Json<Value> {
     ))
 }
 
-async fn cut(State(links): State<Links>, Path(listen): Path<String>) -> Answer {
-    with_link(&links, &listen, |l| l.control.cut())
+async fn cut(State(links): State<Links>, Path(link): Path<String>) -> Answer {
+    with_link(&links, &link, |l| l.control.cut())
 }
 
-async fn restore(State(links): State<Links>, Path(listen): Path<String>) -> Answer {
-    with_link(&links, &listen, |l| l.control.restore())
+async fn restore(State(links): State<Links>, Path(link): Path<String>) -> Answer {
+    with_link(&links, &link, |l| l.control.restore())
 }
 
 #[derive(Deserialize)]
@@ -197,7 +212,7 @@ struct Delay {
 
 async fn set_delay(
     State(links): State<Links>,
-    Path(listen): Path<String>,
+    Path(link): Path<String>,
     body: Result<Json<Delay>, axum::extract::rejection::JsonRejection>,
 ) -> Answer {
     let Ok(Json(Delay { ms })) = body else {
@@ -214,7 +229,7 @@ async fn set_delay(
             "ms: 0 to 10000".into(),
         );
     }
-    with_link(&links, &listen, |l| {
+    with_link(&links, &link, |l| {
         l.control.set_delay(Duration::from_secs_f64(ms / 1000.0))
     })
 }
@@ -226,6 +241,9 @@ mod tests {
     #[test]
     fn link_specs_parse_and_bad_ones_say_why() {
         let l: LinkSpec = "127.0.0.1:1=127.0.0.1:2@12.5ms".parse().unwrap();
+        assert_eq!(l.name, "127.0.0.1:1");
+        let named: LinkSpec = "redis/127.0.0.1:1=127.0.0.1:2".parse().unwrap();
+        assert_eq!(named.name, "redis");
         assert_eq!(l.delay, Duration::from_micros(12_500));
         assert_eq!(l.upstream, "127.0.0.1:2".parse().unwrap());
         assert_eq!(
@@ -237,6 +255,7 @@ mod tests {
             ("127.0.0.1:1=127.0.0.1:2@12", "like 12ms"),
             ("127.0.0.1:1=127.0.0.1:2@-1ms", "like 12ms"),
             ("localhost:1=127.0.0.1:2", "listen address"),
+            ("a b/127.0.0.1:1=127.0.0.1:2", "a name of"),
         ] {
             let e = format!("{:#}", bad.parse::<LinkSpec>().unwrap_err());
             assert!(e.contains(says), "{bad}: {e}");
