@@ -72,6 +72,9 @@ fn reserved_products(payload: &serde_json::Value) -> Vec<ProductId> {
 
 /// Keeps search's `in_stock` (and rating) current when checkouts take or
 /// return stock, which happens without a seller edit.
+/// How long the search projection gathers changes before one commit.
+const SEARCH_COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
+
 pub fn spawn_search_projection(
     bus: &EventBus,
     products: Arc<dyn ProductStore>,
@@ -91,10 +94,13 @@ pub fn spawn_search_projection(
                 }
                 Err(RecvError::Closed) => return,
             };
-            // Batch what is already queued: one index commit for a burst of
-            // checkouts instead of one per event.
+            // Gather what arrives within a short window, then commit once:
+            // under steady checkouts events come one at a time, and an index
+            // commit per event was a tenth of the origin's CPU at 1,600
+            // checkouts/s (perf). Search flags lag stock by at most this.
+            tokio::time::sleep(SEARCH_COALESCE).await;
             let mut batch = vec![first];
-            while batch.len() < 512 {
+            while batch.len() < 4096 {
                 match events.try_recv() {
                     Ok(e) => batch.push(e),
                     Err(_) => break,

@@ -11,6 +11,12 @@ use std::process::ExitCode;
 use meridian_common::telemetry;
 use meridian_server::config::RegionConfig;
 
+// Measured (perf, 1,600 checkouts/s offered through the edge): glibc's
+// malloc, free and consolidation were 30% of the origin's CPU; mimalloc is
+// what the edge already uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: origin --region <regions/NAME.toml> [--stores <FILE>] [--check]";
 
 struct Args {
