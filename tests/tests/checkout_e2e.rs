@@ -758,3 +758,59 @@ async fn race_on_stored_orders(cluster: Cluster) {
     );
     cluster.shutdown().await;
 }
+
+/// A shopper whose connection drops while the card processor hangs: the
+/// checkout runs on (it is detached from the request), releases the stock
+/// when the processor times out, and records its answer, so the retry with
+/// the same key is told at once what happened instead of finding the key
+/// stranded ("still running") for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hang_up_mid_checkout_does_not_strand_the_key() {
+    let cluster = Cluster::start(Options::default()).await;
+    let client = cluster.client();
+    let (_, product) = seller_with_product(&cluster, &client, 3).await;
+    let origin = cluster.region("chicago").addr;
+    let direct = reqwest::Client::new();
+    let buyer = uuid::Uuid::new_v4().to_string();
+    let r = as_edge(
+        &direct,
+        Method::POST,
+        origin,
+        "/api/cart/items",
+        Some(&buyer),
+    )
+    .json(&json!({ "product_id": product, "quantity": 1 }))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let checkout = || {
+        as_edge(
+            &direct,
+            Method::POST,
+            origin,
+            "/api/orders/checkout",
+            Some(&buyer),
+        )
+        .header("idempotency-key", "hang-up")
+        .json(&json!({ "shipping_address": address(), "payment_token": "tok_timeout" }))
+    };
+    // The client gives up long before the processor's timeout.
+    let hung_up = checkout()
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the first attempt should time out");
+    let started = std::time::Instant::now();
+    let retry = checkout().send().await.unwrap();
+    assert_eq!(retry.status(), 504);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(meridian_e2e::error_code(retry).await, "payment_timeout");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the retry waited out the stranded key: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(stock_of(&cluster, &product).await, 3, "stock released");
+    cluster.shutdown().await;
+}
