@@ -85,6 +85,8 @@ pub struct Options {
     /// Cache the storefront's shared pages at the edge (the rules of
     /// `deploy/local/edge.toml`).
     pub page_cache: bool,
+    /// Keys of every region's `[orders]` table (checkout limits).
+    pub orders: String,
 }
 
 impl Options {
@@ -143,6 +145,7 @@ impl Default for Options {
             upstream_extra: String::new(),
             origin_tls: false,
             page_cache: false,
+            orders: String::new(),
         }
     }
 }
@@ -269,6 +272,7 @@ impl Options {
             kafka: self.kafka.as_deref(),
             clickhouse: self.clickhouse_url.as_deref(),
             namespace: schema,
+            orders: &self.orders,
         }
     }
 }
@@ -290,6 +294,8 @@ struct Backends<'a> {
     clickhouse: Option<&'a str>,
     /// Unique to the cluster: prefixes tables, databases, buckets, keys.
     namespace: &'a str,
+    /// Keys of the `[orders]` table.
+    orders: &'a str,
 }
 
 /// A region's config; sessions in Redis and users/sellers/orders in
@@ -302,8 +308,9 @@ fn region_config(id: &str, listen: &str, backends: Backends<'_>) -> RegionConfig
          listen = \"{listen}\"\ninternal_secret = \"{SECRET}\"\n\
          [logistics]\ncarrier_secret = \"{CARRIER_SECRET}\"\n\
          [analytics]\nadmin_token = \"{ADMIN_TOKEN}\"\nbatch_max_wait_ms = 100\n\
-         loader = {}\n",
-        id == REGIONS[0].0
+         loader = {}\n[orders]\n{}\n",
+        id == REGIONS[0].0,
+        backends.orders
     );
     if let Some((url, prefix)) = backends.redis {
         text.push_str(&format!(

@@ -814,3 +814,71 @@ async fn a_hang_up_mid_checkout_does_not_strand_the_key() {
     assert_eq!(stock_of(&cluster, &product).await, 3, "stock released");
     cluster.shutdown().await;
 }
+
+/// Past its checkout slots an origin answers at once with 503
+/// `overloaded` and `Retry-After`, through the edge, and the edge does not
+/// count that against the region: ten refusals in a row (more than its
+/// breaker's threshold) leave the region routed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_admission_sheds_load_without_ejecting_the_region() {
+    let cluster = Cluster::start(Options {
+        orders: "max_checkouts_in_flight = 2\ncheckout_wait_ms = 0".into(),
+        upstream_extra: "eject_after_failures = 3".into(),
+        ..Options::default()
+    })
+    .await;
+    let client = cluster.client();
+    let (_, product) = seller_with_product(&cluster, &client, 100).await;
+    let mut buyers = Vec::new();
+    for i in 0..12 {
+        let token = login(&cluster, &client, &format!("shed-{i}@example.com")).await;
+        let r = cluster
+            .post("/api/cart/items")
+            .bearer_auth(&token)
+            .json(&json!({ "product_id": product, "quantity": 1 }))
+            .reply()
+            .await;
+        assert_eq!(r.status(), 200);
+        buyers.push(token);
+    }
+    let serving = cluster
+        .get("/api/catalog/categories")
+        .reply()
+        .await
+        .region()
+        .to_owned();
+    // Each admitted checkout hangs on the card processor for seconds.
+    let tasks: Vec<_> = buyers
+        .iter()
+        .map(|token| {
+            let request = cluster
+                .post("/api/orders/checkout")
+                .bearer_auth(token)
+                .header("idempotency-key", "shed")
+                .json(&json!({ "shipping_address": address(), "payment_token": "tok_timeout" }));
+            tokio::spawn(async move { request.send().await.unwrap() })
+        })
+        .collect();
+    let mut shed = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.status() == 503 {
+            assert_eq!(r.headers()["retry-after"], "1");
+            assert_eq!(meridian_e2e::error_code(r).await, "overloaded");
+            shed += 1;
+        } else {
+            assert_eq!(
+                r.status(),
+                504,
+                "an admitted checkout meets the hanging processor"
+            );
+        }
+    }
+    assert_eq!(shed, 10, "two slots, twelve checkouts");
+    let metrics = cluster.edge_metrics().await;
+    let open = meridian_e2e::metric_sum(&metrics, "meridian_edge_region_breaker_open", &[&serving]);
+    assert_eq!(open, 0.0, "the breaker of {serving} stayed closed");
+    let after = cluster.get("/api/catalog/products?limit=1").reply().await;
+    assert_eq!(after.region(), serving, "traffic stays in the full region");
+    cluster.shutdown().await;
+}
