@@ -350,6 +350,69 @@ async fn oversized_bodies_are_rejected_with_413() {
     cluster.shutdown().await;
 }
 
+/// When the session store cannot be asked, a signed-in shopper's write is
+/// refused with 503 and `Retry-After` rather than carried out as an
+/// anonymous one (an add-to-cart once went to a fresh guest cart that way,
+/// under load); reads of public routes go on, anonymously.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unverifiable_session_never_writes_as_anonymous() {
+    let Some(redis_url) = meridian_common::testing::backend_endpoint("MERIDIAN_TEST_REDIS") else {
+        return;
+    };
+    // The edge and the origins reach Redis through a relay that can be cut.
+    let upstream: std::net::SocketAddr = redis_url
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("MERIDIAN_TEST_REDIS is redis://host:port");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relayed = format!("redis://{}", listener.local_addr().unwrap());
+    let link = meridian_relay::Control::new(std::time::Duration::ZERO);
+    tokio::spawn(meridian_relay::serve(listener, upstream, link.clone()));
+    let cluster = Cluster::start(Options {
+        redis_url: Some(relayed),
+        ..Options::default()
+    })
+    .await;
+    let client = cluster.client();
+    let (token, _) = register_and_login(&cluster, &client, "cut@example.com").await;
+    let product = cluster
+        .get_json("/api/catalog/products?limit=1", None)
+        .await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let add = || {
+        cluster
+            .post("/api/cart/items")
+            .bearer_auth(&token)
+            .json(&json!({ "product_id": product, "quantity": 1 }))
+    };
+
+    link.cut();
+    let refused = add().reply().await;
+    assert_eq!(refused.status(), 503, "{}", refused.text);
+    assert_eq!(refused.code(), "unavailable");
+    assert_eq!(refused.header("retry-after"), "1");
+    assert!(
+        refused.headers().get("set-cookie").is_none(),
+        "no guest cart was made for a signed-in shopper"
+    );
+    let read = cluster
+        .get("/api/catalog/categories")
+        .bearer_auth(&token)
+        .reply()
+        .await;
+    assert_eq!(read.status(), 200, "public reads stay up");
+
+    link.restore();
+    let added = add().reply().await;
+    assert_eq!(added.status(), 200, "{}", added.text);
+    let cart = cluster.get("/api/cart").bearer_auth(&token).reply().await;
+    assert_eq!(cart.json["items"][0]["product_id"], product.as_str());
+    cluster.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edge_checks_sessions_directly_in_redis() {
     let Some(redis_url) = meridian_common::testing::backend_endpoint("MERIDIAN_TEST_REDIS") else {

@@ -26,6 +26,11 @@ const KEYS_PATH: &str = "/api/sellers/me/keys/";
 /// The edge answers the request itself, with this.
 pub(super) type Refusal = EdgeError<'static>;
 
+/// GET and HEAD: reads, which change nothing under any identity.
+fn is_safe(method: &Method) -> bool {
+    *method == Method::GET || *method == Method::HEAD
+}
+
 fn refuse(status: u16, code: &'static str, message: &'static str) -> Refusal {
     EdgeError::new(status, code, message)
 }
@@ -192,12 +197,20 @@ impl Edge {
                     "credential is invalid, revoked or expired",
                 ));
             }
-            Lookup::Unavailable if required => {
-                return Err(refuse(
+            // A credential that cannot be checked is not a missing one: a
+            // write under it would land under the wrong identity (found
+            // under load: an add-to-cart went to a fresh guest cart, and
+            // the shopper's checkout then found the cart empty). Writes and
+            // signed-in routes wait for the store; reads of public routes
+            // stay up, anonymously.
+            Lookup::Unavailable if required || !is_safe(&session.req_header().method) => {
+                let mut e = refuse(
                     503,
                     "unavailable",
                     "credentials cannot be checked right now",
-                ));
+                );
+                e.retry_after = Some(1);
+                return Err(e);
             }
             // Public route: an unusable session just means anonymous.
             Lookup::Invalid | Lookup::Unavailable => {}
