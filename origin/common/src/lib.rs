@@ -5,6 +5,7 @@
 //! telemetry, metrics). The region file's schema is the server's. Service
 //! crates never depend on each other, only on this crate.
 
+pub mod admission;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cache_tags;

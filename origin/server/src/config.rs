@@ -48,6 +48,39 @@ pub struct RegionConfig {
     pub events: EventsConfig,
     #[serde(default)]
     pub analytics: AnalyticsConfig,
+    #[serde(default)]
+    pub admission: AdmissionConfig,
+}
+
+/// How much the origin takes on at once from the network (service-to-service
+/// calls are never refused: that would fail work admitted at its own door).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdmissionConfig {
+    /// Requests in progress at most; more wait (below), then get 503
+    /// `overloaded` (a short page for pages). Size it to what the cores and
+    /// the stores serve without queueing: past that, more only slows all.
+    #[serde(default = "default_requests_in_flight")]
+    pub max_requests_in_flight: usize,
+    /// How long a request waits for a slot before its 503.
+    #[serde(default = "default_request_wait")]
+    pub request_wait_ms: u64,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        Self {
+            max_requests_in_flight: default_requests_in_flight(),
+            request_wait_ms: default_request_wait(),
+        }
+    }
+}
+
+fn default_requests_in_flight() -> usize {
+    512
+}
+fn default_request_wait() -> u64 {
+    50
 }
 
 /// The origin's mutual-TLS listener; paths are relative to the region file.
@@ -460,6 +493,12 @@ impl RegionConfig {
         }
         if self.orders.tax_rate_bp > 5_000 {
             return invalid("orders.tax_rate_bp", "must be at most 5000 (50%)");
+        }
+        if !(1..=100_000).contains(&self.admission.max_requests_in_flight) {
+            return invalid("admission.max_requests_in_flight", "must be 1 to 100000");
+        }
+        if self.admission.request_wait_ms > 10_000 {
+            return invalid("admission.request_wait_ms", "must be at most 10000");
         }
         if !(1..=10_000).contains(&self.orders.max_checkouts_in_flight) {
             return invalid("orders.max_checkouts_in_flight", "must be 1 to 10000");

@@ -67,7 +67,14 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     let services = services::Services::new(config, &stores);
     services.orders.admission.register(metrics.registry())?;
     let api = routes::services(services, change_feed, &secret);
-    let router = routes::origin(api, &config.id, metrics, stores.readiness());
+    let gate = meridian_common::admission::Gate::new(
+        "meridian_http_requests",
+        "Requests from the network",
+        config.admission.max_requests_in_flight,
+        std::time::Duration::from_millis(config.admission.request_wait_ms),
+    );
+    gate.register(metrics.registry())?;
+    let router = routes::origin(api, &config.id, metrics, stores.readiness(), gate);
     Ok(Origin {
         router,
         region: config.id.clone(),

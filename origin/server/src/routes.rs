@@ -8,6 +8,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use meridian_common::admission::{self, Gate};
 use meridian_common::internal::{require_edge, InternalSecret};
 use meridian_common::metrics::{self, Metrics};
 use meridian_common::readiness::Readiness;
@@ -92,7 +93,33 @@ pub fn services(
 /// limit, keep-alive hygiene, metrics, the request span), and beside them
 /// health, readiness and metrics, which the edge and Prometheus poll every
 /// second: those stay out of the access log and request metrics.
-pub fn origin(api: Router, region: &str, metrics: Metrics, readiness: Readiness) -> Router {
+/// Requests from the network pass the origin's gate; calls between services
+/// (`/internal/…`) do not, since refusing one would fail work already
+/// admitted at its own door (a checkout halfway through).
+async fn admit(
+    axum::extract::State(gate): axum::extract::State<Gate>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    if path.starts_with("/internal/") {
+        return next.run(request).await;
+    }
+    let api = path.starts_with("/api/");
+    match gate.admit().await {
+        Some(_slot) => next.run(request).await,
+        None if api => admission::overloaded("this region is at capacity; retry in a second"),
+        None => admission::overloaded_page(),
+    }
+}
+
+pub fn origin(
+    api: Router,
+    region: &str,
+    metrics: Metrics,
+    readiness: Readiness,
+    gate: Gate,
+) -> Router {
     let span_region = region.to_owned();
     let ops = Router::new()
         .route("/healthz", get(healthz))
@@ -107,6 +134,7 @@ pub fn origin(api: Router, region: &str, metrics: Metrics, readiness: Readiness)
         .with_state(region.to_owned());
     let api = api
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn_with_state(gate, admit))
         .layer(from_fn(keep_alive::close_if_body_unread))
         .layer(from_fn_with_state(metrics, metrics::track))
         .layer(
@@ -138,4 +166,73 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "method not allowed on this route",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::any;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// One slot, held by a slow request: the next API request and the next
+    /// page are refused at once, each in its own form; a call between
+    /// services goes through.
+    #[tokio::test]
+    async fn a_full_origin_refuses_the_network_but_not_its_own_services() {
+        let (entered, mut wait_entered) = tokio::sync::mpsc::channel::<()>(1);
+        let (release, released) = tokio::sync::watch::channel(false);
+        let slow = move || {
+            let (entered, mut released) = (entered.clone(), released.clone());
+            async move {
+                let _ = entered.send(()).await;
+                let _ = released.wait_for(|r| *r).await;
+                "done"
+            }
+        };
+        let gate = Gate::new("meridian_test_requests", "Requests", 1, Duration::ZERO);
+        let router = Router::new()
+            .route("/api/slow", get(slow))
+            .route("/{*rest}", any(|| async { "ok" }))
+            .layer(from_fn_with_state(gate.clone(), admit));
+        let call = |path: &str| {
+            router
+                .clone()
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        };
+        let held = tokio::spawn(call("/api/slow"));
+        wait_entered.recv().await.unwrap();
+
+        let api = call("/api/catalog/products").await.unwrap();
+        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.headers()["retry-after"], "1");
+        assert!(api.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        let page = call("/p/some-product").await.unwrap();
+        assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        let internal = call("/internal/catalog/reserve").await.unwrap();
+        assert_eq!(
+            internal.status(),
+            StatusCode::OK,
+            "service calls are not shed"
+        );
+        assert_eq!(gate.refused(), 2);
+
+        release.send(true).unwrap();
+        assert_eq!(held.await.unwrap().unwrap().status(), StatusCode::OK);
+        assert_eq!(
+            call("/api/catalog/products").await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
 }
