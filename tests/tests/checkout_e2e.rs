@@ -40,6 +40,29 @@ fn address() -> Value {
     json!({ "name": "Ann Example", "line1": "1 Main St", "city": "Portland", "state": "OR", "postal_code": "97201", "country": "US" })
 }
 
+/// A new buyer (presented as the edge would) with one unit of `product`
+/// in the cart; the buyer's id.
+async fn buyer_with_one(
+    direct: &reqwest::Client,
+    origin: std::net::SocketAddr,
+    product: &str,
+) -> String {
+    let buyer = uuid::Uuid::new_v4().to_string();
+    let r = as_edge(
+        direct,
+        Method::POST,
+        origin,
+        "/api/cart/items",
+        Some(&buyer),
+    )
+    .json(&json!({ "product_id": product, "quantity": 1 }))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    buyer
+}
+
 async fn stock_of(cluster: &Cluster, product: &str) -> u64 {
     let p: Value = cluster
         .get(&format!("/api/catalog/products/{product}"))
@@ -446,18 +469,7 @@ async fn one_key_fifty_times_is_one_order_and_one_charge() {
     let (_, product) = seller_with_product(&cluster, &client, 10).await;
     let origin = cluster.region("chicago").addr;
     let direct = reqwest::Client::new();
-    let buyer = uuid::Uuid::new_v4().to_string();
-    as_edge(
-        &direct,
-        Method::POST,
-        origin,
-        "/api/cart/items",
-        Some(&buyer),
-    )
-    .json(&json!({ "product_id": product, "quantity": 1 }))
-    .send()
-    .await
-    .unwrap();
+    let buyer = buyer_with_one(&direct, origin, &product).await;
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let request = as_edge(
@@ -771,19 +783,7 @@ async fn a_hang_up_mid_checkout_does_not_strand_the_key() {
     let (_, product) = seller_with_product(&cluster, &client, 3).await;
     let origin = cluster.region("chicago").addr;
     let direct = reqwest::Client::new();
-    let buyer = uuid::Uuid::new_v4().to_string();
-    let r = as_edge(
-        &direct,
-        Method::POST,
-        origin,
-        "/api/cart/items",
-        Some(&buyer),
-    )
-    .json(&json!({ "product_id": product, "quantity": 1 }))
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 200);
+    let buyer = buyer_with_one(&direct, origin, &product).await;
     let checkout = || {
         as_edge(
             &direct,

@@ -118,6 +118,9 @@ impl Call<'_> {
             Ok(a) => {
                 let outcome = if want.contains(&a.status) {
                     Outcome::Ok
+                } else if a.headers.contains_key("x-meridian-overloaded") {
+                    // The system shedding load (pages carry no JSON code).
+                    Outcome::Refused("503 overloaded".into())
                 } else if REFUSALS.contains(&(a.status, a.code())) || a.status == 429 {
                     Outcome::Refused(format!("{} {}", a.status, a.code()))
                 } else {

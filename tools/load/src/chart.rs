@@ -9,6 +9,19 @@ use plotters::prelude::*;
 
 use crate::report::Report;
 
+/// The legend box, upper left, on either panel (their chart types differ).
+macro_rules! legend {
+    ($chart:expr) => {
+        $chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()
+            .map_err(|e| anyhow!("{e}"))?
+    };
+}
+
 pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
     let root = SVGBackend::new(path, (960, 720)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
@@ -60,13 +73,7 @@ pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
         .map_err(|e| anyhow!("{e}"))?
         .label("placed checkouts/s (right)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], GREEN));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+    legend!(chart);
 
     let series = [
         (
@@ -131,13 +138,7 @@ pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+    legend!(chart);
     root.present().map_err(|e| anyhow!("{e}"))?;
     Ok(())
 }

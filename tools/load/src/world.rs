@@ -107,36 +107,20 @@ impl World {
         let category = categories
             .first()
             .context("the catalog has no categories")?;
-        let mut plenty = Vec::new();
-        for i in 0..sizes.plenty {
-            let id = create_product(
-                api,
-                &seller_token,
-                &format!("Load plenty {i} {run}"),
-                category,
-                PLENTY_STOCK,
-            )
-            .await?;
-            plenty.push(Stocked {
-                id,
-                initial: PLENTY_STOCK,
-            });
-        }
-        let mut scarce = Vec::new();
-        for i in 0..sizes.scarce {
-            let id = create_product(
-                api,
-                &seller_token,
-                &format!("Load scarce {i} {run}"),
-                category,
-                sizes.scarce_stock,
-            )
-            .await?;
-            scarce.push(Stocked {
-                id,
-                initial: sizes.scarce_stock,
-            });
-        }
+        let stock = |kind: &'static str, n: usize, units: u64| {
+            let (token, run) = (&seller_token, &run);
+            async move {
+                let mut made = Vec::new();
+                for i in 0..n {
+                    let title = format!("Load {kind} {i} {run}");
+                    let id = create_product(api, token, &title, category, units).await?;
+                    made.push(Stocked { id, initial: units });
+                }
+                anyhow::Ok(made)
+            }
+        };
+        let plenty = stock("plenty", sizes.plenty, PLENTY_STOCK).await?;
+        let scarce = stock("scarce", sizes.scarce, sizes.scarce_stock).await?;
         // Registering hashes a password (argon2): in parallel, a few at a time.
         let mut tasks = JoinSet::new();
         let mut shoppers = Vec::new();
