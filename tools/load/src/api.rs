@@ -91,6 +91,17 @@ impl Call<'_> {
         self
     }
 
+    /// Sends, for a step that cannot go on without it (the run's setup):
+    /// the answer when its status is `want`, else an error saying `what`
+    /// failed and how.
+    pub async fn require(self, want: u16, what: &str) -> anyhow::Result<Answer> {
+        match self.expect(&[want]).await {
+            Some(a) if a.status == want => Ok(a),
+            Some(a) => anyhow::bail!("{what}: {} {}", a.status, a.json),
+            None => anyhow::bail!("{what}: no answer"),
+        }
+    }
+
     /// Sends; an answer with a status in `want` is a success, a known
     /// refusal is counted as one, anything else (a transport error too) is a
     /// failure. The answer comes back whatever it was, if there was one.

@@ -166,8 +166,10 @@ impl World {
 
 /// Demo product ids, category slugs and title words to search for.
 async fn catalog(api: &Api) -> anyhow::Result<(Vec<Uuid>, Vec<String>, Vec<String>)> {
-    let cats = api.get("/api/catalog/categories").expect(&[200]).await;
-    let cats = cats.context("GET /api/catalog/categories did not answer")?;
+    let cats = api
+        .get("/api/catalog/categories")
+        .require(200, "listing the categories")
+        .await?;
     let list = cats.json["items"].as_array();
     let categories: Vec<String> = list
         .into_iter()
@@ -181,9 +183,8 @@ async fn catalog(api: &Api) -> anyhow::Result<(Vec<Uuid>, Vec<String>, Vec<Strin
             .get(&format!(
                 "/api/catalog/products?category={category}&limit=50"
             ))
-            .expect(&[200])
-            .await
-            .with_context(|| format!("listing category {category}"))?;
+            .require(200, &format!("listing category {category}"))
+            .await?;
         // Earlier runs' products live only in the region that took them
         // (embedded stores): browse the demo catalog, which every region has.
         let demo = |item: &&Value| {
@@ -223,16 +224,10 @@ async fn catalog(api: &Api) -> anyhow::Result<(Vec<Uuid>, Vec<String>, Vec<Strin
 /// Registers and signs in; the session token.
 pub async fn register(api: &Api, email: &str) -> anyhow::Result<String> {
     let account = json!({ "email": email, "password": PASSWORD, "display_name": "Load shopper" });
-    let made = api
-        .post("/api/auth/register")
+    api.post("/api/auth/register")
         .json(&account)
-        .expect(&[201])
-        .await;
-    match made {
-        Some(a) if a.status == 201 => {}
-        Some(a) => bail!("registering {email}: {} {}", a.status, a.json),
-        None => bail!("registering {email}: no answer"),
-    }
+        .require(201, &format!("registering {email}"))
+        .await?;
     login(api, email)
         .await
         .with_context(|| format!("signing in {email}"))
@@ -243,9 +238,8 @@ pub async fn login(api: &Api, email: &str) -> anyhow::Result<String> {
     let a = api
         .post("/api/auth/login")
         .json(&creds)
-        .expect(&[200])
-        .await
-        .context("no answer")?;
+        .require(200, "signing in")
+        .await?;
     a.json["token"]
         .as_str()
         .map(str::to_owned)
@@ -259,17 +253,12 @@ async fn open_shop(api: &Api, token: &str, run: &str) -> anyhow::Result<()> {
         "description": "made by meridian-load",
         "contact_email": format!("shop-{run}@load.example.com"),
     });
-    let a = api
-        .post("/api/sellers/shops")
+    api.post("/api/sellers/shops")
         .bearer(token)
         .json(&shop)
-        .expect(&[201])
-        .await;
-    match a {
-        Some(a) if a.status == 201 => Ok(()),
-        Some(a) => bail!("opening the run's shop: {} {}", a.status, a.json),
-        None => bail!("opening the run's shop: no answer"),
-    }
+        .require(201, "opening the run's shop")
+        .await?;
+    Ok(())
 }
 
 pub async fn create_product(
@@ -290,13 +279,9 @@ pub async fn create_product(
         .post("/api/catalog/products")
         .bearer(token)
         .json(&product)
-        .expect(&[201])
-        .await;
-    match a {
-        Some(a) if a.status == 201 => id_of(&a.json).context("the created product has no id"),
-        Some(a) => bail!("creating product {title:?}: {} {}", a.status, a.json),
-        None => bail!("creating product {title:?}: no answer"),
-    }
+        .require(201, &format!("creating product {title:?}"))
+        .await?;
+    id_of(&a.json).context("the created product has no id")
 }
 
 pub fn id_of(v: &Value) -> Option<Uuid> {
