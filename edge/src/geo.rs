@@ -155,6 +155,9 @@ pub struct GeoTable {
     /// Most specific network first.
     networks: Vec<(IpNet, Ranking)>,
     default: Ranking,
+    /// Requests located at the edge go by measured round trip when there
+    /// is a measurement (`geo.routing = "latency"`).
+    by_latency: bool,
 }
 
 impl GeoTable {
@@ -163,6 +166,7 @@ impl GeoTable {
         edge: Location,
         trusted: Vec<IpNet>,
         networks: &[(IpNet, Location)],
+        by_latency: bool,
     ) -> Self {
         let mut networks: Vec<(IpNet, Ranking)> = networks
             .iter()
@@ -175,6 +179,7 @@ impl GeoTable {
             trusted,
             networks,
             default,
+            by_latency,
         }
     }
 
@@ -184,11 +189,13 @@ impl GeoTable {
     }
 
     /// The ranking for a client: trusted header, else its network, else the
-    /// edge's own location.
+    /// edge's own location — by `measured` round trip instead when routing
+    /// by latency and there is a measurement (asked only then).
     pub fn ranking_for(
         &self,
         client: Option<IpAddr>,
         header: Option<&[u8]>,
+        measured: impl FnOnce() -> Option<Ranking>,
     ) -> (Ranking, GeoSource) {
         let client = client.map(canonical);
         if let (Some(ip), Some(value)) = (client, header) {
@@ -201,6 +208,11 @@ impl GeoTable {
         if let Some(ip) = client {
             if let Some((_, ranking)) = self.networks.iter().find(|(net, _)| net.contains(&ip)) {
                 return (*ranking, GeoSource::Network);
+            }
+        }
+        if self.by_latency {
+            if let Some(ranking) = measured() {
+                return (ranking, GeoSource::Latency);
             }
         }
         (self.default, GeoSource::EdgeDefault)
@@ -312,17 +324,54 @@ mod tests {
             loc(41.8781, -87.6298), // edge in Chicago
             vec![trusted],
             &[(office, loc(34.05, -118.24))],
+            false,
         );
         let portland_header = Some(&b"45.52,-122.68"[..]);
-        let (r, src) = table.ranking_for(Some("10.1.2.3".parse().unwrap()), portland_header);
+        let (r, src) =
+            table.ranking_for(Some("10.1.2.3".parse().unwrap()), portland_header, || None);
         assert_eq!((r.nearest(), src), (PORTLAND, GeoSource::Header));
         // Untrusted peer: header ignored, falls to its network.
-        let (r, src) = table.ranking_for(Some("203.0.113.9".parse().unwrap()), portland_header);
+        let (r, src) = table.ranking_for(
+            Some("203.0.113.9".parse().unwrap()),
+            portland_header,
+            || None,
+        );
         assert_eq!((r.nearest(), src), (LOS_ANGELES, GeoSource::Network));
         // IPv4-mapped IPv6 matches IPv4 rules.
-        let (r, _) = table.ranking_for(Some("::ffff:203.0.113.9".parse().unwrap()), None);
+        let (r, _) = table.ranking_for(Some("::ffff:203.0.113.9".parse().unwrap()), None, || None);
         assert_eq!(r.nearest(), LOS_ANGELES);
-        let (r, src) = table.ranking_for(Some("198.51.100.1".parse().unwrap()), None);
+        let (r, src) = table.ranking_for(Some("198.51.100.1".parse().unwrap()), None, || None);
         assert_eq!((r.nearest(), src), (2, GeoSource::EdgeDefault));
+    }
+
+    #[test]
+    fn latency_routing_only_for_requests_located_at_the_edge_and_once_measured() {
+        let office: IpNet = "203.0.113.0/24".parse().unwrap();
+        let table = GeoTable::new(
+            regions(),
+            loc(41.8781, -87.6298),
+            Vec::new(),
+            &[(office, loc(34.05, -118.24))],
+            true,
+        );
+        let measured = rank_by(regions().len(), |i| usize::from(i != PORTLAND));
+        let (r, src) = table.ranking_for(Some("198.51.100.1".parse().unwrap()), None, || {
+            Some(measured)
+        });
+        assert_eq!((r.nearest(), src), (PORTLAND, GeoSource::Latency));
+        let (r, src) = table.ranking_for(Some("198.51.100.1".parse().unwrap()), None, || None);
+        assert_eq!(
+            (r.nearest(), src),
+            (2, GeoSource::EdgeDefault),
+            "distance until measured"
+        );
+        let (r, src) = table.ranking_for(Some("203.0.113.9".parse().unwrap()), None, || {
+            Some(measured)
+        });
+        assert_eq!(
+            (r.nearest(), src),
+            (LOS_ANGELES, GeoSource::Network),
+            "located clients go by distance"
+        );
     }
 }

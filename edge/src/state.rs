@@ -13,7 +13,7 @@ use http::HeaderValue;
 
 use crate::cache::ResponseCache;
 use crate::compress::Compression;
-use crate::config::{CacheRule, EdgeConfig, HealthConfig};
+use crate::config::{CacheRule, EdgeConfig, GeoRouting, HealthConfig};
 use crate::geo::{GeoTable, Location};
 use crate::listen::protocol::Protocol;
 use crate::metrics::EdgeMetrics;
@@ -122,6 +122,7 @@ impl EdgeState {
                 config.edge.location,
                 config.geo.trusted_header_sources.clone(),
                 &networks,
+                config.geo.routing == GeoRouting::Latency,
             ),
             upstreams,
             sessions,

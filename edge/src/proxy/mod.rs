@@ -27,7 +27,6 @@ use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
 
 use crate::cache::{self, policy, OwnedFill};
-use crate::config::GeoRouting;
 use crate::geo::{self, GeoSource, Ranking};
 use crate::metrics::{CacheStatus, EdgeMetrics};
 use crate::request::session::{KeyInfo, Token};
@@ -221,14 +220,12 @@ impl ProxyHttp for Edge {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let state = self.state.load_full();
         ctx.request_id = Some(self.ids.next());
-        let (mut ranking, mut source) = state
-            .geo
-            .ranking_for(client_ip(session), admission::client_geo(session));
-        if source == GeoSource::EdgeDefault && state.config.geo.routing == GeoRouting::Latency {
-            if let Some(measured) = state.upstreams.latency_ranking() {
-                (ranking, source) = (measured, GeoSource::Latency);
-            }
-        }
+        let (ranking, source) =
+            state
+                .geo
+                .ranking_for(client_ip(session), admission::client_geo(session), || {
+                    state.upstreams.latency_ranking()
+                });
         ctx.ranking = Some(ranking);
         ctx.geo = source;
         ctx.state = Some(state.clone());
