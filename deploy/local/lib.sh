@@ -1,5 +1,9 @@
 # Shell helpers shared by the scripts in deploy/local (sourced, not run).
 
+# The regions of the local system, in port order: the N-th listens on
+# 127.0.0.1:710N (regions/<id>.toml).
+REGIONS=(new-york dallas chicago los-angeles portland virginia)
+
 # Runs a command with its output in a log file. Long runs print a line every
 # 30 s so a first install never looks hung; a failure prints the log's tail
 # and the label (unless QUIET_FAILURE=1), and returns the command's status.
@@ -115,9 +119,8 @@ start_system() {
 RELAY_CONTROL=http://127.0.0.1:17900
 start_relays() {
   local links=() n
-  local regions=(new-york dallas chicago los-angeles portland virginia)
-  for n in 1 2 3 4 5 6; do
-    links+=(--link "${regions[$((n - 1))]}/127.0.0.1:2710$n=127.0.0.1:710$n")
+  for n in "${!REGIONS[@]}"; do
+    links+=(--link "${REGIONS[$n]}/127.0.0.1:2710$((n + 1))=127.0.0.1:710$((n + 1))")
   done
   links+=(--link postgres/127.0.0.1:25432=127.0.0.1:5432 --link redis/127.0.0.1:26379=127.0.0.1:6379
     --link dynamodb/127.0.0.1:28000=127.0.0.1:18000)

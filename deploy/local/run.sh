@@ -47,7 +47,8 @@ if ((${#STORES_ARGS[@]})); then
   fi
 fi
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-REGIONS=(new-york dallas chicago los-angeles portland virginia)
+# shellcheck source=deploy/local/lib.sh
+source deploy/local/lib.sh # REGIONS
 LOG_DIR="$ROOT/.run/logs"
 mkdir -p "$LOG_DIR"
 
