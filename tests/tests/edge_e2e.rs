@@ -350,6 +350,69 @@ async fn oversized_bodies_are_rejected_with_413() {
     cluster.shutdown().await;
 }
 
+/// A region behind something that accepts the connection and cannot reach
+/// the origin (a relay, a balancer; the geo lab's links): the connection
+/// closes before any answer, which is the region's failure as much as a
+/// refused connect. Idempotent requests go on to the next region, none
+/// fails, and the breaker and health checks move the traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_that_closes_before_answering_fails_over_without_failed_gets() {
+    // Health checks too slow to notice within the test: the retries and
+    // the breaker must carry it.
+    let cluster = Cluster::start(Options {
+        health_interval_ms: 10_000,
+        ..Options::default()
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relayed = listener.local_addr().unwrap();
+    let link = meridian_relay::Control::new(std::time::Duration::ZERO);
+    tokio::spawn(meridian_relay::serve(
+        listener,
+        cluster.region("portland").addr,
+        link.clone(),
+    ));
+    let regions: Vec<_> = cluster
+        .region_addrs()
+        .into_iter()
+        .map(|(id, addr)| (id, if id == "portland" { relayed } else { addr }))
+        .collect();
+    let edge = cluster.start_edge_for("relayed", &regions, "").await;
+    let client = edge.client();
+    let url = edge.url("/api/catalog/products?limit=2&sort=price_asc");
+    let get = || {
+        client
+            .get(&url)
+            .header("x-client-geo", "44.94,-123.03")
+            .reply()
+    };
+    assert_eq!(get().await.region(), "portland");
+
+    // The relay loses its origin: it closes what is open and accepts new
+    // connections only to close them.
+    link.cut();
+    let stopped_at = Instant::now();
+    let mut answered_by = std::collections::BTreeMap::<String, u32>::new();
+    while stopped_at.elapsed() < Duration::from_millis(1500) {
+        let r = get().await;
+        assert_eq!(r.status(), 200, "{}", r.text);
+        *answered_by.entry(r.region().to_owned()).or_default() += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        answered_by.keys().collect::<Vec<_>>(),
+        ["los-angeles"],
+        "{answered_by:?}"
+    );
+    let metrics = edge.metrics().await;
+    assert!(
+        meridian_e2e::metric_sum(&metrics, "meridian_edge_upstream_retries_total", &[]) >= 1.0,
+        "{metrics}"
+    );
+    edge.stop().await;
+    cluster.shutdown().await;
+}
+
 /// When the session store cannot be asked, a signed-in shopper's write is
 /// refused with 503 and `Retry-After` rather than carried out as an
 /// anonymous one (an add-to-cart once went to a fresh guest cart that way,

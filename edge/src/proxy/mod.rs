@@ -7,8 +7,9 @@
 //!    coalesced) — answered here or passed on.
 //! 2. `upstream_peer`: nearest available region (healthy, not drained,
 //!    breaker closed or trial), with the route's timeout.
-//! 3. `fail_to_connect`: counts against the region's breaker; idempotent
-//!    requests retry once on the next region if the retry budget allows.
+//! 3. `fail_to_connect`, and `error_while_proxy` before any answer: counts
+//!    against the region's breaker; idempotent requests retry once on the
+//!    next region if the retry budget allows (see `stale` for which).
 //! 4. `upstream_request_filter`: strip client-sent identity, add ours.
 //! 5. `response_filter`: breaker bookkeeping, region and request id, cache
 //!    store decision (or a stale answer when the origin failed).
@@ -92,8 +93,9 @@ pub struct Ctx {
     strip_credentials: bool,
     cache_status: Option<CacheStatus>,
     cache: Option<Box<CacheCtx>>,
-    /// The region whose connect failure was already counted.
-    connect_failed: Option<usize>,
+    /// The region whose failure was already counted (a failed connect, or
+    /// a failure before any answer that sent the request elsewhere).
+    failure_counted: Option<usize>,
     /// The route compresses bodies of at least this many bytes.
     compress_min: Option<u64>,
     /// The proxied body's encoder, when it is being compressed.
@@ -169,6 +171,30 @@ impl Edge {
             ctx.tried,
         )
     }
+
+    /// Counts a failure against the region the request went to, once.
+    fn count_failure(&self, ctx: &mut Ctx) {
+        ctx.failure_counted = ctx.region;
+        if let Some(i) = ctx.region {
+            self.state(ctx).upstreams.record_failure(i);
+        }
+    }
+
+    /// Whether a request that failed before reaching an origin's answer goes
+    /// to the next region: only idempotent ones, only once, only within the
+    /// retry budget (so failing regions cannot multiply the load).
+    fn retry_elsewhere(&self, session: &Session, ctx: &mut Ctx) -> bool {
+        if ctx.retried || !session.req_header().method.is_idempotent() {
+            return false;
+        }
+        if !self.state(ctx).retry_budget.try_retry() {
+            self.metrics.retries_denied.inc();
+            return false;
+        }
+        ctx.retried = true;
+        self.metrics.retries.inc();
+        true
+    }
 }
 
 #[async_trait]
@@ -210,7 +236,7 @@ impl ProxyHttp for Edge {
             strip_credentials: false,
             cache_status: None,
             cache: None,
-            connect_failed: None,
+            failure_counted: None,
             compress_min: None,
             encoder: None,
             hsts: false,
@@ -284,6 +310,8 @@ impl ProxyHttp for Edge {
             body_bytes: ctx.body_bytes,
             truncated: session.as_ref().retry_buffer_truncated(),
             replayed: ctx.replayed_stale,
+            answered: session.response_written().is_some(),
+            timed_out: matches!(e.etype, ErrorType::ReadTimedout | ErrorType::WriteTimedout),
         };
         match stale::decide(failure) {
             stale::Decision::Stale => {
@@ -295,6 +323,14 @@ impl ProxyHttp for Edge {
                 }
                 self.metrics.stale_replays.inc();
                 e.set_retry(true);
+            }
+            stale::Decision::NextRegion => {
+                // A fresh connection failed before any answer (the origin
+                // died, or a relay or balancer in front of it could not
+                // reach it): the region's failure, as a refused connect is.
+                self.count_failure(ctx);
+                let retry = self.retry_elsewhere(session, ctx);
+                e.set_retry(retry);
             }
             stale::Decision::Default(retry) => e.set_retry(retry),
         }
@@ -308,22 +344,9 @@ impl ProxyHttp for Edge {
         ctx: &mut Ctx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        ctx.connect_failed = ctx.region;
-        let state = self.state(ctx);
-        if let Some(i) = ctx.region {
-            state.upstreams.record_failure(i);
-        }
-        // Nothing reached the origin, but only idempotent requests are
-        // replayed, only once, and only within the retry budget.
-        if !ctx.retried && session.req_header().method.is_idempotent() {
-            if state.retry_budget.try_retry() {
-                ctx.retried = true;
-                self.metrics.retries.inc();
-                e.set_retry(true);
-            } else {
-                self.metrics.retries_denied.inc();
-            }
-        }
+        self.count_failure(ctx);
+        let retry = self.retry_elsewhere(session, ctx);
+        e.set_retry(retry);
         e
     }
 
@@ -463,7 +486,7 @@ impl ProxyHttp for Edge {
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let (status, code, message) = respond::classify(e);
-        if e.esource() == &ErrorSource::Upstream && ctx.connect_failed != ctx.region {
+        if e.esource() == &ErrorSource::Upstream && ctx.failure_counted != ctx.region {
             if let (Some(state), Some(i)) = (ctx.state.as_deref(), ctx.region) {
                 state.upstreams.record_failure(i);
             }

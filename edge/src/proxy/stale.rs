@@ -7,6 +7,11 @@
 //! `RetryType::ReusedOnly` (the write side by patch 0006). That is the
 //! pool's fault, not the region's: such a request is replayed once, on a
 //! fresh connection to the same region.
+//!
+//! A failure on a fresh connection before any answer is the region's: the
+//! origin died, or whatever stands in front of it (a relay, a balancer)
+//! accepted the connection and could not reach it. An idempotent request
+//! then goes to the next region, as after a refused connect.
 
 use pingora::RetryType;
 
@@ -24,15 +29,22 @@ pub struct Failure {
     pub truncated: bool,
     /// This request was already replayed once for a stale connection.
     pub replayed: bool,
+    /// Part of the answer already went to the client.
+    pub answered: bool,
+    /// A read or write timed out: the origin may be working on it still,
+    /// and a retry would double the load on a slow region.
+    pub timed_out: bool,
 }
 
 /// Pingora's default policy (idempotent requests with a whole body, errors
 /// Pingora marks retryable), plus: a request whose header could not be
 /// written to a stale pooled connection sent nothing, so it is replayed
-/// whatever its method. `Stale` means "replay on the same region".
+/// whatever its method. `Stale` means "replay on the same region";
+/// `NextRegion`, "the region failed: an idempotent request may go on".
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
     Stale,
+    NextRegion,
     Default(bool),
 }
 
@@ -44,6 +56,9 @@ pub fn decide(f: Failure) -> Decision {
     }
     if !f.idempotent || f.truncated {
         return Decision::Default(false);
+    }
+    if !f.answered && !f.timed_out && (!f.reused || f.replayed) {
+        return Decision::NextRegion;
     }
     let mut retry = f.retry;
     retry.decide_reuse(f.reused);
@@ -63,6 +78,8 @@ mod tests {
             body_bytes: 0,
             truncated: false,
             replayed: false,
+            answered: false,
+            timed_out: false,
         }
     }
 
@@ -98,10 +115,38 @@ mod tests {
                 Default(false),
             ),
             (
-                "fresh connection",
+                "GET, fresh connection closed before an answer",
                 Failure {
                     reused: false,
                     idempotent: true,
+                    ..base()
+                },
+                NextRegion,
+            ),
+            (
+                "POST, fresh connection closed before an answer",
+                Failure {
+                    reused: false,
+                    ..base()
+                },
+                Default(false),
+            ),
+            (
+                "GET, fresh connection, part of the answer sent",
+                Failure {
+                    reused: false,
+                    idempotent: true,
+                    answered: true,
+                    ..base()
+                },
+                Default(false),
+            ),
+            (
+                "GET, fresh connection timed out",
+                Failure {
+                    reused: false,
+                    idempotent: true,
+                    timed_out: true,
                     ..base()
                 },
                 Default(false),
@@ -113,7 +158,7 @@ mod tests {
                     idempotent: true,
                     ..base()
                 },
-                Default(true),
+                NextRegion,
             ),
             (
                 "body gone",
