@@ -221,7 +221,7 @@ set_delays() { # city zero|fibre
 # requests as long as they do in the far pass (see meridian-lab's Pace).
 probe_all() { # pass
   local pass=$1 k=0 city count=${LAB_COUNT:-200}
-  [[ ${LAB_SHORT:-0} == 1 ]] && count=${LAB_COUNT:-100}
+  [[ ${LAB_SHORT:-0} == 1 ]] && count=${LAB_COUNT:-150}
   for city in $(cities); do
     local args=(--edge "$(pop_ip $k):$EDGE_PORT" --ca certs/ca.crt) gap=0
     [[ $pass == near ]] && gap=$(awk -v ms="$(one_way_ms "$city" "$(nth_region "$city" 1)")" 'BEGIN { print 2 * ms }')
