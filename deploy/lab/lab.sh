@@ -55,9 +55,20 @@ lab_tool() { "$BIN/meridian-lab" "$@"; }
 # by `up`.
 LINKS=$LAB/links.tsv
 cities() { cut -f1 "$LINKS" | uniq; }
-# The N-th nearest region of a city (1: nearest) and its one-way delay.
-nth_region() { awk -F'\t' -v c="$1" -v n="$2" '$1 == c && ++i == n { print $2 }' "$LINKS"; }
-one_way_ms() { awk -F'\t' -v c="$1" -v r="$2" '$1 == c && $2 == r { print $3 }' "$LINKS"; }
+# A city's position in that list (its PoP's and client's address).
+city_index() { cities | awk -v c="$1" '$0 == c { print NR - 1 }'; }
+# A region's position in REGIONS (its address and relay port).
+region_index() {
+  local n
+  for n in "${!REGIONS[@]}"; do
+    [[ ${REGIONS[$n]} != "$1" ]] || echo "$n"
+  done
+}
+# A city's nearest region, and the round trip to it.
+nearest_region() { awk -F'\t' -v c="$1" '$1 == c { print $2; exit }' "$LINKS"; }
+nearest_rtt_ms() { awk -F'\t' -v c="$1" '$1 == c { print 2 * $3; exit }' "$LINKS"; }
+# The namespaces a lab made.
+lab_namespaces() { ip netns list 2>/dev/null | awk '$1 ~ /^mlab-/ {print $1}'; }
 in_ns() {
   local ns=$1
   shift
@@ -122,8 +133,9 @@ start_origin() { # region index
   wait_http "mlab-r-$region" "the $region origin" "http://$(region_ip "$i"):$ORIGIN_PORT/readyz"
 }
 
-edge_config() { # city index → file
-  local city=$1 k=$2 lat lon
+edge_config() { # city → file
+  local city=$1 k lat lon
+  k=$(city_index "$city")
   read -r lat lon < <(lab_tool city --regions "$REGION_LIST" "$city")
   local file="$LAB/edge-$city.toml"
   # Paths in the edge config are relative to it: $LAB is two levels down,
@@ -163,11 +175,11 @@ up() {
     add_host "mlab-r-$region" "$(region_ip "$i")" "r$i"
     sed -E "s/^listen = .*/listen = \"$(region_ip "$i"):$ORIGIN_PORT\"/" "regions/$region.toml" >"$LAB/regions/$region.toml"
   done
-  local k=0 city
+  local k city
   for city in $(cities); do
-    add_host "mlab-p-$city" "$(pop_ip $k)" "p$k"
-    add_host "mlab-c-$city" "$(client_ip $k)" "c$k"
-    k=$((k + 1))
+    k=$(city_index "$city")
+    add_host "mlab-p-$city" "$(pop_ip "$k")" "p$k"
+    add_host "mlab-c-$city" "$(client_ip "$k")" "c$k"
   done
   log "origins (one per region namespace)"
   for i in "${!REGIONS[@]}"; do
@@ -175,34 +187,29 @@ up() {
   done
   wait
   log "relays and edges (one per city)"
-  k=0
   for city in $(cities); do
     local links=() c r ms n
     while IFS=$'\t' read -r c r ms; do
       [[ $c == "$city" ]] || continue
-      for n in "${!REGIONS[@]}"; do
-        [[ ${REGIONS[$n]} == "$r" ]] || continue
-        links+=(--link "$r/127.0.0.1:2710$((n + 1))=$(region_ip "$n"):$ORIGIN_PORT@${ms}ms")
-      done
+      n=$(region_index "$r")
+      links+=(--link "$r/127.0.0.1:2710$((n + 1))=$(region_ip "$n"):$ORIGIN_PORT@${ms}ms")
     done <"$LINKS"
     spawn "relay-$city" "mlab-p-$city" "$BIN/meridian-relay" "${links[@]}" --control "$RELAY_CONTROL"
     wait_http "mlab-p-$city" "the $city relay" "http://$RELAY_CONTROL/links"
-    spawn "edge-$city" "mlab-p-$city" "$BIN/edge" --config "$(edge_config "$city" $k)"
-    k=$((k + 1))
+    spawn "edge-$city" "mlab-p-$city" "$BIN/edge" --config "$(edge_config "$city")"
   done
-  k=0
   for city in $(cities); do
-    wait_http "mlab-c-$city" "the $city edge" --cacert certs/ca.crt --resolve "meridian.test:$EDGE_PORT:$(pop_ip $k)" \
+    wait_http "mlab-c-$city" "the $city edge" --cacert certs/ca.crt \
+      --resolve "meridian.test:$EDGE_PORT:$(pop_ip "$(city_index "$city")")" \
       "https://meridian.test:$EDGE_PORT/api/catalog/categories"
-    k=$((k + 1))
   done
-  log "up: $(ip netns list | grep -c '^mlab-') namespaces; deploy/lab/lab.sh measure | status | down"
+  log "up: $(lab_namespaces | wc -l) namespaces; deploy/lab/lab.sh measure | status | down"
 }
 
 # Asks a city's client for one answer; prints the region that gave it.
-answering_region() { # city index path
+answering_region() { # city path
   in_ns "mlab-c-$1" curl -fsS -o /dev/null -D - --max-time 5 --cacert certs/ca.crt \
-    --resolve "meridian.test:$EDGE_PORT:$(pop_ip "$2")" "https://meridian.test:$EDGE_PORT$3" 2>/dev/null |
+    --resolve "meridian.test:$EDGE_PORT:$(pop_ip "$(city_index "$1")")" "https://meridian.test:$EDGE_PORT$2" 2>/dev/null |
     tr -d '\r' | awk -F': ' 'tolower($1) == "x-meridian-region" { print $2 }'
 }
 
@@ -220,11 +227,11 @@ set_delays() { # city zero|fibre
 # the city's nearest region after its answer: the servers idle between
 # requests as long as they do in the far pass (see meridian-lab's Pace).
 probe_all() { # pass
-  local pass=$1 k=0 city count=${LAB_COUNT:-200}
+  local pass=$1 city count=${LAB_COUNT:-200}
   [[ ${LAB_SHORT:-0} == 1 ]] && count=${LAB_COUNT:-150}
   for city in $(cities); do
-    local args=(--edge "$(pop_ip $k):$EDGE_PORT" --ca certs/ca.crt) gap=0
-    [[ $pass == near ]] && gap=$(awk -v ms="$(one_way_ms "$city" "$(nth_region "$city" 1)")" 'BEGIN { print 2 * ms }')
+    local args=(--edge "$(pop_ip "$(city_index "$city")"):$EDGE_PORT" --ca certs/ca.crt) gap=0
+    [[ $pass == near ]] && gap=$(nearest_rtt_ms "$city")
     args+=(--gap-ms "$gap")
     in_ns "mlab-c-$city" "$BIN/meridian-lab" probe "${args[@]}" --city "$city" --what page \
       --path "/p/$PRODUCT" --bust --count "$count" --out "$RESULTS/$pass/$city-page.json"
@@ -232,18 +239,16 @@ probe_all() { # pass
       --path "/api/reviews/products/$PRODUCT" --count "$count" --out "$RESULTS/$pass/$city-api.json"
     in_ns "mlab-c-$city" "$BIN/meridian-lab" probe "${args[@]}" --city "$city" --what cached \
       --path "/p/$PRODUCT" --count "$count" --out "$RESULTS/$pass/$city-cached.json"
-    k=$((k + 1))
   done
 }
 
 # The city's nearest region is killed (SIGKILL) while the city's shoppers
 # send 100 uncached GETs a second; started again 4 s later.
-failover() { # city index
-  local city=$1 k=$2 nearest n
-  nearest=$(nth_region "$city" 1)
-  for n in "${!REGIONS[@]}"; do [[ ${REGIONS[$n]} == "$nearest" ]] && break; done
+failover() { # city
+  local city=$1 nearest
+  nearest=$(nearest_region "$city")
   log "failover: $city's nearest region, $nearest, killed under load"
-  in_ns "mlab-c-$city" "$BIN/meridian-lab" watch --edge "$(pop_ip "$k"):$EDGE_PORT" --ca certs/ca.crt \
+  in_ns "mlab-c-$city" "$BIN/meridian-lab" watch --edge "$(pop_ip "$(city_index "$city")"):$EDGE_PORT" --ca certs/ca.crt \
     --path "/api/reviews/products/$PRODUCT" --rate 100 --secs 14 --out "$RESULTS/failover/$city.json" &
   local watcher=$!
   sleep 3
@@ -251,7 +256,7 @@ failover() { # city index
   killed_at=$(ms_now)
   kill -KILL "$(cat "$LAB/pids/origin-$nearest.pid")"
   sleep 4
-  start_origin "$nearest" "$n"
+  start_origin "$nearest" "$(region_index "$nearest")"
   local ready_at
   ready_at=$(ms_now)
   wait "$watcher"
@@ -269,16 +274,15 @@ measure() {
     --resolve "meridian.test:$EDGE_PORT:$(pop_ip 0)" "https://meridian.test:$EDGE_PORT/api/catalog/products?limit=1" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
   log "every city answered by its nearest region (the edges measure each region's round trip)"
-  local k=0 city nearest got
+  local city nearest got
   for city in $(cities); do
-    nearest=$(nth_region "$city" 1)
+    nearest=$(nearest_region "$city")
     for _ in $(seq 1 60); do
-      got=$(answering_region "$city" $k /api/catalog/categories?lab=$RANDOM || true)
+      got=$(answering_region "$city" "/api/catalog/categories?lab=$RANDOM" || true)
       [[ $got == "$nearest" ]] && break
       sleep 0.5
     done
     [[ $got == "$nearest" ]] || die "$city: answered by ${got:-nobody}, not $nearest, after 30 s"
-    k=$((k + 1))
   done
   log "far: links at their fibre delays"
   probe_all far
@@ -286,10 +290,8 @@ measure() {
   if [[ -z $cities_out ]]; then
     if [[ ${LAB_SHORT:-0} == 1 ]]; then cities_out=seattle; else cities_out=$(cities | tr "\n" " "); fi
   fi
-  k=0
   for city in $(cities); do
-    [[ " $cities_out " == *" $city "* ]] && failover "$city" $k
-    k=$((k + 1))
+    [[ " $cities_out " != *" $city "* ]] || failover "$city"
   done
   log "near: every link without delay (the server time)"
   for city in $(cities); do set_delays "$city" zero; done
@@ -306,11 +308,11 @@ measure() {
 
 status() {
   local ns pid name
-  if ! ip netns list 2>/dev/null | grep -q '^mlab-'; then
+  if [[ -z $(lab_namespaces) ]]; then
     echo "no lab"
     return 0
   fi
-  ip netns list | grep '^mlab-' | awk '{print $1}' | sort | tr '\n' ' '
+  lab_namespaces | sort | tr '\n' ' '
   echo
   for pid in "$LAB"/pids/*.pid; do
     [[ -f $pid ]] || continue
@@ -323,7 +325,7 @@ status() {
 # the namespaces (their veths and the bridge go with them), the sockets.
 down() {
   local ns pids
-  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mlab-/ {print $1}'); do
+  for ns in $(lab_namespaces); do
     pids=$(ip netns pids "$ns" 2>/dev/null || true)
     # shellcheck disable=SC2086
     [[ -z $pids ]] || kill -INT $pids 2>/dev/null || true
@@ -331,11 +333,11 @@ down() {
   # The edges and origins shut down gracefully; 5 s, then SIGKILL.
   local _
   for _ in $(seq 1 50); do
-    pids=$(for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mlab-/ {print $1}'); do ip netns pids "$ns"; done)
+    pids=$(for ns in $(lab_namespaces); do ip netns pids "$ns"; done)
     [[ -z $pids ]] && break
     sleep 0.1
   done
-  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mlab-/ {print $1}'); do
+  for ns in $(lab_namespaces); do
     pids=$(ip netns pids "$ns" 2>/dev/null || true)
     # shellcheck disable=SC2086
     [[ -z $pids ]] || kill -KILL $pids 2>/dev/null || true
@@ -343,8 +345,8 @@ down() {
   done
   rm -f /tmp/mlab-*-upgrade.sock
   rm -rf "$LAB/pids"
-  if ip netns list 2>/dev/null | grep -q '^mlab-' || ip link show 2>/dev/null | grep -q 'ml[wh]-'; then
-    die "something of the lab is left: $(ip netns list | grep '^mlab-' | tr '\n' ' ')"
+  if [[ -n $(lab_namespaces) ]] || ip link show 2>/dev/null | grep -q 'ml[wh]-'; then
+    die "something of the lab is left: $(lab_namespaces | tr '\n' ' ')"
   fi
   log "down: no mlab-* namespace, link or process left"
 }
