@@ -157,7 +157,7 @@ async fn postgres_user_store() {
     let schema = unique_namespace("auth_test");
     let settings = PgSettings {
         schema: Some(schema.clone()),
-        ..PgSettings::new(&url)
+        ..PgSettings::new("users", &url)
     };
     let store = PostgresUserStore::connect(&settings).await.unwrap();
     user_store_contract(Arc::new(store)).await;

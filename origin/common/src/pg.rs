@@ -2,15 +2,23 @@
 //!
 //! Pools are bounded, acquiring a connection and every statement time out, so
 //! a database that stops answering turns into a 503 rather than a hung
-//! request.
+//! request. Every acquisition is timed (`Pool`), so a starved pool shows as
+//! waits rather than as slow queries.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{Histogram, HistogramOpts, IntGaugeVec, Opts};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Executor, PgPool};
+use sqlx::{ConnectOptions, Executor, PgPool, Postgres, Transaction};
 
 #[derive(Debug, Clone)]
 pub struct PgSettings {
+    /// The store role the pool serves (`users`, `orders`, ...): its metrics'
+    /// `pool` label.
+    pub role: &'static str,
     pub url: String,
     pub max_connections: u32,
     pub connect_timeout: Duration,
@@ -23,6 +31,7 @@ impl PgSettings {
     /// From a region's `[stores.<role>]` PostgreSQL entry; `default_schema`
     /// applies when the entry names none.
     pub fn from_config(
+        role: &'static str,
         config: &crate::store_config::StoreConfig,
         default_schema: Option<&str>,
     ) -> Option<Self> {
@@ -33,6 +42,7 @@ impl PgSettings {
                 connect_timeout_ms,
                 schema,
             } => Some(Self {
+                role,
                 url: url.clone(),
                 max_connections: *max_connections,
                 connect_timeout: Duration::from_millis(*connect_timeout_ms),
@@ -42,8 +52,9 @@ impl PgSettings {
         }
     }
 
-    pub fn new(url: &str) -> Self {
+    pub fn new(role: &'static str, url: &str) -> Self {
         Self {
+            role,
             url: url.to_owned(),
             max_connections: 16,
             connect_timeout: Duration::from_secs(3),
@@ -55,7 +66,106 @@ impl PgSettings {
 /// Statement timeout applied to every session of the pool.
 const STATEMENT_TIMEOUT_MS: u32 = 5_000;
 
-pub async fn connect(settings: &PgSettings) -> Result<PgPool, sqlx::Error> {
+/// A bounded pool whose callers' waits for a connection are measured.
+/// Queries take a connection explicitly (`acquire`, `begin`) rather than
+/// running on the pool, so every wait passes through here.
+#[derive(Clone)]
+pub struct Pool {
+    inner: PgPool,
+    role: &'static str,
+    waits: Histogram,
+}
+
+impl Pool {
+    /// A connection for one or more statements outside a transaction.
+    pub async fn acquire(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+        let started = Instant::now();
+        let conn = self.inner.acquire().await;
+        self.waits.observe(started.elapsed().as_secs_f64());
+        conn
+    }
+
+    /// A transaction on a connection from `acquire`.
+    pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        Transaction::begin(self.acquire().await?, None).await
+    }
+
+    /// The pool's waits and occupancy as Prometheus metrics, labelled with
+    /// the store role that owns the pool.
+    pub fn watch(&self) -> PoolWatch {
+        PoolWatch::new(self.inner.clone(), self.role, self.waits.clone())
+    }
+}
+
+/// `meridian_store_pool_wait_seconds{pool}` (time to get a connection) and
+/// `meridian_store_pool_connections{pool,state}` (open connections in use and
+/// idle, read when scraped), for one PostgreSQL pool.
+pub struct PoolWatch {
+    pool: PgPool,
+    waits: Histogram,
+    connections: IntGaugeVec,
+    descs: Vec<Desc>,
+}
+
+impl PoolWatch {
+    fn new(pool: PgPool, role: &str, waits: Histogram) -> Self {
+        let connections = IntGaugeVec::new(
+            Opts::new(
+                "meridian_store_pool_connections",
+                "Open connections of a store's pool, in use or idle",
+            )
+            .const_label("pool", role),
+            &["state"],
+        )
+        .expect("static metric definition is valid");
+        let descs = waits
+            .desc()
+            .into_iter()
+            .chain(connections.desc())
+            .cloned()
+            .collect();
+        Self {
+            pool,
+            waits,
+            connections,
+            descs,
+        }
+    }
+}
+
+impl Collector for PoolWatch {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let open = i64::from(self.pool.size());
+        let idle = i64::try_from(self.pool.num_idle()).unwrap_or(i64::MAX);
+        self.connections.with_label_values(&["idle"]).set(idle);
+        self.connections
+            .with_label_values(&["in_use"])
+            .set((open - idle).max(0));
+        let mut families = self.waits.collect();
+        families.extend(self.connections.collect());
+        families
+    }
+}
+
+fn wait_histogram(role: &str) -> Histogram {
+    Histogram::with_opts(
+        HistogramOpts::new(
+            "meridian_store_pool_wait_seconds",
+            "Time a caller waited for a connection from a store's pool",
+        )
+        .const_label("pool", role)
+        .buckets(vec![
+            0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0,
+        ]),
+    )
+    .expect("static metric definition is valid")
+}
+
+pub async fn connect(settings: &PgSettings) -> Result<Pool, sqlx::Error> {
     let mut options: PgConnectOptions = settings.url.parse()?;
     options = options
         .log_statements(tracing::log::LevelFilter::Debug)
@@ -69,11 +179,16 @@ pub async fn connect(settings: &PgSettings) -> Result<PgPool, sqlx::Error> {
             .await?;
         options = options.options([("search_path", schema.as_str())]);
     }
-    PgPoolOptions::new()
+    let inner = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.connect_timeout)
         .connect_with(options)
-        .await
+        .await?;
+    Ok(Pool {
+        inner,
+        role: settings.role,
+        waits: wait_histogram(settings.role),
+    })
 }
 
 /// `connect`, then apply the service's pending migrations (a migration
@@ -81,9 +196,9 @@ pub async fn connect(settings: &PgSettings) -> Result<PgPool, sqlx::Error> {
 pub async fn connect_migrated(
     settings: &PgSettings,
     migrator: &sqlx::migrate::Migrator,
-) -> Result<PgPool, sqlx::Error> {
+) -> Result<Pool, sqlx::Error> {
     let pool = connect(settings).await?;
-    migrator.run(&pool).await?;
+    migrator.run(&mut *pool.acquire().await?).await?;
     Ok(pool)
 }
 
@@ -113,8 +228,11 @@ pub enum PgFailure {
 }
 
 /// One round trip, for readiness probes.
-pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+pub async fn ping(pool: &Pool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1")
+        .execute(&mut *pool.acquire().await?)
+        .await
+        .map(|_| ())
 }
 
 pub fn classify(error: &sqlx::Error) -> PgFailure {
@@ -154,7 +272,8 @@ pub fn classify(error: &sqlx::Error) -> PgFailure {
 /// ```
 pub mod outbox {
     use async_trait::async_trait;
-    use sqlx::{PgPool, Postgres, Row, Transaction};
+    use sqlx::pool::PoolConnection;
+    use sqlx::{Postgres, Row, Transaction};
     use uuid::Uuid;
 
     use crate::events::{EventEnvelope, OutboxReader};
@@ -184,8 +303,14 @@ pub mod outbox {
 
     /// Reads one service's outbox table.
     pub struct PgOutbox {
-        pub pool: PgPool,
+        pub pool: super::Pool,
         pub table: &'static str,
+    }
+
+    impl PgOutbox {
+        async fn conn(&self) -> Result<PoolConnection<Postgres>, String> {
+            self.pool.acquire().await.map_err(|e| e.to_string())
+        }
     }
 
     #[async_trait]
@@ -197,7 +322,7 @@ pub mod outbox {
                 self.table
             ))
             .bind(limit as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(|e| e.to_string())?;
             rows.iter()
@@ -221,7 +346,7 @@ pub mod outbox {
                 self.table
             ))
             .bind(ids)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -232,7 +357,7 @@ pub mod outbox {
                 "SELECT count(*) FROM {} WHERE published_at IS NULL",
                 self.table
             ))
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await
             .map_err(|e| e.to_string())?;
             Ok(n as u64)

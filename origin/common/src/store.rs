@@ -25,6 +25,10 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A store's connection pool as Prometheus metrics (its waits and
+/// occupancy), registered in the origin's registry.
+pub type PoolMetrics = Box<dyn prometheus::core::Collector>;
+
 /// For `lock().map_err(poisoned)` in embedded stores.
 pub fn poisoned<T>(_: T) -> StoreError {
     StoreError::Other("embedded store lock poisoned".into())

@@ -3,8 +3,12 @@
 //!
 //! Idempotent per (buyer, `Idempotency-Key`): the first request with a key
 //! runs; concurrent and later requests with the same key and body get the
-//! same answer; a different body with that key gets 422. On any failure
-//! after the reservation the stock is released and the cart is untouched.
+//! same answer; a different body with that key gets 422. A definite failure
+//! (out of stock, declined) fails the order, releases its stock and leaves
+//! the cart untouched. A failure whose outcome is unknown (a store or
+//! service that did not answer) answers 503 and frees the key: the retry
+//! resumes the same order, and every step it repeats is idempotent by the
+//! order's id, so nothing is taken, charged or placed twice.
 
 use std::time::Duration;
 
@@ -203,15 +207,60 @@ async fn fail(state: &AppState, id: OrderId, reason: &str) -> Result<(), ApiErro
     Ok(())
 }
 
-async fn run(
+/// The order a checkout key places: the same for every attempt with the
+/// key, so an attempt after a transient failure (or after the process
+/// running the first one died) resumes that order rather than placing a
+/// second one. Every step after the insert is idempotent by this id.
+fn order_id_of(buyer: UserId, key: &str) -> OrderId {
+    const CHECKOUTS: Uuid = Uuid::from_u128(0x6d65_7269_6469_616e_2d63_6865_636b_6f75);
+    OrderId(Uuid::new_v5(
+        &CHECKOUTS,
+        format!("{}/{key}", buyer.0).as_bytes(),
+    ))
+}
+
+/// A dependency's failure as the checkout's. Its decisions (4xx) keep their
+/// meaning; anything else leaves the outcome unknown, which is a 503: the
+/// key is freed and the client's retry resumes the same order.
+fn dependency(e: ClientError) -> ApiError {
+    match e {
+        ClientError::Api { status, .. } if (400..500).contains(&status) => e.into(),
+        other => {
+            tracing::warn!(error = %other, "checkout dependency failed; a retry resumes the order");
+            ApiError::unavailable(
+                "a service the checkout needs did not answer; retry with the same Idempotency-Key",
+            )
+        }
+    }
+}
+
+/// A failure whose outcome is unknown (the key is freed for a retry).
+fn transient(e: &ApiError) -> bool {
+    e.status == StatusCode::SERVICE_UNAVAILABLE
+}
+
+/// The answer for a key whose earlier attempt failed the order for good
+/// but could not record its answer.
+fn earlier_failure(order: &Order) -> ApiError {
+    let reason = order.failure.as_deref().unwrap_or("checkout_failed");
+    let (status, code) = match reason {
+        "payment_declined" => (StatusCode::PAYMENT_REQUIRED, "payment_declined"),
+        "payment_timeout" => (StatusCode::GATEWAY_TIMEOUT, "payment_timeout"),
+        "out_of_stock" => (StatusCode::CONFLICT, "out_of_stock"),
+        _ => (StatusCode::CONFLICT, "checkout_failed"),
+    };
+    ApiError::new(status, code, format!("this checkout failed: {reason}"))
+}
+
+/// A new pending order from the buyer's cart, priced now.
+async fn place(
     state: &AppState,
-    caller: &Caller,
+    id: OrderId,
     buyer: UserId,
-    key: &str,
     body: &CheckoutRequest,
+    headers: &[(axum::http::HeaderName, axum::http::HeaderValue)],
 ) -> Result<Order, ApiError> {
-    let headers = caller.forward();
-    let lines: Vec<CartLineRef> = state.cart.lines(buyer, &headers).await?;
+    let lines: Vec<CartLineRef> = state.cart.lines(buyer, headers).await.map_err(dependency)?;
     if lines.is_empty() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -219,11 +268,11 @@ async fn run(
             "your cart is empty",
         ));
     }
-    let subs = pricing::price(state, &lines, &headers).await?;
+    let subs = pricing::price(state, &lines, headers).await?;
     let (items, shipping, tax, total) = pricing::totals(&subs)?;
     let now = Utc::now();
-    let mut order = Order {
-        id: OrderId(Uuid::now_v7()),
+    let order = Order {
+        id,
         buyer_id: buyer,
         status: Status::PendingPayment,
         sub_orders: subs,
@@ -242,8 +291,41 @@ async fn run(
         .store
         .insert(&order, vec![event(state, "orders.order.placed", &order)])
         .await?;
+    Ok(order)
+}
 
-    // All or nothing across every line.
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    buyer: UserId,
+    key: &str,
+    body: &CheckoutRequest,
+) -> Result<Order, ApiError> {
+    let headers = caller.forward();
+    let id = order_id_of(buyer, key);
+    let mut order = match state.store.get(id).await? {
+        // An earlier attempt with this key got this far.
+        Some(earlier) => earlier,
+        None => place(state, id, buyer, body, &headers).await?,
+    };
+    match order.status {
+        Status::PendingPayment => {}
+        Status::Cancelled => return Err(earlier_failure(&order)),
+        // Paid by an earlier attempt whose answer was lost.
+        _ => return Ok(order),
+    }
+    let lines: Vec<CartLineRef> = order
+        .sub_orders
+        .iter()
+        .flat_map(|s| &s.lines)
+        .map(|l| CartLineRef {
+            product_id: l.product_id,
+            quantity: l.quantity,
+        })
+        .collect();
+
+    // All or nothing across every line; a retry of a reservation that was
+    // made is a success, so resuming takes no stock twice.
     let reservation = ReserveRequest {
         reservation_id: order.id.0,
         lines: lines
@@ -255,15 +337,14 @@ async fn run(
             .collect(),
     };
     if let Err(e) = state.catalog.reserve(&reservation, &headers).await {
-        let reason = match &e {
-            ClientError::Api { code, .. } => code.clone(),
-            _ => "reservation_failed".into(),
-        };
-        fail(state, order.id, &reason).await?;
-        return Err(e.into());
+        let e = dependency(e);
+        if !transient(&e) {
+            fail(state, order.id, e.code).await?;
+        }
+        return Err(e);
     }
 
-    // From here on, any failure must put the stock back.
+    // From here on, a definite failure must put the stock back.
     match pay(state, &headers, &order, key, &body.payment_token).await {
         Ok(payment_id) => {
             let s = state.clone();
@@ -281,12 +362,15 @@ async fn run(
                 _ => return Err(ApiError::internal("order vanished during checkout")),
             };
         }
+        Err(e) if transient(&e) => return Err(e),
         Err(e) => {
+            // Failed first, released after: a retry that finds the order
+            // failed never pays against a released reservation.
+            fail(state, order.id, e.code).await?;
             if let Err(release) = state.catalog.release(order.id.0, None, &headers).await {
                 // The reservation stays taken: surface it loudly for repair.
                 tracing::error!(order_id = %order.id, error = %release, "could not release stock of a failed checkout");
             }
-            fail(state, order.id, e.code).await?;
             return Err(e);
         }
     }
@@ -343,21 +427,25 @@ async fn pay(
                 message,
             )]))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(dependency(e)),
     };
     let capture_key = format!("{}:capture", order.id);
     match state
         .payments
         .capture(&capture_key, payment.id, order.total, headers)
         .await
+        .map_err(dependency)
     {
         Ok(_) => Ok(payment.id),
+        // Unknown whether it was captured: the retry captures again under
+        // the same key, so the authorization must stay.
+        Err(e) if transient(&e) => Err(e),
         Err(e) => {
             let void_key = format!("{}:void", order.id);
             if let Err(v) = state.payments.void(&void_key, payment.id, headers).await {
                 tracing::error!(order_id = %order.id, idempotency_key = key, error = %v, "capture failed and void failed");
             }
-            Err(e.into())
+            Err(e)
         }
     }
 }

@@ -135,6 +135,14 @@ async fn order_store_contract(store: Arc<dyn OrderStore>) {
     );
     store.begin(buyer, "key-2", "fp", LEASE).await.unwrap();
     store.abandon(buyer, "key-2").await.unwrap();
+    // An abandoned key still belongs to its request: another is told so.
+    assert_eq!(
+        store.begin(buyer, "key-2", "other", LEASE).await.unwrap(),
+        Begin::Existing {
+            fingerprint: "fp".into(),
+            response: None
+        }
+    );
     assert_eq!(
         store.begin(buyer, "key-2", "fp", LEASE).await.unwrap(),
         Begin::Started
@@ -228,7 +236,7 @@ async fn postgres_order_store() {
     let schema = unique_namespace("orders_test");
     let settings = PgSettings {
         schema: Some(schema.clone()),
-        ..PgSettings::new(&url)
+        ..PgSettings::new("orders", &url)
     };
     let store = Arc::new(PostgresOrderStore::connect(&settings).await.unwrap());
     order_store_contract(store.clone()).await;
@@ -255,5 +263,23 @@ async fn postgres_order_store() {
     }
     let stored = store.get(o.id).await.unwrap().unwrap();
     assert_eq!(stored.sub_orders[0].refund_keys.len(), 10);
+
+    // Every statement's wait for a connection was measured, under the
+    // pool's role; the memory store has no pool.
+    let pool = store.pool_metrics().expect("a PostgreSQL store pools");
+    let families = pool.collect();
+    let waits = families
+        .iter()
+        .find(|f| f.name() == "meridian_store_pool_wait_seconds")
+        .expect("the wait histogram");
+    let histogram = waits.get_metric()[0].get_histogram();
+    assert!(histogram.get_sample_count() >= 20, "{histogram:?}");
+    assert_eq!(waits.get_metric()[0].get_label()[0].value(), "orders");
+    assert!(families
+        .iter()
+        .any(|f| f.name() == "meridian_store_pool_connections"));
+    assert!(MemoryOrderStore::new(MemoryOutbox::new())
+        .pool_metrics()
+        .is_none());
     drop_pg_schema(&url, &schema).await;
 }

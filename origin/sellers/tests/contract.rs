@@ -175,7 +175,7 @@ async fn postgres_seller_store() {
     let schema = unique_namespace("sellers_test");
     let settings = PgSettings {
         schema: Some(schema.clone()),
-        ..PgSettings::new(&url)
+        ..PgSettings::new("sellers", &url)
     };
     let store = PostgresSellerStore::connect(&settings).await.unwrap();
     let outbox = Arc::new(store.outbox());

@@ -74,6 +74,9 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
         std::time::Duration::from_millis(config.admission.request_wait_ms),
     );
     gate.register(metrics.registry())?;
+    for pool in stores.pool_metrics() {
+        metrics.registry().register(pool)?;
+    }
     let router = routes::origin(api, &config.id, metrics, stores.readiness(), gate);
     Ok(Origin {
         router,

@@ -121,6 +121,18 @@ impl Stores {
         })
     }
 
+    /// The connection pools' metrics of the stores that pool connections.
+    pub fn pool_metrics(&self) -> Vec<meridian_common::store::PoolMetrics> {
+        [
+            self.users.pool_metrics(),
+            self.sellers.pool_metrics(),
+            self.orders.pool_metrics(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     /// One probe per store role for `/readyz`.
     pub fn readiness(&self) -> Readiness {
         let mut readiness = Readiness::default();

@@ -15,8 +15,8 @@ pub async fn users(config: &StoreConfig) -> Result<Arc<dyn UserStore>, ConnectEr
         StoreConfig::Memory => Ok(Arc::new(MemoryUserStore::default())),
         #[cfg(feature = "postgres")]
         pg @ StoreConfig::Postgres { .. } => {
-            let settings =
-                meridian_common::pg::PgSettings::from_config(pg, None).expect("a postgres entry");
+            let settings = meridian_common::pg::PgSettings::from_config(ROLE, pg, None)
+                .expect("a postgres entry");
             let store = super::postgres::PostgresUserStore::connect(&settings).await;
             Ok(Arc::new(ConnectError::context(
                 ROLE,

@@ -5,6 +5,7 @@
 //! Both are checked by one contract suite (`tests/contract.rs`) per impl.
 
 use async_trait::async_trait;
+use meridian_common::store::PoolMetrics;
 use meridian_common::{ApiError, UserId};
 
 use crate::domain::{Email, ProfileUpdate, Session, User};
@@ -60,6 +61,11 @@ pub trait UserStore: Send + Sync + 'static {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<User>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+    /// The connection pool's waits and occupancy, for stores that pool
+    /// connections.
+    fn pool_metrics(&self) -> Option<PoolMetrics> {
+        None
+    }
 }
 
 #[async_trait]

@@ -3,14 +3,16 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use meridian_common::pg::{self, PgFailure, PgSettings};
+use meridian_common::store::PoolMetrics;
 use meridian_common::UserId;
-use sqlx::{PgPool, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Postgres, Row};
 
 use super::{StoreError, UserStore};
 use crate::domain::{Bio, DisplayName, Email, ProfileUpdate, User};
 
 pub struct PostgresUserStore {
-    pool: PgPool,
+    pool: pg::Pool,
 }
 
 fn map_err(e: sqlx::Error) -> StoreError {
@@ -23,6 +25,12 @@ fn map_err(e: sqlx::Error) -> StoreError {
 }
 
 impl PostgresUserStore {
+    /// A connection for statements outside a transaction (its wait is
+    /// measured by the pool).
+    async fn conn(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.pool.acquire().await.map_err(map_err)
+    }
+
     /// Connects and applies pending migrations.
     pub async fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
         let pool = pg::connect_migrated(settings, &sqlx::migrate!("./migrations"))
@@ -73,7 +81,7 @@ impl UserStore for PostgresUserStore {
         .bind(&user.password_hash)
         .bind(user.created_at)
         .bind(user.updated_at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -82,7 +90,7 @@ impl UserStore for PostgresUserStore {
     async fn by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
             .bind(email.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         row.as_ref().map(row_to_user).transpose()
@@ -91,7 +99,7 @@ impl UserStore for PostgresUserStore {
     async fn by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
             .bind(id.0)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         row.as_ref().map(row_to_user).transpose()
@@ -114,7 +122,7 @@ impl UserStore for PostgresUserStore {
         .bind(update.display_name.as_ref().map(DisplayName::as_str))
         .bind(update.bio.as_ref().map(Bio::as_str))
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         row.as_ref().map(row_to_user).transpose()
@@ -122,5 +130,9 @@ impl UserStore for PostgresUserStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         pg::ping(&self.pool).await.map_err(map_err)
+    }
+
+    fn pool_metrics(&self) -> Option<PoolMetrics> {
+        Some(Box::new(self.pool.watch()))
     }
 }

@@ -16,7 +16,7 @@ pub async fn connect(config: &StoreConfig) -> Result<Connected<dyn OrderStore>, 
         })),
         #[cfg(feature = "postgres")]
         pg @ StoreConfig::Postgres { .. } => {
-            let settings = meridian_common::pg::PgSettings::from_config(pg, Some("orders"))
+            let settings = meridian_common::pg::PgSettings::from_config(ROLE, pg, Some("orders"))
                 .expect("a postgres entry");
             let store = super::postgres::PostgresOrderStore::connect(&settings).await;
             let store =

@@ -96,9 +96,10 @@ impl OrderStore for MemoryOrderStore {
 
     async fn abandon(&self, buyer: UserId, key: &str) -> Result<(), StoreError> {
         let mut s = self.inner.lock().map_err(poisoned)?;
-        let slot = (buyer, key.to_owned());
-        if s.keys.get(&slot).is_some_and(|r| r.response.is_none()) {
-            s.keys.remove(&slot);
+        if let Some(record) = s.keys.get_mut(&(buyer, key.to_owned())) {
+            if record.response.is_none() {
+                record.lease_until = Instant::now();
+            }
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use meridian_common::events::EventEnvelope;
+use meridian_common::store::PoolMetrics;
 use meridian_common::{SellerId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -58,8 +59,10 @@ pub trait OrderStore: Send + Sync + 'static {
         key: &str,
         response: &StoredResponse,
     ) -> Result<(), StoreError>;
-    /// Releases a key whose checkout failed transiently, so a retry runs
-    /// again; a key with an answer stays.
+    /// Ends the lease of a key whose checkout failed transiently, so a
+    /// retry with the same request takes it over and runs again (and a
+    /// different request with the key is still refused); a key with an
+    /// answer stays as it is.
     async fn abandon(&self, buyer: UserId, key: &str) -> Result<(), StoreError>;
     async fn insert(&self, order: &Order, events: Vec<EventEnvelope>) -> Result<(), StoreError>;
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
@@ -75,4 +78,9 @@ pub trait OrderStore: Send + Sync + 'static {
     /// first; checkouts that failed or await payment are not a seller's.
     async fn by_seller(&self, seller: SellerId, limit: usize) -> Result<Vec<Order>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+    /// The connection pool's waits and occupancy, for stores that pool
+    /// connections.
+    fn pool_metrics(&self) -> Option<PoolMetrics> {
+        None
+    }
 }

@@ -9,9 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use meridian_common::events::EventEnvelope;
 use meridian_common::pg::{self, outbox, PgFailure, PgSettings};
+use meridian_common::store::PoolMetrics;
 use meridian_common::{SellerId, UserId};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::{Begin, Change, OrderStore, StoreError, StoredResponse};
@@ -21,7 +23,7 @@ pub const OUTBOX: &str = "orders_outbox";
 const RETRIES: u32 = 16;
 
 pub struct PostgresOrderStore {
-    pool: PgPool,
+    pool: pg::Pool,
 }
 
 fn map_err(e: sqlx::Error) -> StoreError {
@@ -62,6 +64,12 @@ fn from_row(row: &PgRow) -> Result<Order, StoreError> {
 }
 
 impl PostgresOrderStore {
+    /// A connection for statements outside a transaction (its wait is
+    /// measured by the pool).
+    async fn conn(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.pool.acquire().await.map_err(map_err)
+    }
+
     /// Connects and applies pending migrations.
     pub async fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
         let pool = pg::connect_migrated(settings, &sqlx::migrate!("./migrations"))
@@ -140,7 +148,7 @@ impl OrderStore for PostgresOrderStore {
         .bind(key)
         .bind(fingerprint)
         .bind(lease.as_secs_f64())
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .rows_affected()
@@ -153,7 +161,7 @@ impl OrderStore for PostgresOrderStore {
         )
         .bind(buyer.0)
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         let Some(row) = row else {
@@ -180,7 +188,7 @@ impl OrderStore for PostgresOrderStore {
             .bind(buyer.0)
             .bind(key)
             .bind(serde_json::to_value(response).map_err(corrupt)?)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map(|_| ())
             .map_err(map_err)
@@ -188,11 +196,12 @@ impl OrderStore for PostgresOrderStore {
 
     async fn abandon(&self, buyer: UserId, key: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "DELETE FROM checkout_keys WHERE buyer_id = $1 AND key = $2 AND response IS NULL",
+            "UPDATE checkout_keys SET lease_until = now() \
+             WHERE buyer_id = $1 AND key = $2 AND response IS NULL",
         )
         .bind(buyer.0)
         .bind(key)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map(|_| ())
         .map_err(map_err)
@@ -234,7 +243,7 @@ impl OrderStore for PostgresOrderStore {
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         let row = sqlx::query("SELECT doc, refund_keys FROM orders WHERE id = $1")
             .bind(id.0)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         row.as_ref().map(from_row).transpose()
@@ -270,7 +279,7 @@ impl OrderStore for PostgresOrderStore {
         )
         .bind(buyer.0)
         .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         rows.iter().map(from_row).collect()
@@ -284,7 +293,7 @@ impl OrderStore for PostgresOrderStore {
         )
         .bind(seller.0)
         .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         rows.iter().map(from_row).collect()
@@ -292,5 +301,9 @@ impl OrderStore for PostgresOrderStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         pg::ping(&self.pool).await.map_err(map_err)
+    }
+
+    fn pool_metrics(&self) -> Option<PoolMetrics> {
+        Some(Box::new(self.pool.watch()))
     }
 }

@@ -19,7 +19,7 @@ pub async fn connect(config: &StoreConfig) -> Result<Connected<dyn SellerStore>,
         })),
         #[cfg(feature = "postgres")]
         pg @ StoreConfig::Postgres { .. } => {
-            let settings = meridian_common::pg::PgSettings::from_config(pg, Some("sellers"))
+            let settings = meridian_common::pg::PgSettings::from_config(ROLE, pg, Some("sellers"))
                 .expect("a postgres entry");
             let store = super::postgres::PostgresSellerStore::connect(&settings).await;
             let store = ConnectError::context(ROLE, "connecting to PostgreSQL", store)?;

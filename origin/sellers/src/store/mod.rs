@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use meridian_common::events::EventEnvelope;
+use meridian_common::store::PoolMetrics;
 use meridian_common::{ApiError, SellerId, UserId};
 
 use crate::domain::{ApiKey, ApiKeyId, Shop, ShopUpdate, Slug};
@@ -71,4 +72,9 @@ pub trait SellerStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     async fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+    /// The connection pool's waits and occupancy, for stores that pool
+    /// connections.
+    fn pool_metrics(&self) -> Option<PoolMetrics> {
+        None
+    }
 }

@@ -7,9 +7,11 @@ use meridian_common::email::Email;
 use meridian_common::events::EventEnvelope;
 use meridian_common::internal::Scope;
 use meridian_common::pg::{self, outbox, PgFailure, PgSettings};
+use meridian_common::store::PoolMetrics;
 use meridian_common::{SellerId, UserId};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{Postgres, Row};
 
 use super::{SellerStore, StoreError};
 use crate::domain::{ApiKey, ApiKeyId, Shop, ShopUpdate, Slug};
@@ -17,7 +19,7 @@ use crate::domain::{ApiKey, ApiKeyId, Shop, ShopUpdate, Slug};
 pub const OUTBOX: &str = "sellers_outbox";
 
 pub struct PostgresSellerStore {
-    pool: PgPool,
+    pool: pg::Pool,
 }
 
 fn map_err(e: sqlx::Error) -> StoreError {
@@ -35,6 +37,12 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 impl PostgresSellerStore {
+    /// A connection for statements outside a transaction (its wait is
+    /// measured by the pool).
+    async fn conn(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.pool.acquire().await.map_err(map_err)
+    }
+
     /// Connects and applies pending migrations.
     pub async fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
         let pool = pg::connect_migrated(settings, &sqlx::migrate!("./migrations"))
@@ -126,7 +134,7 @@ impl SellerStore for PostgresSellerStore {
     async fn shop(&self, id: SellerId) -> Result<Option<Shop>, StoreError> {
         let row = sqlx::query(&format!("SELECT {SHOP_COLUMNS} FROM shops WHERE id = $1"))
             .bind(id.0)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         row.as_ref().map(shop).transpose()
@@ -135,7 +143,7 @@ impl SellerStore for PostgresSellerStore {
     async fn shop_by_slug(&self, slug: &Slug) -> Result<Option<Shop>, StoreError> {
         let row = sqlx::query(&format!("SELECT {SHOP_COLUMNS} FROM shops WHERE slug = $1"))
             .bind(slug.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         row.as_ref().map(shop).transpose()
@@ -146,7 +154,7 @@ impl SellerStore for PostgresSellerStore {
             "SELECT {SHOP_COLUMNS} FROM shops WHERE owner_id = $1"
         ))
         .bind(owner.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         row.as_ref().map(shop).transpose()
@@ -211,7 +219,7 @@ impl SellerStore for PostgresSellerStore {
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE seller_id = $1 ORDER BY created_at DESC, id DESC"
         ))
         .bind(seller.0)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         rows.iter().map(key).collect()
@@ -250,7 +258,7 @@ impl SellerStore for PostgresSellerStore {
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1"
         ))
         .bind(hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         row.as_ref().map(key).transpose()
@@ -258,5 +266,9 @@ impl SellerStore for PostgresSellerStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         pg::ping(&self.pool).await.map_err(map_err)
+    }
+
+    fn pool_metrics(&self) -> Option<PoolMetrics> {
+        Some(Box::new(self.pool.watch()))
     }
 }
