@@ -157,6 +157,10 @@ async fn place(api: &Api, world: &World, shopper: &mut Shopper) {
     });
     let started = Instant::now();
     let mut pause = Duration::from_millis(100);
+    // Whether an earlier attempt with this key may have run: then a refusal
+    // of this one says nothing about that attempt, and only the key's own
+    // answer (asked again) ends the checkout.
+    let mut may_have_run = false;
     for _ in 0..CHECKOUT_ATTEMPTS {
         let answer = api
             .post("/api/orders/checkout")
@@ -180,6 +184,10 @@ async fn place(api: &Api, world: &World, shopper: &mut Shopper) {
                 }
                 CheckoutEnd::Placed(started.elapsed())
             }
+            Some(a) if a.status == 503 && a.code() == "overloaded" && may_have_run => {
+                tokio::time::sleep(a.retry_after().max(pause)).await;
+                continue;
+            }
             Some(a) if a.status == 503 && a.code() == "overloaded" => CheckoutEnd::Overloaded,
             Some(a) if a.status == 409 && a.code() == "out_of_stock" => CheckoutEnd::OutOfStock,
             Some(a) if a.status == 402 => CheckoutEnd::Declined,
@@ -190,12 +198,14 @@ async fn place(api: &Api, world: &World, shopper: &mut Shopper) {
             }
             // Still running, or nothing definite: the same key again.
             Some(a) if a.status == 409 || a.status >= 500 => {
+                may_have_run = true;
                 tokio::time::sleep(pause).await;
                 pause *= 2;
                 continue;
             }
             Some(_) => CheckoutEnd::Failed,
             None => {
+                may_have_run = true;
                 tokio::time::sleep(pause).await;
                 pause *= 2;
                 continue;
