@@ -178,13 +178,13 @@ pub async fn place(
         ClientError::Api { status, .. } => {
             StatusCode::from_u16(*status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY)
         }
-        // The orders service could not finish: the same key may be sent
-        // again (it was released), and nothing was charged.
+        // The orders service could not finish: the same key is sent again
+        // and resumes the same order, so a second press never charges twice.
         ClientError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
         ClientError::Decode(..) => return Err(error.into()),
     };
     let mut errors = FormErrors::from_api(&error, "shipping_address.").unwrap_or_else(|| FormErrors {
-        form: Some("Checkout is busy right now and nothing was charged. Please press the button again.".to_owned()),
+        form: Some("Checkout could not finish just now. Please press the button again: it completes this same order, and you are never charged twice.".to_owned()),
         ..FormErrors::default()
     });
     if let ClientError::Api { code, message, .. } = &error {
