@@ -127,7 +127,8 @@ pub async fn checkout(
     let task = tokio::spawn(async move {
         let _slot = slot;
         let result = run(&state, &caller, buyer, &key, &body).await;
-        // Dependencies down: free the key so the client's retry runs again.
+        // Outcome unknown: end the key's lease so the client's retry
+        // resumes this order.
         if matches!(&result, Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE) {
             state.store.abandon(buyer, &key).await?;
         } else {
