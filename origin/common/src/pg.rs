@@ -92,15 +92,19 @@ impl Pool {
 
     /// The pool's waits and occupancy as Prometheus metrics, labelled with
     /// the store role that owns the pool.
-    pub fn watch(&self) -> PoolWatch {
-        PoolWatch::new(self.inner.clone(), self.role, self.waits.clone())
+    pub fn metrics(&self) -> crate::store::PoolMetrics {
+        Box::new(PoolWatch::new(
+            self.inner.clone(),
+            self.role,
+            self.waits.clone(),
+        ))
     }
 }
 
 /// `meridian_store_pool_wait_seconds{pool}` (time to get a connection) and
 /// `meridian_store_pool_connections{pool,state}` (open connections in use and
 /// idle, read when scraped), for one PostgreSQL pool.
-pub struct PoolWatch {
+struct PoolWatch {
     pool: PgPool,
     waits: Histogram,
     connections: IntGaugeVec,

@@ -129,7 +129,7 @@ pub async fn checkout(
         let result = run(&state, &caller, buyer, &key, &body).await;
         // Outcome unknown: end the key's lease so the client's retry
         // resumes this order.
-        if matches!(&result, Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE) {
+        if matches!(&result, Err(e) if transient(e)) {
             state.store.abandon(buyer, &key).await?;
         } else {
             state.store.finish(buyer, &key, &stored(&result)).await?;

@@ -133,6 +133,6 @@ impl UserStore for PostgresUserStore {
     }
 
     fn pool_metrics(&self) -> Option<PoolMetrics> {
-        Some(Box::new(self.pool.watch()))
+        Some(self.pool.metrics())
     }
 }

@@ -164,10 +164,9 @@ impl OrderStore for PostgresOrderStore {
         .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
-        let Some(row) = row else {
-            // Abandoned between our insert attempt and this read: claim again.
-            return Box::pin(self.begin(buyer, key, fingerprint, lease)).await;
-        };
+        // Keys are never deleted (abandon only ends the lease), so the row
+        // that refused our claim is still there.
+        let row = row.ok_or_else(|| StoreError::Other("checkout key vanished".into()))?;
         let response: Option<serde_json::Value> = row.try_get("response").map_err(corrupt)?;
         Ok(Begin::Existing {
             fingerprint: row.try_get("fingerprint").map_err(corrupt)?,
@@ -304,6 +303,6 @@ impl OrderStore for PostgresOrderStore {
     }
 
     fn pool_metrics(&self) -> Option<PoolMetrics> {
-        Some(Box::new(self.pool.watch()))
+        Some(self.pool.metrics())
     }
 }

@@ -269,6 +269,6 @@ impl SellerStore for PostgresSellerStore {
     }
 
     fn pool_metrics(&self) -> Option<PoolMetrics> {
-        Some(Box::new(self.pool.watch()))
+        Some(self.pool.metrics())
     }
 }
