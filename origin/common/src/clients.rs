@@ -263,6 +263,22 @@ impl PaymentsClient {
         self.step(payment, "refunds", body, headers).await
     }
 
+    /// The payment an authorization key made, as it stands now; `None`
+    /// when nothing was authorized under it. The key is a path segment:
+    /// checkout's keys (`{order}:authorize`) need no escaping.
+    pub async fn authorized_under(
+        &self,
+        key: &str,
+        headers: &Headers,
+    ) -> Result<Option<PaymentRef>, ClientError> {
+        let path = format!("/internal/payments/authorizations/{key}");
+        optional(
+            self.0
+                .call::<(), _>(Method::GET, &path, None, headers)
+                .await,
+        )
+    }
+
     /// `POST …/payments/{payment}/{step}`: one step of a payment's life.
     async fn step(
         &self,

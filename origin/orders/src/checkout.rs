@@ -8,7 +8,8 @@
 //! the cart untouched. A failure whose outcome is unknown (a store or
 //! service that did not answer) answers 503 and frees the key: the retry
 //! resumes the same order, and every step it repeats is idempotent by the
-//! order's id, so nothing is taken, charged or placed twice.
+//! order's id, so nothing is taken, charged or placed twice. A key whose
+//! client never retries is settled by the `sweeper`.
 
 use std::time::Duration;
 
@@ -58,7 +59,7 @@ fn replay(response: StoredResponse) -> Response {
         .into_response()
 }
 
-fn stored(result: &Result<Order, ApiError>) -> StoredResponse {
+pub(crate) fn stored(result: &Result<Order, ApiError>) -> StoredResponse {
     match result {
         Ok(order) => StoredResponse {
             status: 201,
@@ -72,7 +73,7 @@ fn stored(result: &Result<Order, ApiError>) -> StoredResponse {
 }
 
 #[utoipa::path(post, path = "/api/orders/checkout", security(("session" = [])), tag = "orders", request_body = CheckoutRequest, params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "required; 1-255 visible ASCII characters; a replay returns the same answer")),
-    responses((status = 201, body = crate::domain::Order), (status = 200, description = "replay of an earlier answer", body = crate::domain::Order), (status = 400, description = "idempotency_key_required / invalid_idempotency_key / malformed_json", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 402, description = "payment_declined", body = meridian_common::openapi::ErrorBody), (status = 409, description = "out_of_stock / checkout_in_progress", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / empty_cart / unavailable_products / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 504, description = "payment_timeout", body = meridian_common::openapi::ErrorBody), (status = 503, description = "unavailable", body = meridian_common::openapi::ErrorBody)))]
+    responses((status = 201, body = crate::domain::Order), (status = 200, description = "replay of an earlier answer", body = crate::domain::Order), (status = 400, description = "idempotency_key_required / invalid_idempotency_key / malformed_json", body = meridian_common::openapi::ErrorBody), (status = 401, description = "unauthorized", body = meridian_common::openapi::ErrorBody), (status = 402, description = "payment_declined", body = meridian_common::openapi::ErrorBody), (status = 409, description = "out_of_stock / checkout_in_progress / checkout_expired (not completed in time: cancelled, nothing charged) / checkout_failed", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed / empty_cart / unavailable_products / idempotency_mismatch", body = meridian_common::openapi::ErrorBody), (status = 504, description = "payment_timeout", body = meridian_common::openapi::ErrorBody), (status = 503, description = "unavailable", body = meridian_common::openapi::ErrorBody)))]
 pub async fn checkout(
     State(state): State<AppState>,
     caller: Caller,
@@ -192,7 +193,7 @@ fn event(state: &AppState, kind: &str, order: &Order) -> EventEnvelope {
 }
 
 /// Marks a pending order failed (every sub-order cancelled).
-async fn fail(state: &AppState, id: OrderId, reason: &str) -> Result<(), ApiError> {
+pub(crate) async fn fail(state: &AppState, id: OrderId, reason: &str) -> Result<(), ApiError> {
     let s = state.clone();
     let reason = reason.to_owned();
     let change = move |o: &mut Order| {
@@ -212,7 +213,7 @@ async fn fail(state: &AppState, id: OrderId, reason: &str) -> Result<(), ApiErro
 /// key, so an attempt after a transient failure (or after the process
 /// running the first one died) resumes that order rather than placing a
 /// second one. Every step after the insert is idempotent by this id.
-fn order_id_of(buyer: UserId, key: &str) -> OrderId {
+pub(crate) fn order_id_of(buyer: UserId, key: &str) -> OrderId {
     const CHECKOUTS: Uuid = Uuid::from_u128(0x6d65_7269_6469_616e_2d63_6865_636b_6f75);
     OrderId(Uuid::new_v5(
         &CHECKOUTS,
@@ -240,10 +241,23 @@ fn transient(e: &ApiError) -> bool {
     e.status == StatusCode::SERVICE_UNAVAILABLE
 }
 
+/// Why the sweeper cancelled a checkout its client left (`sweeper`).
+pub(crate) const EXPIRED: &str = "checkout_expired";
+
+pub(crate) fn expired() -> ApiError {
+    ApiError::conflict(
+        EXPIRED,
+        "this checkout was not completed in time and was cancelled; nothing was charged",
+    )
+}
+
 /// The answer for a key whose earlier attempt failed the order for good
 /// but could not record its answer.
-fn earlier_failure(order: &Order) -> ApiError {
+pub(crate) fn earlier_failure(order: &Order) -> ApiError {
     let reason = order.failure.as_deref().unwrap_or("checkout_failed");
+    if reason == EXPIRED {
+        return expired();
+    }
     let (status, code) = match reason {
         "payment_declined" => (StatusCode::PAYMENT_REQUIRED, "payment_declined"),
         "payment_timeout" => (StatusCode::GATEWAY_TIMEOUT, "payment_timeout"),

@@ -21,6 +21,7 @@ mod pricing;
 mod routes;
 mod seller;
 pub mod store;
+pub mod sweeper;
 
 use domain::Pricing;
 use store::OrderStore;

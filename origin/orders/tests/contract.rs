@@ -96,6 +96,64 @@ async fn checkout_leases(store: &Arc<dyn OrderStore>, buyer: UserId) {
     );
 }
 
+/// The sweeper's claims: keys without an answer that nobody has held for
+/// `idle`, each to one claimer, held for the claim's lease.
+async fn stale_claims(store: &Arc<dyn OrderStore>) {
+    let buyer = UserId::new();
+    let claim = |idle: Duration| {
+        let store = store.clone();
+        async move {
+            let mut keys: Vec<String> = store
+                .claim_stale(idle, LEASE, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(b, k)| {
+                    assert_eq!(b, buyer, "only this test's keys are idle");
+                    k
+                })
+                .collect();
+            keys.sort();
+            keys
+        }
+    };
+    for key in ["gone", "answered", "live", "recent"] {
+        store.begin(buyer, key, "fp", LEASE).await.unwrap();
+    }
+    store.abandon(buyer, "gone").await.unwrap();
+    let answer = StoredResponse {
+        status: 201,
+        body: serde_json::json!({}),
+    };
+    store.finish(buyer, "answered", &answer).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    store.abandon(buyer, "recent").await.unwrap();
+    assert!(claim(Duration::from_secs(3600)).await.is_empty());
+    assert_eq!(claim(Duration::from_secs(1)).await, ["gone"]);
+    // "gone" is held now; answered and live keys are never claimed.
+    assert_eq!(claim(Duration::ZERO).await, ["recent"]);
+    assert!(claim(Duration::ZERO).await.is_empty());
+    // A claimed key is held like any claim: its retry waits.
+    assert_eq!(
+        store.begin(buyer, "gone", "fp", LEASE).await.unwrap(),
+        Begin::Existing {
+            fingerprint: "fp".into(),
+            response: None
+        }
+    );
+
+    // Two sweepers at once split the idle keys between them.
+    let keys: Vec<String> = (0..20).map(|i| format!("idle-{i:02}")).collect();
+    for key in &keys {
+        store.begin(buyer, key, "fp", LEASE).await.unwrap();
+        store.abandon(buyer, key).await.unwrap();
+    }
+    let (a, b) = tokio::join!(claim(Duration::ZERO), claim(Duration::ZERO));
+    let mut both = [a.clone(), b.clone()].concat();
+    both.sort();
+    assert_eq!(both, keys, "every idle key claimed once: {a:?} {b:?}");
+}
+
 async fn order_store_contract(store: Arc<dyn OrderStore>) {
     store.ping().await.unwrap();
     let buyer = UserId::new();
@@ -159,6 +217,7 @@ async fn order_store_contract(store: Arc<dyn OrderStore>) {
         Begin::Existing { response: Some(r), .. } if r.status == 201
     ));
     checkout_leases(&store, buyer).await;
+    stale_claims(&store).await;
 
     // Orders.
     let seller = SellerId::new();

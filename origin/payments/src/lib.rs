@@ -26,6 +26,7 @@ pub struct AppState {
 pub fn internal_router(state: AppState) -> Router {
     Router::new()
         .route("/authorizations", post(routes::authorize))
+        .route("/authorizations/{key}", get(routes::by_authorization))
         .route("/payments/{id}", get(routes::show))
         .route("/payments/{id}/capture", post(routes::capture))
         .route("/payments/{id}/void", post(routes::void))
@@ -38,7 +39,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
     #[derive(OpenApi)]
     #[openapi(
-        paths(routes::authorize, routes::capture, routes::void, routes::refund, routes::show),
+        paths(routes::authorize, routes::by_authorization, routes::capture, routes::void, routes::refund, routes::show),
         tags((name = "payments", description = "Internal: card processing for checkout"))
     )]
     struct Doc;

@@ -289,3 +289,25 @@ pub async fn show(
     let ledger = state.store.ledger(id).await?;
     Ok(axum::Json(json!({ "payment": payment, "ledger": ledger })).into_response())
 }
+
+#[utoipa::path(get, path = "/internal/payments/authorizations/{key}", tag = "payments", params(("key" = String, Path, description = "the idempotency key the authorization was made with")),
+    responses((status = 200, description = "the payment that authorization made, as it stands now", body = crate::domain::Payment), (status = 404, description = "not_found: no payment was made under this key", body = meridian_common::openapi::ErrorBody), (status = 422, description = "validation_failed", body = meridian_common::openapi::ErrorBody)))]
+/// The payment an authorization key made, for a caller that lost the
+/// answer (checkout's sweeper voids what an abandoned checkout authorized
+/// without knowing its card token).
+pub async fn by_authorization(
+    State(state): State<AppState>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    check_key(&key)?;
+    let made = match state.store.record(&key).await? {
+        Some(IdemRecord {
+            outcome: Ok(payment),
+            ..
+        }) => state.store.payment(payment.id).await?,
+        // A key whose authorization failed (or was never tried) made nothing.
+        _ => None,
+    };
+    let payment = made.ok_or_else(|| ApiError::not_found("no payment was made under this key"))?;
+    Ok(axum::Json(payment).into_response())
+}

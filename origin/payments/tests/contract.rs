@@ -128,6 +128,14 @@ async fn post(router: &axum::Router, path: &str, body: Value) -> (u16, Value) {
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
         .unwrap();
+    send(router, request).await
+}
+
+async fn get(router: &axum::Router, path: &str) -> (u16, Value) {
+    send(router, Request::get(path).body(Body::empty()).unwrap()).await
+}
+
+async fn send(router: &axum::Router, request: Request<Body>) -> (u16, Value) {
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status().as_u16();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
@@ -227,6 +235,30 @@ async fn test_tokens_and_idempotent_authorization() {
     assert_eq!(
         post(&router, &format!("/payments/{id}/void"), void).await.0,
         409
+    );
+
+    // The payment an authorization key made, as it stands now (checkout's
+    // sweeper finds what an abandoned checkout holds this way).
+    let (status, body) = get(&router, "/authorizations/k-visa").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"].as_str(), Some(id.as_str()));
+    assert_eq!(body["status"], "partially_refunded");
+    assert_eq!(body["refunded"], 1000);
+    let (status, body) = get(&router, "/authorizations/k-dec").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("declined")));
+    for nothing in ["k-time", "k-bad", "k-never"] {
+        let (status, body) = get(&router, &format!("/authorizations/{nothing}")).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (404, Some("not_found")),
+            "{nothing}"
+        );
+    }
+    let long = "k".repeat(201);
+    let (status, body) = get(&router, &format!("/authorizations/{long}")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("validation_failed"))
     );
 }
 

@@ -229,6 +229,15 @@ pub struct OrdersConfig {
     /// bounded at 10 s), so it only frees keys of a process that died.
     #[serde(default = "default_checkout_lease")]
     pub checkout_lease_secs: u64,
+    /// How long a checkout key stays without an answer (after a 503 the
+    /// shopper never retried, or a process that died) before the sweeper
+    /// cancels its order, voids or refunds its payment and releases its
+    /// stock; until then a retry resumes it.
+    #[serde(default = "default_abandoned_checkout")]
+    pub abandoned_checkout_secs: u64,
+    /// How often the sweeper looks for such keys.
+    #[serde(default = "default_checkout_sweep")]
+    pub checkout_sweep_secs: u64,
 }
 
 impl OrdersConfig {
@@ -237,6 +246,13 @@ impl OrdersConfig {
             max_in_flight: self.max_checkouts_in_flight,
             max_wait: std::time::Duration::from_millis(self.checkout_wait_ms),
             lease: std::time::Duration::from_secs(self.checkout_lease_secs),
+        }
+    }
+
+    pub fn sweep_settings(&self) -> meridian_orders::sweeper::SweepSettings {
+        meridian_orders::sweeper::SweepSettings {
+            idle: std::time::Duration::from_secs(self.abandoned_checkout_secs),
+            every: std::time::Duration::from_secs(self.checkout_sweep_secs),
         }
     }
 }
@@ -250,6 +266,8 @@ impl Default for OrdersConfig {
             max_checkouts_in_flight: default_checkouts_in_flight(),
             checkout_wait_ms: default_checkout_wait(),
             checkout_lease_secs: default_checkout_lease(),
+            abandoned_checkout_secs: default_abandoned_checkout(),
+            checkout_sweep_secs: default_checkout_sweep(),
         }
     }
 }
@@ -261,6 +279,16 @@ fn default_checkout_wait() -> u64 {
     meridian_orders::admission::CheckoutLimits::default()
         .max_wait
         .as_millis() as u64
+}
+fn default_abandoned_checkout() -> u64 {
+    meridian_orders::sweeper::SweepSettings::default()
+        .idle
+        .as_secs()
+}
+fn default_checkout_sweep() -> u64 {
+    meridian_orders::sweeper::SweepSettings::default()
+        .every
+        .as_secs()
 }
 fn default_checkout_lease() -> u64 {
     meridian_orders::admission::CheckoutLimits::default()
@@ -512,6 +540,15 @@ impl RegionConfig {
                 "must be 30 to 86400: shorter than a checkout can run would let a retry run it twice",
             );
         }
+        if !(60..=7 * 86_400).contains(&self.orders.abandoned_checkout_secs) {
+            return invalid(
+                "orders.abandoned_checkout_secs",
+                "must be 60 to 604800: time for a shopper to press again, at most a week of held stock",
+            );
+        }
+        if !(1..=3_600).contains(&self.orders.checkout_sweep_secs) {
+            return invalid("orders.checkout_sweep_secs", "must be 1 to 3600");
+        }
         if self.orders.shipping_per_seller_cents < 0 || self.orders.free_shipping_over_cents < 0 {
             return invalid("orders", "shipping amounts must not be negative");
         }
@@ -606,7 +643,7 @@ mod tests {
     }
 
     #[test]
-    fn analytics_and_events_settings_are_validated() {
+    fn analytics_events_and_orders_settings_are_validated() {
         let check = |extra: &str| {
             let config = RegionConfig::parse(&format!("{GOOD}\n{extra}"), "c.toml").unwrap();
             config
@@ -635,12 +672,25 @@ mod tests {
                 "[stores.analytics]\nbackend = \"clickhouse\"\nurl = \"tcp://ch:9000\"",
                 "stores.analytics",
             ),
+            (
+                "[orders]\ncheckout_lease_secs = 5",
+                "orders.checkout_lease_secs",
+            ),
+            (
+                "[orders]\nabandoned_checkout_secs = 10",
+                "orders.abandoned_checkout_secs",
+            ),
+            (
+                "[orders]\ncheckout_sweep_secs = 0",
+                "orders.checkout_sweep_secs",
+            ),
         ];
         for (extra, key) in sections {
             let err = check(extra).unwrap_err();
             assert!(err.contains(key), "{err}");
         }
         check("[stores.analytics]\nbackend = \"clickhouse\"\nurl = \"http://ch:8123\"").unwrap();
+        check("[orders]\nabandoned_checkout_secs = 60\ncheckout_sweep_secs = 5").unwrap();
     }
 
     #[test]

@@ -104,6 +104,27 @@ impl OrderStore for MemoryOrderStore {
         Ok(())
     }
 
+    async fn claim_stale(
+        &self,
+        idle: Duration,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<(UserId, String)>, StoreError> {
+        let mut s = self.inner.lock().map_err(poisoned)?;
+        let now = Instant::now();
+        let stale = s
+            .keys
+            .iter_mut()
+            .filter(|(_, r)| r.response.is_none() && r.lease_until + idle <= now);
+        Ok(stale
+            .take(limit)
+            .map(|(slot, record)| {
+                record.lease_until = now + lease;
+                slot.clone()
+            })
+            .collect())
+    }
+
     async fn insert(&self, order: &Order, events: Vec<EventEnvelope>) -> Result<(), StoreError> {
         let mut s = self.inner.lock().map_err(poisoned)?;
         s.orders.insert(order.id, order.clone());

@@ -64,6 +64,17 @@ pub trait OrderStore: Send + Sync + 'static {
     /// different request with the key is still refused); a key with an
     /// answer stays as it is.
     async fn abandon(&self, buyer: UserId, key: &str) -> Result<(), StoreError>;
+    /// Claims, for `lease`, up to `limit` keys left without an answer that
+    /// nobody has held for `idle` (their lease ended that long ago: the
+    /// client never came back after a 503, or the process died), longest
+    /// idle first. The sweeper settles each; a retry meanwhile waits for
+    /// its answer.
+    async fn claim_stale(
+        &self,
+        idle: Duration,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<(UserId, String)>, StoreError>;
     async fn insert(&self, order: &Order, events: Vec<EventEnvelope>) -> Result<(), StoreError>;
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     /// Applies `change` atomically; a refused change stores nothing.

@@ -206,6 +206,37 @@ impl OrderStore for PostgresOrderStore {
         .map_err(map_err)
     }
 
+    async fn claim_stale(
+        &self,
+        idle: Duration,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<(UserId, String)>, StoreError> {
+        // SKIP LOCKED: sweepers of several origins on one database split
+        // the stale keys instead of queueing on each other's rows; the
+        // outer conditions are checked again on the locked row.
+        let rows = sqlx::query(
+            "UPDATE checkout_keys SET lease_until = now() + make_interval(secs => $2) \
+             WHERE (buyer_id, key) IN (SELECT buyer_id, key FROM checkout_keys \
+                 WHERE response IS NULL AND lease_until <= now() - make_interval(secs => $1) \
+                 ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             AND response IS NULL AND lease_until <= now() - make_interval(secs => $1) \
+             RETURNING buyer_id, key",
+        )
+        .bind(idle.as_secs_f64())
+        .bind(lease.as_secs_f64())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *self.conn().await?)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                let buyer: Uuid = row.try_get("buyer_id").map_err(corrupt)?;
+                Ok((UserId(buyer), row.try_get("key").map_err(corrupt)?))
+            })
+            .collect()
+    }
+
     async fn insert(&self, order: &Order, events: Vec<EventEnvelope>) -> Result<(), StoreError> {
         let (doc, keys) = split_keys(order);
         let mut tx = self.pool.begin().await.map_err(map_err)?;
