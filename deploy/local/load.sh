@@ -10,6 +10,10 @@
 # chaos switches can cut, restore and delay them by name:
 #   deploy/local/load.sh --relays -- --users 8 --step-secs 30 \
 #     --chaos 10s:delay=40ms:chicago --chaos 20s:cut:chicago
+# Kafka is cut at the network layer instead (its clients follow the
+# broker's advertised address, past any relay): with --real-stores,
+# `--chaos 15s:cut:kafka --chaos 40s:restore:kafka` (region.sh, netcut.sh;
+# needs root).
 #
 #   deploy/local/load.sh --release -- --rate 100,200,400,800 --step-secs 20 --out .run/load
 #   deploy/local/load.sh -- --users 4 --step-secs 5 --strict      (the CI smoke run)

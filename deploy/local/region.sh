@@ -8,20 +8,35 @@
 #   deploy/local/region.sh pause REGION      freeze it (SIGSTOP): connections hang
 #   deploy/local/region.sh resume REGION     unfreeze it (SIGCONT)
 #   deploy/local/region.sh start REGION      start it again, as run.sh did
+#   deploy/local/region.sh cut kafka         cut the Kafka broker off (netcut.sh)
+#   deploy/local/region.sh restore kafka     and back
 #
+# Kafka is cut here, at the network layer, because no relay can stand in
+# front of it: its clients follow the broker's advertised address, which the
+# local broker cannot point elsewhere. Other stores and the regions are cut
+# through meridian-relay (load.sh --relays), whose links meridian-load's
+# chaos switches flip first.
 # run.sh keeps the other regions and the edge running when one stops; the
 # edge's health checks take the region out and put it back when it answers.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 STATE=.run/regions
-usage() { echo "usage: $0 status [REGION] | {stop|kill|pause|resume|start} REGION" >&2; exit 2; }
+usage() { echo "usage: $0 status [REGION] | {stop|kill|pause|resume|start} REGION | {cut|restore} kafka" >&2; exit 2; }
 [[ -f $STATE/launch ]] || { echo "region.sh: no system started by deploy/local/run.sh here ($STATE/launch missing)" >&2; exit 1; }
 # shellcheck source=/dev/null
 source "$STATE/launch" # ORIGIN_BIN, STORES_ARGS, REGIONS, LOG_DIR
 action=${1:-}
 region=${2:-}
 [[ -n $action ]] || usage
+if [[ $action == cut || $action == restore ]]; then
+  [[ $region == kafka ]] || { echo "region.sh: $action takes kafka; cut other stores and regions through meridian-relay (deploy/local/load.sh --relays)" >&2; exit 2; }
+  stores=${STORES_ARGS[1]:-}
+  [[ -n $stores ]] || { echo "region.sh: this system runs on embedded stores: there is no Kafka to cut" >&2; exit 1; }
+  broker=$(awk -F'"' '/^brokers *=/ {print $2; exit}' "$stores")
+  [[ -n $broker ]] || { echo "region.sh: $stores names no Kafka brokers" >&2; exit 1; }
+  exec "$ROOT/deploy/local/netcut.sh" "$action" "${broker##*:}"
+fi
 known() { local r; for r in "${REGIONS[@]}"; do [[ $r == "$1" ]] && return 0; done; return 1; }
 if [[ -n $region ]] && ! known "$region"; then
   echo "region.sh: unknown region $region (known: ${REGIONS[*]})" >&2

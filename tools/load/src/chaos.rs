@@ -109,7 +109,7 @@ pub async fn run(controls: Controls, mut switches: Vec<Switch>) -> Vec<Flipped> 
         tokio::time::sleep_until(began + s.at).await;
         let at_s = began.elapsed().as_secs_f64();
         let (ok, said) = if s.is_link() {
-            flip_link(controls.relay.as_deref(), &s).await
+            flip_link(&controls, &s).await
         } else {
             flip_region(&controls.script, &s).await
         };
@@ -149,9 +149,12 @@ async fn flip_region(script: &std::path::Path, s: &Switch) -> (bool, String) {
     }
 }
 
-async fn flip_link(relay: Option<&str>, s: &Switch) -> (bool, String) {
-    let Some(relay) = relay else {
-        return (false, "no --relay-control given".into());
+/// Through the relay; a link it does not carry (no relay, or 404: Kafka,
+/// whose clients no relay can stand in front of) is the deployment
+/// script's to cut (`region.sh cut kafka`).
+async fn flip_link(controls: &Controls, s: &Switch) -> (bool, String) {
+    let Some(relay) = controls.relay.as_deref() else {
+        return flip_region(&controls.script, s).await;
     };
     let client = reqwest::Client::new();
     let base = format!("{}/links/{}", relay.trim_end_matches('/'), s.region);
@@ -166,6 +169,9 @@ async fn flip_link(relay: Option<&str>, s: &Switch) -> (bool, String) {
         None => client.post(format!("{base}/{}", s.action)),
     };
     match request.timeout(Duration::from_secs(5)).send().await {
+        Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+            flip_region(&controls.script, s).await
+        }
         Ok(r) => {
             let ok = r.status().is_success();
             (ok, r.text().await.unwrap_or_default())
@@ -237,8 +243,43 @@ mod tests {
             ("start", false)
         );
         assert!(flipped[1].at_s >= 0.05);
-        // A link switch without a relay to send it to fails, and says so.
-        assert_eq!((flipped[2].action.as_str(), flipped[2].ok), ("cut", false));
-        assert!(flipped[2].said.contains("--relay-control"));
+        // A link switch without a relay goes to the script.
+        assert_eq!((flipped[2].action.as_str(), flipped[2].ok), ("cut", true));
+        assert_eq!(flipped[2].said, "cut redis");
+    }
+
+    #[tokio::test]
+    async fn a_link_the_relay_does_not_carry_goes_to_the_script() {
+        use axum::routing::post;
+        let relay = axum::Router::new().route(
+            "/links/redis/cut",
+            post(|| async { "redis cut by the relay" }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, relay).await });
+        let dir = std::env::temp_dir().join(format!("meridian-chaos-relay-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("control.sh");
+        std::fs::write(&script, "#!/bin/sh\necho \"script: $1 $2\"\n").unwrap();
+        let mut perms = std::fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&script, perms).unwrap();
+        let controls = Controls {
+            script,
+            relay: Some(format!("http://{addr}")),
+        };
+        let flipped = run(
+            controls,
+            vec![
+                "0s:cut:redis".parse().unwrap(),
+                "10ms:cut:kafka".parse().unwrap(),
+            ],
+        )
+        .await;
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(flipped[0].said, "redis cut by the relay");
+        assert_eq!(flipped[1].said, "script: cut kafka");
+        assert!(flipped.iter().all(|f| f.ok));
     }
 }
