@@ -27,6 +27,8 @@ pub struct RegionMetrics {
     health_checks: [IntCounter; 2],
     pub breaker_open: IntGauge,
     pub ejections: IntCounter,
+    /// Requests refused because the region had no slot free.
+    pub shed: IntCounter,
     pub drained: IntGauge,
     /// Smoothed round trip of the health checks, seconds.
     pub rtt: Gauge,
@@ -72,6 +74,7 @@ struct Vecs {
     checks: IntCounterVec,
     breaker: IntGaugeVec,
     ejections: IntCounterVec,
+    shed: IntCounterVec,
     drained: IntGaugeVec,
     rtt: GaugeVec,
 }
@@ -175,6 +178,12 @@ impl Vecs {
                 registry,
                 "meridian_edge_region_ejections_total",
                 "Times the region's breaker opened after consecutive failures",
+                &["region"],
+            ),
+            shed: counter_vec(
+                registry,
+                "meridian_edge_region_shed_total",
+                "Requests answered 503 overloaded: the region had no slot free (max_in_flight_per_region)",
                 &["region"],
             ),
             drained: gauge_vec(
@@ -316,6 +325,7 @@ impl EdgeMetrics {
             health_checks: ["ok", "fail"].map(|o| vecs.checks.with_label_values(&[region, o])),
             breaker_open: vecs.breaker.with_label_values(&[region]),
             ejections: vecs.ejections.with_label_values(&[region]),
+            shed: vecs.shed.with_label_values(&[region]),
             drained: vecs.drained.with_label_values(&[region]),
             rtt: vecs.rtt.with_label_values(&[region]),
         }

@@ -258,6 +258,16 @@ pub struct UpstreamConfig {
     /// Retries always allowed per second, whatever the ratio says.
     #[serde(default = "default_retry_min")]
     pub retry_budget_min_per_sec: u32,
+    /// Requests the edge sends one region at once (0: no limit). Past it a
+    /// request waits up to `queue_ms` for one to finish, then is answered
+    /// `503 overloaded` with `Retry-After` at once: the queue stays at the
+    /// edge, where a refusal costs nearly nothing, instead of in front of
+    /// an origin whose every late answer is work thrown away. Cached
+    /// answers never take a slot.
+    #[serde(default)]
+    pub max_in_flight_per_region: u32,
+    #[serde(default = "default_queue_ms")]
+    pub queue_ms: u64,
     /// Optional mutual TLS from edge to origins.
     pub tls: Option<UpstreamTls>,
 }
@@ -272,6 +282,8 @@ impl Default for UpstreamConfig {
             eject_ms: default_eject_ms(),
             retry_budget_ratio: default_retry_ratio(),
             retry_budget_min_per_sec: default_retry_min(),
+            max_in_flight_per_region: 0,
+            queue_ms: default_queue_ms(),
             tls: None,
         }
     }
@@ -462,6 +474,9 @@ fn default_eject_ms() -> u64 {
 fn default_retry_ratio() -> f64 {
     0.2
 }
+fn default_queue_ms() -> u64 {
+    25
+}
 fn default_retry_min() -> u32 {
     5
 }
@@ -582,6 +597,15 @@ impl EdgeConfig {
                 "upstream.retry_budget_ratio".into(),
                 "must be within 0.0..=1.0",
             );
+        }
+        if self.upstream.max_in_flight_per_region > 1_000_000 {
+            return invalid(
+                "upstream.max_in_flight_per_region".into(),
+                "must be at most 1000000 (0 for no limit)",
+            );
+        }
+        if self.upstream.queue_ms > 10_000 {
+            return invalid("upstream.queue_ms".into(), "must be at most 10000");
         }
         if self
             .admin
@@ -874,6 +898,17 @@ mod tests {
             (
                 SAMPLE.replace("[edge]", "[upstream]\nretry_budget_ratio = 2.0\n[edge]"),
                 "upstream.retry_budget_ratio",
+            ),
+            (
+                SAMPLE.replace("[edge]", "[upstream]\nqueue_ms = 60000\n[edge]"),
+                "upstream.queue_ms",
+            ),
+            (
+                SAMPLE.replace(
+                    "[edge]",
+                    "[upstream]\nmax_in_flight_per_region = 2000000\n[edge]",
+                ),
+                "upstream.max_in_flight_per_region",
             ),
             (
                 format!("{SAMPLE}\n[[routes]]\nprefix = \"/api/x\"\nservice = \"storefront\"\nerrors = \"html\"\n"),

@@ -6,7 +6,8 @@
 //!    `admission`), then the cache lookup (HIT / STALE answered here, misses
 //!    coalesced) — answered here or passed on.
 //! 2. `upstream_peer`: nearest available region (healthy, not drained,
-//!    breaker closed or trial), with the route's timeout.
+//!    breaker closed or trial), with the route's timeout, and one of its
+//!    slots (`503 overloaded` when none comes free in time).
 //! 3. `fail_to_connect`, and `error_while_proxy` before any answer: counts
 //!    against the region's breaker; idempotent requests retry once on the
 //!    next region if the retry budget allows (see `stale` for which).
@@ -102,6 +103,10 @@ pub struct Ctx {
     encoder: Option<Box<compressing::Streaming>>,
     /// Send `Strict-Transport-Security` (configured, and not a dev name).
     hsts: bool,
+    /// The region's slot this request holds while it is proxied.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The region had no slot free: answered 503 overloaded.
+    shed: bool,
 }
 
 /// A cache-eligible request on its way to the origin.
@@ -240,6 +245,8 @@ impl ProxyHttp for Edge {
             compress_min: None,
             encoder: None,
             hsts: false,
+            slot: None,
+            shed: false,
         }
     }
 
@@ -290,6 +297,15 @@ impl ProxyHttp for Edge {
         };
         ctx.region = Some(i);
         ctx.tried |= 1 << i;
+        // A retry elsewhere gives back the slot of the region it leaves.
+        ctx.slot = None;
+        match self.state(ctx).upstreams.take_slot(i).await {
+            Ok(slot) => ctx.slot = slot,
+            Err(crate::upstream::Full) => {
+                ctx.shed = true;
+                return Error::e_explain(ErrorType::HTTPStatus(503), "the region has no slot free");
+            }
+        }
         Ok(self.state(ctx).upstreams.peer(i, ctx.timeout))
     }
 
@@ -486,7 +502,8 @@ impl ProxyHttp for Edge {
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let (status, code, message) = respond::classify(e);
-        if e.esource() == &ErrorSource::Upstream && ctx.failure_counted != ctx.region {
+        // A full region is healthy, only busy: not a failure to count.
+        if !ctx.shed && e.esource() == &ErrorSource::Upstream && ctx.failure_counted != ctx.region {
             if let (Some(state), Some(i)) = (ctx.state.as_deref(), ctx.region) {
                 state.upstreams.record_failure(i);
             }
@@ -509,6 +526,20 @@ impl ProxyHttp for Edge {
                     };
                 }
             }
+        }
+        if ctx.shed && session.response_written().is_none() {
+            if let Err(write_error) = self
+                .respond(session, ctx, respond::EdgeError::overloaded())
+                .await
+            {
+                tracing::debug!(error = %write_error, "could not send error response");
+            }
+            // Nothing went wrong with this connection: a keep-alive client
+            // under load keeps it rather than paying for a new handshake.
+            return FailToProxy {
+                error_code: 503,
+                can_reuse_downstream: session.as_mut().is_body_done(),
+            };
         }
         if status > 0 && session.response_written().is_none() {
             if let Err(write_error) = self

@@ -18,6 +18,9 @@ pub(super) struct EdgeError<'a> {
     pub retry_after: Option<u64>,
     /// `Allow`, on a 405.
     pub allow: Option<http::HeaderValue>,
+    /// Shedding load: marked as origins mark theirs, so clients and the
+    /// load generator tell it from a failure.
+    pub overloaded: bool,
 }
 
 impl<'a> EdgeError<'a> {
@@ -28,6 +31,20 @@ impl<'a> EdgeError<'a> {
             message,
             retry_after: None,
             allow: None,
+            overloaded: false,
+        }
+    }
+
+    /// The region the request would go to has no slot free.
+    pub(super) fn overloaded() -> Self {
+        Self {
+            retry_after: Some(1),
+            overloaded: true,
+            ..Self::new(
+                503,
+                "overloaded",
+                "the service is busy right now; retry in a second",
+            )
         }
     }
 }
@@ -60,6 +77,9 @@ impl Edge {
         }
         if let Some(allow) = e.allow {
             resp.insert_header(http::header::ALLOW, allow)?;
+        }
+        if e.overloaded {
+            resp.insert_header(meridian_wire::headers::OVERLOADED, "edge")?;
         }
         self.stamp(&mut resp, ctx)?;
         session.write_response_header(Box::new(resp), false).await?;

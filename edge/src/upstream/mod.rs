@@ -1,13 +1,15 @@
 //! Upstream choice: the regions behind the edge (health, drains,
 //! breakers), how the edge reaches their origins (peers, its own client,
-//! mTLS) and how much it may retry.
+//! mTLS), how much it may retry and how many requests each may have.
 
 mod client;
 mod latency;
 mod regions;
 mod retry;
+mod slots;
 mod tls;
 
 pub use client::OriginClient;
 pub use regions::{Region, Upstreams};
 pub use retry::RetryBudget;
+pub use slots::Full;

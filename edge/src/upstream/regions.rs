@@ -6,7 +6,8 @@
 //! `unhealthy_threshold` failures / `healthy_threshold` passes), the
 //! operator's drain flag, and the breaker (passive ejection:
 //! `eject_after_failures` consecutive failed requests open it for
-//! `eject_ms`; then one trial request at a time decides).
+//! `eject_ms`; then one trial request at a time decides), and the slots
+//! bounding its requests in flight.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -14,9 +15,11 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use pingora::upstreams::peer::HttpPeer;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::client::OriginClient;
 use super::latency::Latencies;
+use super::slots::{Full, Slots};
 use super::tls::OriginTls;
 use crate::clock::monotonic_ms;
 use crate::config::{HealthConfig, RegionEntry, UpstreamConfig};
@@ -41,6 +44,8 @@ pub struct Region {
     /// Consecutive passed / failed health checks.
     passes: AtomicU32,
     check_failures: AtomicU32,
+    /// Requests in flight to it, bounded.
+    slots: Slots,
 }
 
 pub struct Upstreams {
@@ -97,6 +102,10 @@ impl Upstreams {
                     open_until: AtomicU64::new(0),
                     passes: AtomicU32::new(0),
                     check_failures: AtomicU32::new(0),
+                    slots: Slots::new(
+                        upstream.max_in_flight_per_region,
+                        Duration::from_millis(upstream.queue_ms),
+                    ),
                 };
                 region.metrics.healthy.set(i64::from(healthy));
                 region.metrics.drained.set(i64::from(drained));
@@ -243,6 +252,23 @@ impl Upstreams {
             r.metrics.ejections.inc();
             tracing::warn!(region = %r.id, failures, "breaker open: region ejected after consecutive failures");
         }
+    }
+
+    /// A slot for one request to the region, held until the permit drops
+    /// (`None` when unlimited); `Full` (counted) when none came free within
+    /// the queue wait.
+    pub async fn take_slot(&self, i: usize) -> Result<Option<OwnedSemaphorePermit>, Full> {
+        let r = &self.regions[i];
+        let slot = r.slots.take().await;
+        if slot.is_err() {
+            r.metrics.shed.inc();
+        }
+        slot
+    }
+
+    /// Requests in flight to the region (0 when unlimited).
+    pub fn in_flight(&self, i: usize) -> usize {
+        self.regions[i].slots.in_flight()
     }
 
     /// The region's peer, with a per-route timeout if given.

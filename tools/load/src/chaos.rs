@@ -212,15 +212,23 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn flips_through_the_control_script_and_reports_its_answer() {
-        let dir = std::env::temp_dir().join(format!("meridian-chaos-{}", std::process::id()));
+    /// An executable control script in a directory of its own (removed by
+    /// the caller).
+    fn control_script(name: &str, body: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("meridian-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let script = dir.join("control.sh");
-        std::fs::write(&script, "#!/bin/sh\necho \"$1 $2\"\n[ \"$1\" != start ]\n").unwrap();
+        std::fs::write(&script, body).unwrap();
         let mut perms = std::fs::metadata(&script).unwrap().permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
         std::fs::set_permissions(&script, perms).unwrap();
+        (dir, script)
+    }
+
+    #[tokio::test]
+    async fn flips_through_the_control_script_and_reports_its_answer() {
+        let (dir, script) =
+            control_script("chaos", "#!/bin/sh\necho \"$1 $2\"\n[ \"$1\" != start ]\n");
         let controls = Controls {
             script,
             relay: None,
@@ -258,13 +266,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, relay).await });
-        let dir = std::env::temp_dir().join(format!("meridian-chaos-relay-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = dir.join("control.sh");
-        std::fs::write(&script, "#!/bin/sh\necho \"script: $1 $2\"\n").unwrap();
-        let mut perms = std::fs::metadata(&script).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&script, perms).unwrap();
+        let (dir, script) = control_script("chaos-relay", "#!/bin/sh\necho \"script: $1 $2\"\n");
         let controls = Controls {
             script,
             relay: Some(format!("http://{addr}")),

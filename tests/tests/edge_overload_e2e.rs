@@ -1,0 +1,80 @@
+//! End-to-end: the edge bounds the requests in flight to each region
+//! (`[upstream] max_in_flight_per_region`) and answers the rest at once
+//! with `503 overloaded`, instead of queueing them in front of a saturated
+//! origin; a full region is busy, not failing, so its breaker stays shut.
+
+use std::time::Duration;
+
+use meridian_e2e::call::Send as _;
+use meridian_e2e::{metric_sum, Cluster, Options};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_region_is_shed_at_the_edge_without_opening_its_breaker() {
+    let cluster = Cluster::start(Options {
+        health_interval_ms: 10_000,
+        upstream_extra: "max_in_flight_per_region = 2\nqueue_ms = 0".into(),
+        ..Options::default()
+    })
+    .await;
+    // Portland answers slowly (a relay adds a second each way), so the
+    // first two requests hold both of its slots while the rest arrive.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relayed = listener.local_addr().unwrap();
+    let link = meridian_relay::Control::new(Duration::from_secs(1));
+    tokio::spawn(meridian_relay::serve(
+        listener,
+        cluster.region("portland").addr,
+        link.clone(),
+    ));
+    let regions: Vec<_> = cluster
+        .region_addrs()
+        .into_iter()
+        .map(|(id, addr)| (id, if id == "portland" { relayed } else { addr }))
+        .collect();
+    let edge = cluster.start_edge_for("shedding", &regions, "").await;
+    let client = edge.client();
+    let url = edge.url("/api/catalog/products?limit=2");
+    let get = || {
+        client
+            .get(&url)
+            .header("x-client-geo", "45.52,-122.68")
+            .reply()
+    };
+
+    let answers = futures::future::join_all((0..8).map(|_| get())).await;
+    let served: Vec<_> = answers.iter().filter(|r| r.status() == 200).collect();
+    let shed: Vec<_> = answers.iter().filter(|r| r.status() == 503).collect();
+    assert_eq!(
+        (served.len(), shed.len()),
+        (2, 6),
+        "{:?}",
+        answers.iter().map(|r| r.status()).collect::<Vec<_>>()
+    );
+    assert!(served.iter().all(|r| r.region() == "portland"));
+    for r in &shed {
+        assert_eq!(r.code(), "overloaded", "{}", r.text);
+        assert_eq!(r.header("retry-after"), "1");
+        assert_eq!(r.header("x-meridian-overloaded"), "edge");
+        assert_eq!(r.region(), "portland");
+    }
+
+    let metrics = edge.metrics().await;
+    let portland = "region=\"portland\"";
+    assert_eq!(
+        metric_sum(&metrics, "meridian_edge_region_shed_total", &[portland]),
+        6.0,
+        "{metrics}"
+    );
+    // Six refusals would have opened it (five failures do) had they
+    // counted as the region's failures.
+    assert_eq!(
+        metric_sum(&metrics, "meridian_edge_region_breaker_open", &[portland]),
+        0.0
+    );
+    // The slots came back with the answers: Portland serves again.
+    link.set_delay(Duration::ZERO);
+    let again = get().await;
+    assert_eq!((again.status().as_u16(), again.region()), (200, "portland"));
+    edge.stop().await;
+    cluster.shutdown().await;
+}
