@@ -45,7 +45,18 @@ deploy/local/prereqs.sh
 cargo build ${CARGO_FLAGS[@]+"${CARGO_FLAGS[@]}"} -p meridian-load -p meridian-relay
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE"
 WORK="$(mktemp -d /tmp/meridian-load.XXXXXX)"
-trap stop_system EXIT
+# The Kafka stand-in (noida-db) keeps every message in one JSON file that
+# it rewrites on each write: after a real-stores run (tens of MB of events)
+# each later write is slow enough that the tests' analytics flows time out.
+# The events are in ClickHouse by then; the broker starts afresh.
+finish() {
+  stop_system
+  if [[ " ${RUN_ARGS[*]-} " == *" --real-stores "* ]]; then
+    echo "==> restarting the Kafka stand-in empty (its one data file grew with this run)"
+    deploy/local/backends.sh down kafka >/dev/null && deploy/local/backends.sh up kafka >/dev/null
+  fi
+}
+trap finish EXIT
 if [[ ${SYSTEM_RELAYS:-0} == 1 ]]; then
   start_relays "$BIN/meridian-relay" "$WORK/relay.log"
   export MERIDIAN_RELAY_CONTROL=$RELAY_CONTROL
@@ -53,5 +64,16 @@ if [[ ${SYSTEM_RELAYS:-0} == 1 ]]; then
 fi
 echo "==> starting the system ($PROFILE; log: $WORK/run.log)"
 start_system "$WORK" ${RUN_ARGS[@]+"${RUN_ARGS[@]}"}
+# The generator shares the cores with the system it measures. Ahead of
+# it in the run queue, it keeps its arrival schedule and reads answers as
+# they come, so what it measures is the system's queueing, not its own (a
+# starved generator held the edge's answers unread and reported seconds of
+# latency with the origins nearly idle). Raising a priority needs root.
+PRIORITY=()
+if [[ $(id -u) == 0 ]]; then
+  PRIORITY=(nice -n -10)
+else
+  echo "==> not root: the generator runs at the system's priority (its own CPU waits count as latency)"
+fi
 echo "==> meridian-load $*"
-"$BIN/meridian-load" "$@"
+${PRIORITY[@]+"${PRIORITY[@]}"} "$BIN/meridian-load" "$@"

@@ -14,7 +14,9 @@
 //! 4. `upstream_request_filter`: strip client-sent identity, add ours.
 //! 5. `response_filter`: breaker bookkeeping, region and request id, cache
 //!    store decision (or a stale answer when the origin failed).
-//! 6. `response_body_filter`: collect a cacheable body, store it at the end.
+//! 6. `upstream_response_body_filter`: the region's slot is given back once
+//!    the origin's answer is in; `response_body_filter`: collect a
+//!    cacheable body, store it at the end.
 //! 7. `logging`: metrics and the access log.
 
 use std::sync::Arc;
@@ -486,6 +488,21 @@ impl ProxyHttp for Edge {
         resp.remove_header(cache::SURROGATE_KEY);
         // Last: the cache keeps the origin's identity header and body.
         self.compress_response(session, resp, ctx)
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        // The origin has answered in full: its slot is free, even while a
+        // slow client is still reading the answer from the edge.
+        if end_of_stream {
+            ctx.slot = None;
+        }
+        Ok(None)
     }
 
     fn response_body_filter(

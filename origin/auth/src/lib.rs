@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub mod domain;
-mod password;
+pub mod password;
 mod routes;
 pub mod store;
 pub mod token;
@@ -28,6 +28,9 @@ pub struct AppState {
     /// Where a guest cart is merged at login (none: carts merge on the
     /// shopper's next cart request instead).
     pub cart: Option<meridian_common::clients::CartClient>,
+    /// Password hashes (register, sign in) running at once: see
+    /// `password::gate`.
+    pub hashing: meridian_common::admission::Gate,
 }
 
 /// Public routes, relative to `/api/auth`.

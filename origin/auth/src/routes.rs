@@ -15,6 +15,10 @@ use crate::domain::{
     self, Bio, DisplayName, Email, Password, ProfileUpdate, Session, User, UserView,
 };
 use crate::store::unix_now;
+use meridian_common::admission::overloaded;
+
+/// Too many passwords being hashed at once (`password::gate`).
+const BUSY: &str = "too many sign-ins at this moment; retry in a second";
 use crate::token::{self, SessionToken};
 use crate::{password, AppState};
 
@@ -35,7 +39,8 @@ pub struct RegisterRequest {
     responses((status = 201, description = "account created", body = UserView),
         (status = 409, description = "email_taken", body = meridian_common::openapi::ErrorBody),
         (status = 422, description = "validation_failed: fields of email, password (12+ chars), display_name", body = meridian_common::openapi::ErrorBody),
-        (status = 400, description = "malformed_json", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody)))]
+        (status = 400, description = "malformed_json", body = meridian_common::openapi::ErrorBody), (status = 415, description = "unsupported_media_type", body = meridian_common::openapi::ErrorBody),
+        (status = 503, description = "overloaded: too many passwords being hashed at once; see Retry-After", body = meridian_common::openapi::ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
     Json(body): Json<RegisterRequest>,
@@ -56,6 +61,9 @@ pub async fn register(
             "an account with this email already exists",
         ));
     }
+    let Some(_turn) = state.hashing.admit().await else {
+        return Ok(overloaded(BUSY));
+    };
     let password_hash = password::hash(pass).await?;
     let now = domain::now();
     let user = User {
@@ -82,7 +90,8 @@ pub struct LoginRequest {
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, description = "session created; also set as the meridian_session cookie", body = LoginResponse),
         (status = 401, description = "invalid_credentials (unknown email and wrong password alike)", body = meridian_common::openapi::ErrorBody),
-        (status = 422, description = "invalid_body", body = meridian_common::openapi::ErrorBody), (status = 400, description = "malformed_json", body = meridian_common::openapi::ErrorBody)))]
+        (status = 422, description = "invalid_body", body = meridian_common::openapi::ErrorBody), (status = 400, description = "malformed_json", body = meridian_common::openapi::ErrorBody),
+        (status = 503, description = "overloaded: too many passwords being hashed at once; see Retry-After", body = meridian_common::openapi::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -93,7 +102,12 @@ pub async fn login(
         Err(_) => None,
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    if !password::verify(body.password, stored).await? {
+    let Some(turn) = state.hashing.admit().await else {
+        return Ok(overloaded(BUSY));
+    };
+    let verified = password::verify(body.password, stored).await?;
+    drop(turn);
+    if !verified {
         // Same answer for unknown email and wrong password.
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

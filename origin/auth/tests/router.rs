@@ -17,6 +17,7 @@ fn state() -> AppState {
         session_ttl: Duration::from_secs(3600),
         cookie_secure: true,
         cart: None,
+        hashing: meridian_auth::password::gate(2, Duration::ZERO),
     }
 }
 
@@ -140,4 +141,51 @@ async fn bad_bodies_are_refused_naming_the_fields_and_nothing_is_stored() {
     )
     .await;
     assert_eq!(garbage.json, json!({ "active": false }));
+}
+
+/// Passwords are hashed a few at a time: a sign-in or registration that
+/// finds every turn taken past its wait is refused at once, marked as load
+/// shedding, and nothing was created.
+#[tokio::test]
+async fn sign_ins_past_the_hashing_limit_are_shed() {
+    let state = state();
+    let api = meridian_auth::router(state.clone());
+    let account = json!({
+        "email": "bo@example.com",
+        "password": "correct horse battery",
+        "display_name": "Bo"
+    });
+    assert_eq!(
+        call(&api, "POST", "/register", &[], Some(account))
+            .await
+            .status,
+        201
+    );
+    let a = state.hashing.admit().await.unwrap();
+    let b = state.hashing.admit().await.unwrap();
+    let login = json!({ "email": "bo@example.com", "password": "correct horse battery" });
+    let shed = call(&api, "POST", "/login", &[], Some(login.clone())).await;
+    assert_eq!((shed.status, shed.code()), (503, "overloaded"));
+    assert_eq!(shed.headers["retry-after"], "1");
+    assert!(shed.headers.contains_key("x-meridian-overloaded"));
+    let other = json!({
+        "email": "cy@example.com",
+        "password": "correct horse battery",
+        "display_name": "Cy"
+    });
+    let refused = call(&api, "POST", "/register", &[], Some(other.clone())).await;
+    assert_eq!(refused.status, 503);
+    assert_eq!(state.hashing.refused(), 2);
+    drop((a, b));
+    assert_eq!(
+        call(&api, "POST", "/login", &[], Some(login)).await.status,
+        200
+    );
+    // The refused registration created nothing: it can be made now.
+    assert_eq!(
+        call(&api, "POST", "/register", &[], Some(other))
+            .await
+            .status,
+        201
+    );
 }

@@ -357,6 +357,13 @@ pub struct AuthConfig {
     /// `Secure` on the session cookie. Only turn off for plain-HTTP debugging.
     #[serde(default = "default_true")]
     pub cookie_secure: bool,
+    /// Passwords hashed at once (sign-ins and registrations; argon2 takes
+    /// a core for tens of milliseconds each). Default: half the cores.
+    #[serde(default = "meridian_auth::password::default_max_in_flight")]
+    pub max_password_hashes_in_flight: usize,
+    /// How long a sign-in waits for its turn before `503 overloaded`.
+    #[serde(default = "default_password_hash_wait")]
+    pub password_hash_wait_ms: u64,
 }
 
 impl Default for AuthConfig {
@@ -364,8 +371,14 @@ impl Default for AuthConfig {
         Self {
             session_ttl_secs: default_session_ttl(),
             cookie_secure: true,
+            max_password_hashes_in_flight: meridian_auth::password::default_max_in_flight(),
+            password_hash_wait_ms: default_password_hash_wait(),
         }
     }
+}
+
+fn default_password_hash_wait() -> u64 {
+    2_000
 }
 
 fn default_session_ttl() -> u64 {
@@ -528,6 +541,15 @@ impl RegionConfig {
         if self.admission.request_wait_ms > 10_000 {
             return invalid("admission.request_wait_ms", "must be at most 10000");
         }
+        if !(1..=1_024).contains(&self.auth.max_password_hashes_in_flight) {
+            return invalid(
+                "auth.max_password_hashes_in_flight",
+                "must be 1 to 1024 (each hash holds a core and 19 MiB)",
+            );
+        }
+        if self.auth.password_hash_wait_ms > 30_000 {
+            return invalid("auth.password_hash_wait_ms", "must be at most 30000");
+        }
         if !(1..=10_000).contains(&self.orders.max_checkouts_in_flight) {
             return invalid("orders.max_checkouts_in_flight", "must be 1 to 10000");
         }
@@ -675,6 +697,14 @@ mod tests {
             (
                 "[orders]\ncheckout_lease_secs = 5",
                 "orders.checkout_lease_secs",
+            ),
+            (
+                "[auth]\nmax_password_hashes_in_flight = 0",
+                "auth.max_password_hashes_in_flight",
+            ),
+            (
+                "[auth]\npassword_hash_wait_ms = 60000",
+                "auth.password_hash_wait_ms",
             ),
             (
                 "[orders]\nabandoned_checkout_secs = 10",

@@ -66,6 +66,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     let secret = InternalSecret::new(&config.internal_secret);
     let services = services::Services::new(config, &stores);
     services.orders.admission.register(metrics.registry())?;
+    services.auth.hashing.register(metrics.registry())?;
     let sweeper = meridian_orders::sweeper::Sweeper::new();
     sweeper.register(metrics.registry())?;
     sweeper.spawn(services.orders.clone(), config.orders.sweep_settings());

@@ -49,6 +49,10 @@ impl Services {
                 session_ttl: Duration::from_secs(config.auth.session_ttl_secs),
                 cookie_secure: config.auth.cookie_secure,
                 cart: Some(CartClient(client("cart"))),
+                hashing: meridian_auth::password::gate(
+                    config.auth.max_password_hashes_in_flight,
+                    Duration::from_millis(config.auth.password_hash_wait_ms),
+                ),
             },
             catalog: meridian_catalog::AppState {
                 products: stores.products.clone(),
