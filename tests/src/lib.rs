@@ -832,6 +832,33 @@ impl Cluster {
         self.regions.iter().map(|r| (r.id, r.addr)).collect()
     }
 
+    /// The regions' addresses with `id` reached through a `meridian-relay`
+    /// adding `delay` each way, and the relay's control (cut, restore,
+    /// delay), for an edge started with `start_edge_for`.
+    pub async fn relaying(
+        &self,
+        id: &str,
+        delay: Duration,
+    ) -> (
+        std::sync::Arc<meridian_relay::Control>,
+        Vec<(&'static str, SocketAddr)>,
+    ) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relayed = listener.local_addr().unwrap();
+        let link = meridian_relay::Control::new(delay);
+        tokio::spawn(meridian_relay::serve(
+            listener,
+            self.region(id).addr,
+            link.clone(),
+        ));
+        let regions = self
+            .region_addrs()
+            .into_iter()
+            .map(|(r, addr)| (r, if r == id { relayed } else { addr }))
+            .collect();
+        (link, regions)
+    }
+
     /// Another edge in front of the same regions: the cluster's options
     /// with `edge_extra` in place of theirs (e.g. limits shared by edges).
     pub async fn start_extra_edge(&self, name: &str, edge_extra: &str) -> ExtraEdge {

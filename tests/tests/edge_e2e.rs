@@ -364,19 +364,7 @@ async fn a_region_that_closes_before_answering_fails_over_without_failed_gets() 
         ..Options::default()
     })
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let relayed = listener.local_addr().unwrap();
-    let link = meridian_relay::Control::new(std::time::Duration::ZERO);
-    tokio::spawn(meridian_relay::serve(
-        listener,
-        cluster.region("portland").addr,
-        link.clone(),
-    ));
-    let regions: Vec<_> = cluster
-        .region_addrs()
-        .into_iter()
-        .map(|(id, addr)| (id, if id == "portland" { relayed } else { addr }))
-        .collect();
+    let (link, regions) = cluster.relaying("portland", Duration::ZERO).await;
     let edge = cluster.start_edge_for("relayed", &regions, "").await;
     let client = edge.client();
     let url = edge.url("/api/catalog/products?limit=2&sort=price_asc");

@@ -18,19 +18,7 @@ async fn a_full_region_is_shed_at_the_edge_without_opening_its_breaker() {
     .await;
     // Portland answers slowly (a relay adds a second each way), so the
     // first two requests hold both of its slots while the rest arrive.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let relayed = listener.local_addr().unwrap();
-    let link = meridian_relay::Control::new(Duration::from_secs(1));
-    tokio::spawn(meridian_relay::serve(
-        listener,
-        cluster.region("portland").addr,
-        link.clone(),
-    ));
-    let regions: Vec<_> = cluster
-        .region_addrs()
-        .into_iter()
-        .map(|(id, addr)| (id, if id == "portland" { relayed } else { addr }))
-        .collect();
+    let (link, regions) = cluster.relaying("portland", Duration::from_secs(1)).await;
     let edge = cluster.start_edge_for("shedding", &regions, "").await;
     let client = edge.client();
     let url = edge.url("/api/catalog/products?limit=2");
