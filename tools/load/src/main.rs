@@ -212,6 +212,7 @@ async fn main() -> anyhow::Result<()> {
         Vec::new()
     };
 
+    let waited_for_shoppers = world.shoppers.waited();
     let verdict = if args.no_verify {
         None
     } else {
@@ -243,6 +244,11 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "the generator dropped {} arrivals (more than --max-in-flight sessions were running)",
             driven.dropped
+        );
+    }
+    if waited_for_shoppers > 0 {
+        println!(
+            "{waited_for_shoppers} sessions waited for a free shopper (all --shoppers were busy: the pool, not the system, held them)"
         );
     }
     if let Some(dir) = &args.out {

@@ -4,6 +4,7 @@
 //! a pool of signed-in shoppers. Sessions share it; verification reads it.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use anyhow::{bail, Context};
@@ -28,6 +29,9 @@ pub struct Shopper {
 pub struct Pool {
     free: Mutex<Vec<Shopper>>,
     available: Semaphore,
+    /// Sessions that found every shopper busy and waited for one: past a
+    /// few, the pool (`--shoppers`), not the system, bounds the checkouts.
+    waited: AtomicU64,
 }
 
 impl Pool {
@@ -35,16 +39,28 @@ impl Pool {
         Self {
             available: Semaphore::new(shoppers.len()),
             free: Mutex::new(shoppers),
+            waited: AtomicU64::new(0),
         }
     }
 
     pub async fn take(&self) -> Shopper {
-        self.available
-            .acquire()
-            .await
-            .expect("the pool's semaphore is never closed")
-            .forget();
+        let permit = match self.available.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => {
+                self.waited.fetch_add(1, Ordering::Relaxed);
+                self.available
+                    .acquire()
+                    .await
+                    .expect("the pool's semaphore is never closed")
+            }
+        };
+        permit.forget();
         lock(&self.free).pop().expect("a permit means a shopper")
+    }
+
+    /// How many sessions waited for a free shopper.
+    pub fn waited(&self) -> u64 {
+        self.waited.load(Ordering::Relaxed)
     }
 
     pub fn give(&self, shopper: Shopper) {
