@@ -544,31 +544,22 @@ impl ProxyHttp for Edge {
                 }
             }
         }
-        if ctx.shed && session.response_written().is_none() {
-            if let Err(write_error) = self
-                .respond(session, ctx, respond::EdgeError::overloaded())
-                .await
-            {
-                tracing::debug!(error = %write_error, "could not send error response");
-            }
-            // Nothing went wrong with this connection: a keep-alive client
-            // under load keeps it rather than paying for a new handshake.
-            return FailToProxy {
-                error_code: 503,
-                can_reuse_downstream: session.as_mut().is_body_done(),
-            };
-        }
         if status > 0 && session.response_written().is_none() {
-            if let Err(write_error) = self
-                .respond_error(session, ctx, status, code, message)
-                .await
-            {
+            let answer = if ctx.shed {
+                respond::EdgeError::overloaded()
+            } else {
+                respond::EdgeError::new(status, code, message)
+            };
+            if let Err(write_error) = self.respond(session, ctx, answer).await {
                 tracing::debug!(error = %write_error, "could not send error response");
             }
         }
         FailToProxy {
             error_code: status,
-            can_reuse_downstream: false,
+            // Nothing went wrong with a shed request's connection: a
+            // keep-alive client under load keeps it rather than paying for
+            // a new handshake.
+            can_reuse_downstream: ctx.shed && session.as_mut().is_body_done(),
         }
     }
 

@@ -103,18 +103,6 @@ impl Edge {
             }
         }
     }
-
-    pub(super) async fn respond_error(
-        &self,
-        session: &mut Session,
-        ctx: &Ctx,
-        status: u16,
-        code: &str,
-        message: &str,
-    ) -> Result<()> {
-        self.respond(session, ctx, EdgeError::new(status, code, message))
-            .await
-    }
 }
 
 /// A page-route error as a person reads it: what happened and what to do,

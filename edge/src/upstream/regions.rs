@@ -266,11 +266,6 @@ impl Upstreams {
         slot
     }
 
-    /// Requests in flight to the region (0 when unlimited).
-    pub fn in_flight(&self, i: usize) -> usize {
-        self.regions[i].slots.in_flight()
-    }
-
     /// The region's peer, with a per-route timeout if given.
     pub fn peer(&self, i: usize, timeout: Option<Duration>) -> Box<HttpPeer> {
         let mut peer = Box::new(self.regions[i].peer.clone());

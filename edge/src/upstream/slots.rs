@@ -18,7 +18,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub struct Slots {
     /// `None`: no limit.
     semaphore: Option<Arc<Semaphore>>,
-    limit: usize,
     queue: Duration,
 }
 
@@ -31,7 +30,6 @@ impl Slots {
         let limit = limit as usize;
         Self {
             semaphore: (limit > 0).then(|| Arc::new(Semaphore::new(limit))),
-            limit,
             queue,
         }
     }
@@ -53,25 +51,26 @@ impl Slots {
             _ => Err(Full),
         }
     }
-
-    /// Requests in flight to the region now (0 when unlimited).
-    pub fn in_flight(&self) -> usize {
-        self.semaphore
-            .as_ref()
-            .map_or(0, |s| self.limit - s.available_permits())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Requests holding a slot of `slots` (made with `limit`) now.
+    fn in_flight(slots: &Slots, limit: usize) -> usize {
+        slots
+            .semaphore
+            .as_ref()
+            .map_or(0, |s| limit - s.available_permits())
+    }
+
     #[tokio::test]
     async fn a_full_region_refuses_after_its_wait_and_a_freed_slot_is_taken() {
         let slots = Slots::new(2, Duration::from_millis(30));
         let a = slots.take().await.unwrap().unwrap();
         let _b = slots.take().await.unwrap().unwrap();
-        assert_eq!(slots.in_flight(), 2);
+        assert_eq!(in_flight(&slots, 2), 2);
         assert_eq!(slots.take().await.unwrap_err(), Full);
         // A slot freed during the wait goes to the waiter.
         let waiter = tokio::spawn(async move {
@@ -82,14 +81,18 @@ mod tests {
         drop(a);
         let (taken, slots) = waiter.await.unwrap();
         assert_eq!(taken, Ok(true));
-        assert_eq!(slots.in_flight(), 1, "the waiter's permit dropped with it");
+        assert_eq!(
+            in_flight(&slots, 2),
+            1,
+            "the waiter's permit dropped with it"
+        );
     }
 
     #[tokio::test]
     async fn no_limit_takes_nothing_and_no_wait_refuses_at_once() {
         let unlimited = Slots::new(0, Duration::from_secs(1));
         assert!(unlimited.take().await.unwrap().is_none());
-        assert_eq!(unlimited.in_flight(), 0);
+        assert_eq!(in_flight(&unlimited, 0), 0);
         let no_wait = Slots::new(1, Duration::ZERO);
         let _held = no_wait.take().await.unwrap();
         assert_eq!(no_wait.take().await.unwrap_err(), Full);

@@ -10,10 +10,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use meridian_common::admission::Gate;
-
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use meridian_common::admission::Gate;
 use meridian_common::ApiError;
 
 use crate::domain::Password;

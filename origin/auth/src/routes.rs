@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use meridian_common::admission::overloaded;
 use meridian_common::error::Validator;
 use meridian_common::extract::Json;
 use meridian_common::internal::CurrentUser;
@@ -15,12 +16,11 @@ use crate::domain::{
     self, Bio, DisplayName, Email, Password, ProfileUpdate, Session, User, UserView,
 };
 use crate::store::unix_now;
-use meridian_common::admission::overloaded;
+use crate::token::{self, SessionToken};
+use crate::{password, AppState};
 
 /// Too many passwords being hashed at once (`password::gate`).
 const BUSY: &str = "too many sign-ins at this moment; retry in a second";
-use crate::token::{self, SessionToken};
-use crate::{password, AppState};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

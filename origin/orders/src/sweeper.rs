@@ -53,11 +53,21 @@ pub struct Sweeper {
     settled: IntCounterVec,
 }
 
-/// One settled key's outcome, the counter's bounded label.
+/// One settled key's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settled {
     Paid,
     Cancelled,
+}
+
+impl Settled {
+    /// The counter's (bounded) label.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Paid => "paid",
+            Self::Cancelled => "cancelled",
+        }
+    }
 }
 
 impl Sweeper {
@@ -99,17 +109,17 @@ impl Sweeper {
             let outcome = match settle(state, *buyer, key).await {
                 Ok((settled, answer)) => {
                     state.store.finish(*buyer, key, &answer).await?;
-                    tracing::info!(%buyer, outcome = ?settled, "settled an abandoned checkout");
-                    format!("{settled:?}").to_lowercase()
+                    tracing::info!(%buyer, outcome = settled.label(), "settled an abandoned checkout");
+                    settled.label()
                 }
                 Err(e) => {
                     // The next round takes it again (its lease ends now).
                     tracing::warn!(%buyer, error = %e.message, "could not settle an abandoned checkout");
                     state.store.abandon(*buyer, key).await?;
-                    "failed".to_owned()
+                    "failed"
                 }
             };
-            self.settled.with_label_values(&[&outcome]).inc();
+            self.settled.with_label_values(&[outcome]).inc();
         }
         Ok(keys.len())
     }
@@ -132,24 +142,22 @@ async fn settle(
         // It stopped before placing anything: nothing to give back.
         return Ok((Settled::Cancelled, stored(&Err(expired()))));
     };
-    match order.status {
-        Status::PendingPayment => fail(state, id, EXPIRED).await?,
+    let answer = match order.status {
+        Status::PendingPayment => {
+            fail(state, id, EXPIRED).await?;
+            expired()
+        }
         // Failed for good earlier; what it held may not all be back yet.
-        Status::Cancelled => {}
+        Status::Cancelled => earlier_failure(&order),
         _ => return Ok((Settled::Paid, stored(&Ok(order)))),
-    }
+    };
     give_back_payment(state, id.to_string()).await?;
     state
         .catalog
         .release(id.0, None, &[])
         .await
         .map_err(ApiError::from)?;
-    let failed = state
-        .store
-        .get(id)
-        .await?
-        .ok_or_else(|| ApiError::internal("order vanished while it was swept"))?;
-    Ok((Settled::Cancelled, stored(&Err(earlier_failure(&failed)))))
+    Ok((Settled::Cancelled, stored(&Err(answer))))
 }
 
 /// Voids the order's authorization, or refunds what was captured of it.
