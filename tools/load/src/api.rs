@@ -12,14 +12,30 @@ use crate::record::{Outcome, Recorder};
 /// An answer the scenario can read on.
 pub struct Answer {
     pub status: u16,
-    pub json: Value,
     pub headers: reqwest::header::HeaderMap,
+    body: bytes::Bytes,
+    /// Parsed when first asked: most answers are only judged by status, and
+    /// every CPU cycle the generator spends is taken from the system it
+    /// measures on the same cores.
+    json: std::sync::OnceLock<Value>,
 }
 
 impl Answer {
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> &Value {
+        self.json
+            .get_or_init(|| serde_json::from_slice(&self.body).unwrap_or(Value::Null))
+    }
+
+    pub fn into_json(self) -> Value {
+        self.json
+            .into_inner()
+            .unwrap_or_else(|| serde_json::from_slice(&self.body).unwrap_or(Value::Null))
+    }
+
     /// The error body's `code` (empty when there is none).
     pub fn code(&self) -> &str {
-        self.json["error"]["code"].as_str().unwrap_or_default()
+        self.json()["error"]["code"].as_str().unwrap_or_default()
     }
 
     /// The wait a 429 or 503 asks for (a second when it names none).
@@ -97,7 +113,7 @@ impl Call<'_> {
     pub async fn require(self, want: u16, what: &str) -> anyhow::Result<Answer> {
         match self.expect(&[want]).await {
             Some(a) if a.status == want => Ok(a),
-            Some(a) => anyhow::bail!("{what}: {} {}", a.status, a.json),
+            Some(a) => anyhow::bail!("{what}: {} {}", a.status, a.json()),
             None => anyhow::bail!("{what}: no answer"),
         }
     }
@@ -116,8 +132,9 @@ impl Call<'_> {
                 match response.bytes().await {
                     Ok(body) => Ok(Answer {
                         status,
-                        json: serde_json::from_slice(&body).unwrap_or(Value::Null),
                         headers,
+                        body,
+                        json: std::sync::OnceLock::new(),
                     }),
                     Err(e) => Err(transport(&e)),
                 }

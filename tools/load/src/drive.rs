@@ -18,6 +18,8 @@ use crate::world::World;
 pub struct Drive {
     pub api: Api,
     pub world: Arc<World>,
+    /// The connections sessions spread over, picked by each session's seed.
+    pub clients: Arc<[reqwest::Client]>,
     pub mix: Mix,
     pub arrival: Arrival,
     pub step: Duration,
@@ -73,6 +75,7 @@ impl Drive {
         let mut rng = SmallRng::seed_from_u64(seed);
         let scenario = self.mix.pick(rng.gen_range(0..self.mix.total()));
         let api = Api {
+            http: self.clients[rng.gen_range(0..self.clients.len())].clone(),
             step,
             scenario: scenario.name(),
             ..self.api.clone()

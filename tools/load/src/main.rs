@@ -67,6 +67,10 @@ struct Args {
     /// and reported).
     #[arg(long, default_value_t = 8192)]
     max_in_flight: usize,
+    /// Connections to the edge the sessions spread over (one h2 connection
+    /// each; the edge serves 100 requests at a time on one connection).
+    #[arg(long, default_value_t = 256)]
+    connections: usize,
     /// Per-request timeout.
     #[arg(long, default_value_t = 10.0)]
     timeout_secs: f64,
@@ -147,10 +151,18 @@ async fn main() -> anyhow::Result<()> {
         let dev = PathBuf::from("certs/ca.crt");
         dev.exists().then_some(dev)
     });
-    let http = target::client(ca.as_deref(), Duration::from_secs_f64(args.timeout_secs))?;
+    if !(1..=4096).contains(&args.connections) {
+        bail!("--connections must be 1 to 4096");
+    }
+    let clients: Arc<[reqwest::Client]> = target::clients(
+        ca.as_deref(),
+        Duration::from_secs_f64(args.timeout_secs),
+        args.connections,
+    )?
+    .into();
 
     let setup = api::Api {
-        http: http.clone(),
+        http: clients[0].clone(),
         base: base.as_str().into(),
         recorder: Arc::new(Recorder::new(1)),
         step: 0,
@@ -176,6 +188,7 @@ async fn main() -> anyhow::Result<()> {
             ..setup.clone()
         },
         world: world.clone(),
+        clients,
         mix,
         arrival: arrival.clone(),
         step: Duration::from_secs_f64(args.step_secs),

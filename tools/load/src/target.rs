@@ -44,22 +44,42 @@ fn allowed_host(host: &str) -> bool {
     }
 }
 
-/// One HTTP client for the whole run (connection pools are per client): the
-/// CA to trust for https, a timeout per request, no cookies (sessions go as
-/// bearer tokens, as the API's clients send them).
-pub fn client(ca: Option<&Path>, timeout: Duration) -> anyhow::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(3))
-        .pool_max_idle_per_host(1024)
-        .user_agent("meridian-load");
-    if let Some(ca) = ca {
-        let pem = std::fs::read(ca).with_context(|| format!("--ca {}", ca.display()))?;
-        let cert = reqwest::Certificate::from_pem(&pem)
-            .with_context(|| format!("--ca {}: not a PEM certificate", ca.display()))?;
-        builder = builder.add_root_certificate(cert);
-    }
-    Ok(builder.build()?)
+/// The shoppers' connections: `n` HTTP clients, each its own connection
+/// pool, so each keeps one connection to the edge (h2 over https). Shoppers
+/// arrive on their own connections, not all on one: the edge, like any h2
+/// server, lets one connection carry 100 requests at a time, and a run of
+/// thousands of sessions over a single client queued in that client with the
+/// cores idle (docs/performance.md, "The whole mix"). Each trusts `ca` for
+/// https, times every request out after `timeout`, keeps no cookies
+/// (sessions go as bearer tokens, as the API's clients send them).
+pub fn clients(
+    ca: Option<&Path>,
+    timeout: Duration,
+    n: usize,
+) -> anyhow::Result<Vec<reqwest::Client>> {
+    let cert = match ca {
+        Some(ca) => {
+            let pem = std::fs::read(ca).with_context(|| format!("--ca {}", ca.display()))?;
+            Some(
+                reqwest::Certificate::from_pem(&pem)
+                    .with_context(|| format!("--ca {}: not a PEM certificate", ca.display()))?,
+            )
+        }
+        None => None,
+    };
+    (0..n.max(1))
+        .map(|_| {
+            let mut builder = reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(Duration::from_secs(3))
+                .pool_max_idle_per_host(1024)
+                .user_agent("meridian-load");
+            if let Some(cert) = &cert {
+                builder = builder.add_root_certificate(cert.clone());
+            }
+            Ok(builder.build()?)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -146,7 +146,7 @@ async fn read(api: &Api, path: &str, token: Option<&str>) -> Option<Value> {
             call = call.bearer(t);
         }
         match call.expect(&[200]).await {
-            Some(a) if a.status == 200 => return Some(a.json),
+            Some(a) if a.status == 200 => return Some(a.into_json()),
             Some(a) if a.status == 429 || a.status >= 500 => {
                 tokio::time::sleep(a.retry_after()).await
             }

@@ -186,7 +186,7 @@ async fn catalog(api: &Api) -> anyhow::Result<(Vec<Uuid>, Vec<String>, Vec<Strin
         .get("/api/catalog/categories")
         .require(200, "listing the categories")
         .await?;
-    let list = cats.json["items"].as_array();
+    let list = cats.json()["items"].as_array();
     let categories: Vec<String> = list
         .into_iter()
         .flatten()
@@ -209,7 +209,7 @@ async fn catalog(api: &Api) -> anyhow::Result<(Vec<Uuid>, Vec<String>, Vec<Strin
                 .unwrap_or_default()
                 .starts_with("Load ")
         };
-        for item in page.json["items"]
+        for item in page.json()["items"]
             .as_array()
             .into_iter()
             .flatten()
@@ -256,10 +256,10 @@ pub async fn login(api: &Api, email: &str) -> anyhow::Result<String> {
         .json(&creds)
         .require(200, "signing in")
         .await?;
-    a.json["token"]
+    a.json()["token"]
         .as_str()
         .map(str::to_owned)
-        .with_context(|| format!("{} {}", a.status, a.json))
+        .with_context(|| format!("{} {}", a.status, a.json()))
 }
 
 async fn open_shop(api: &Api, token: &str, run: &str) -> anyhow::Result<()> {
@@ -297,7 +297,7 @@ pub async fn create_product(
         .json(&product)
         .require(201, &format!("creating product {title:?}"))
         .await?;
-    id_of(&a.json).context("the created product has no id")
+    id_of(a.json()).context("the created product has no id")
 }
 
 pub fn id_of(v: &Value) -> Option<Uuid> {
