@@ -268,6 +268,13 @@ pub struct UpstreamConfig {
     pub max_in_flight_per_region: u32,
     #[serde(default = "default_queue_ms")]
     pub queue_ms: u64,
+    /// Of those slots, reads (GET, HEAD) may hold at most this share and
+    /// anonymous reads at most `anonymous_read_share`, so writes (carts,
+    /// checkouts, sellers' changes) still find room when reads flood in.
+    #[serde(default = "default_read_share")]
+    pub read_share: f64,
+    #[serde(default = "default_anonymous_read_share")]
+    pub anonymous_read_share: f64,
     /// Optional mutual TLS from edge to origins.
     pub tls: Option<UpstreamTls>,
 }
@@ -284,6 +291,8 @@ impl Default for UpstreamConfig {
             retry_budget_min_per_sec: default_retry_min(),
             max_in_flight_per_region: 0,
             queue_ms: default_queue_ms(),
+            read_share: default_read_share(),
+            anonymous_read_share: default_anonymous_read_share(),
             tls: None,
         }
     }
@@ -477,6 +486,12 @@ fn default_retry_ratio() -> f64 {
 fn default_queue_ms() -> u64 {
     25
 }
+fn default_read_share() -> f64 {
+    0.8
+}
+fn default_anonymous_read_share() -> f64 {
+    0.5
+}
 fn default_retry_min() -> u32 {
     5
 }
@@ -606,6 +621,19 @@ impl EdgeConfig {
         }
         if self.upstream.queue_ms > 10_000 {
             return invalid("upstream.queue_ms".into(), "must be at most 10000");
+        }
+        let (reads, anonymous) = (self.upstream.read_share, self.upstream.anonymous_read_share);
+        if !(reads > 0.0 && reads <= 1.0) {
+            return invalid(
+                "upstream.read_share".into(),
+                "must be above 0 and at most 1",
+            );
+        }
+        if !(anonymous > 0.0 && anonymous <= reads) {
+            return invalid(
+                "upstream.anonymous_read_share".into(),
+                "must be above 0 and at most upstream.read_share",
+            );
         }
         if self
             .admin
@@ -898,6 +926,17 @@ mod tests {
             (
                 SAMPLE.replace("[edge]", "[upstream]\nretry_budget_ratio = 2.0\n[edge]"),
                 "upstream.retry_budget_ratio",
+            ),
+            (
+                SAMPLE.replace("[edge]", "[upstream]\nread_share = 0.0\n[edge]"),
+                "upstream.read_share",
+            ),
+            (
+                SAMPLE.replace(
+                    "[edge]",
+                    "[upstream]\nread_share = 0.5\nanonymous_read_share = 0.6\n[edge]",
+                ),
+                "upstream.anonymous_read_share",
             ),
             (
                 SAMPLE.replace("[edge]", "[upstream]\nqueue_ms = 60000\n[edge]"),

@@ -18,6 +18,7 @@ use crate::request::rate_limit::Kind;
 use crate::request::routing::{Resolved, Route};
 use crate::request::session::{self, Credential, Lookup, Principal};
 use crate::state::EdgeState;
+use crate::upstream::Class;
 
 /// `DELETE` of a key under this prefix revokes it; cached answers for it
 /// are dropped when the origin confirms.
@@ -75,6 +76,13 @@ impl Edge {
             self.check_limits(session, state, group, checked.as_ref())
                 .await?;
         }
+        ctx.class = if !is_safe(&session.req_header().method) {
+            Class::Write
+        } else if ctx.user.is_some() || ctx.seller.is_some() {
+            Class::SignedInRead
+        } else {
+            Class::AnonymousRead
+        };
         Ok(Admitted {
             cache_rule,
             has_credential,

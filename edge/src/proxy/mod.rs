@@ -106,7 +106,9 @@ pub struct Ctx {
     /// Send `Strict-Transport-Security` (configured, and not a dev name).
     hsts: bool,
     /// The region's slot this request holds while it is proxied.
-    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    slot: Option<crate::upstream::Slot>,
+    /// What the request is when slots run short (set by admission).
+    class: crate::upstream::Class,
     /// The region had no slot free: answered 503 overloaded.
     shed: bool,
 }
@@ -248,6 +250,7 @@ impl ProxyHttp for Edge {
             encoder: None,
             hsts: false,
             slot: None,
+            class: crate::upstream::Class::AnonymousRead,
             shed: false,
         }
     }
@@ -301,7 +304,7 @@ impl ProxyHttp for Edge {
         ctx.tried |= 1 << i;
         // A retry elsewhere gives back the slot of the region it leaves.
         ctx.slot = None;
-        match self.state(ctx).upstreams.take_slot(i).await {
+        match self.state(ctx).upstreams.take_slot(i, ctx.class).await {
             Ok(slot) => ctx.slot = slot,
             Err(crate::upstream::Full) => {
                 ctx.shed = true;
@@ -309,6 +312,13 @@ impl ProxyHttp for Edge {
             }
         }
         Ok(self.state(ctx).upstreams.peer(i, ctx.timeout))
+    }
+
+    /// A shed request is the edge working as configured, counted by
+    /// `meridian_edge_region_shed_total`: an error line for each would be
+    /// tens of thousands a minute exactly when the cores are short.
+    fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, _error: &Error) -> bool {
+        ctx.shed
     }
 
     fn error_while_proxy(

@@ -12,4 +12,4 @@ mod tls;
 pub use client::OriginClient;
 pub use regions::{Region, Upstreams};
 pub use retry::RetryBudget;
-pub use slots::Full;
+pub use slots::{Class, Full, Slot};

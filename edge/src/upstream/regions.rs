@@ -15,11 +15,10 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use pingora::upstreams::peer::HttpPeer;
-use tokio::sync::OwnedSemaphorePermit;
 
 use super::client::OriginClient;
 use super::latency::Latencies;
-use super::slots::{Full, Slots};
+use super::slots::{Class, Full, Slot, Slots};
 use super::tls::OriginTls;
 use crate::clock::monotonic_ms;
 use crate::config::{HealthConfig, RegionEntry, UpstreamConfig};
@@ -104,6 +103,8 @@ impl Upstreams {
                     check_failures: AtomicU32::new(0),
                     slots: Slots::new(
                         upstream.max_in_flight_per_region,
+                        upstream.read_share,
+                        upstream.anonymous_read_share,
                         Duration::from_millis(upstream.queue_ms),
                     ),
                 };
@@ -257,9 +258,9 @@ impl Upstreams {
     /// A slot for one request to the region, held until the permit drops
     /// (`None` when unlimited); `Full` (counted) when none came free within
     /// the queue wait.
-    pub async fn take_slot(&self, i: usize) -> Result<Option<OwnedSemaphorePermit>, Full> {
+    pub async fn take_slot(&self, i: usize, class: Class) -> Result<Option<Slot>, Full> {
         let r = &self.regions[i];
-        let slot = r.slots.take().await;
+        let slot = r.slots.take(class).await;
         if slot.is_err() {
             r.metrics.shed.inc();
         }
