@@ -2,6 +2,7 @@
 //! index with fuzzy term matching, not a scan); production: Elasticsearch.
 
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -65,6 +66,17 @@ struct Fields {
 pub struct TantivyIndex {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
+    /// Group commit: changes added (under `writer`) and changes committed
+    /// so far, and one committer at a time. A write returns once a commit
+    /// holds it, but whoever commits commits everything added by then, so
+    /// writes that arrive together share one commit instead of one each: a
+    /// commit per seller's product write and per stock change was a third
+    /// of the serving origin's CPU under a mixed load (perf).
+    added: AtomicU64,
+    committed: AtomicU64,
+    committer: tokio::sync::Mutex<()>,
+    /// Commits made (what the group commit saves shows here).
+    commits: AtomicU64,
     f: Fields,
 }
 
@@ -98,8 +110,39 @@ impl TantivyIndex {
         Ok(Self {
             reader,
             writer: Mutex::new(writer),
+            added: AtomicU64::new(0),
+            committed: AtomicU64::new(0),
+            committer: tokio::sync::Mutex::new(()),
+            commits: AtomicU64::new(0),
             f,
         })
+    }
+
+    /// Changes `change` under the writer's lock, then returns once a
+    /// commit (its own or one that came after it) holds it.
+    async fn write(
+        &self,
+        change: impl FnOnce(&mut IndexWriter) -> Result<(), IndexError>,
+    ) -> Result<(), IndexError> {
+        let mine = {
+            let mut writer = self.writer.lock().map_err(err)?;
+            change(&mut writer)?;
+            self.added.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        let _turn = self.committer.lock().await;
+        if self.committed.load(Ordering::SeqCst) >= mine {
+            return Ok(());
+        }
+        let upto = {
+            let mut writer = self.writer.lock().map_err(err)?;
+            let upto = self.added.load(Ordering::SeqCst);
+            writer.commit().map_err(err)?;
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            upto
+        };
+        self.reader.reload().map_err(err)?;
+        self.committed.store(upto, Ordering::SeqCst);
+        Ok(())
     }
 
     fn document(&self, d: &SearchDoc) -> Result<TantivyDocument, IndexError> {
@@ -223,22 +266,26 @@ fn read_doc(
 #[async_trait]
 impl SearchIndex for TantivyIndex {
     async fn upsert(&self, docs: &[SearchDoc]) -> Result<(), IndexError> {
-        let mut writer = self.writer.lock().map_err(err)?;
-        for d in docs {
-            writer.delete_term(Term::from_field_text(self.f.id, &d.product_id.to_string()));
-            writer.add_document(self.document(d)?).map_err(err)?;
-        }
-        writer.commit().map_err(err)?;
-        drop(writer);
-        self.reader.reload().map_err(err)
+        let docs = docs
+            .iter()
+            .map(|d| Ok((d.product_id, self.document(d)?)))
+            .collect::<Result<Vec<_>, IndexError>>()?;
+        self.write(|writer| {
+            for (id, doc) in docs {
+                writer.delete_term(Term::from_field_text(self.f.id, &id.to_string()));
+                writer.add_document(doc).map_err(err)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn remove(&self, id: ProductId) -> Result<(), IndexError> {
-        let mut writer = self.writer.lock().map_err(err)?;
-        writer.delete_term(Term::from_field_text(self.f.id, &id.to_string()));
-        writer.commit().map_err(err)?;
-        drop(writer);
-        self.reader.reload().map_err(err)
+        self.write(|writer| {
+            writer.delete_term(Term::from_field_text(self.f.id, &id.to_string()));
+            Ok(())
+        })
+        .await
     }
 
     async fn search(&self, q: &SearchQuery) -> Result<Results, IndexError> {
@@ -303,5 +350,73 @@ impl SearchIndex for TantivyIndex {
 
     async fn ping(&self) -> Result<(), IndexError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use meridian_common::{Currency, Money, SellerId};
+
+    use super::*;
+
+    fn doc(category: &str) -> SearchDoc {
+        SearchDoc {
+            product_id: ProductId::new(),
+            seller_id: SellerId::new(),
+            seller_name: "Shop".into(),
+            title: "Lamp".into(),
+            description: "A lamp".into(),
+            attributes: String::new(),
+            category: category.into(),
+            price: Money::new(1000, Currency::Usd),
+            rating_centi: 0,
+            rating_count: 0,
+            in_stock: true,
+            image_url: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    fn in_category(category: &str) -> SearchQuery {
+        SearchQuery {
+            text: None,
+            category: Some(category.into()),
+            seller: None,
+            min_price: None,
+            max_price: None,
+            min_rating_centi: None,
+            in_stock: false,
+            sort: SortBy::Newest,
+            limit: 5,
+            offset: 0,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn writes_that_arrive_together_share_commits_and_each_is_seen_when_it_returns() {
+        let index = Arc::new(TantivyIndex::in_memory().unwrap());
+        let writers: Vec<_> = (0..40)
+            .map(|n| {
+                let index = index.clone();
+                tokio::spawn(async move {
+                    let category = format!("group-{n}");
+                    index.upsert(&[doc(&category)]).await.unwrap();
+                    let found = index.search(&in_category(&category)).await.unwrap();
+                    assert_eq!(found.total, 1, "write {n} not searchable when it returned");
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap();
+        }
+        let commits = index.commits.load(Ordering::Relaxed);
+        assert!(
+            (1..40).contains(&commits),
+            "40 concurrent writes made {commits} commits"
+        );
+        assert_eq!(index.added.load(Ordering::SeqCst), 40);
+        assert_eq!(index.committed.load(Ordering::SeqCst), 40);
     }
 }
