@@ -396,6 +396,11 @@ pub struct RouteEntry {
     /// it from its session cache at once (sign-out routes).
     #[serde(default)]
     pub ends_session: bool,
+    /// Requests here go first when a region's slots run short, before any
+    /// other write (checkout: the end of a visit, which shedding would
+    /// throw away with every request that led to it).
+    #[serde(default)]
+    pub critical: bool,
     /// Restrict to these methods (a route with methods beats one without at
     /// the same prefix). Empty: any method.
     #[serde(default)]
@@ -830,6 +835,21 @@ mod tests {
                 && err.contains("`distance` or `latency`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_shipped_config_puts_checkouts_first_and_nothing_else() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/edge.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config = EdgeConfig::parse(&text, "edge.toml").unwrap();
+        let critical: Vec<&str> = config
+            .routes
+            .iter()
+            .filter(|r| r.critical)
+            .map(|r| r.prefix.as_str())
+            .collect();
+        assert_eq!(critical, ["/checkout", "/api/orders/checkout"]);
+        assert!(config.upstream.max_in_flight_per_region > 0);
     }
 
     #[test]

@@ -76,7 +76,9 @@ impl Edge {
             self.check_limits(session, state, group, checked.as_ref())
                 .await?;
         }
-        ctx.class = if !is_safe(&session.req_header().method) {
+        ctx.class = if route.critical {
+            Class::Critical
+        } else if !is_safe(&session.req_header().method) {
             Class::Write
         } else if ctx.user.is_some() || ctx.seller.is_some() {
             Class::SignedInRead

@@ -36,6 +36,8 @@ pub struct Route {
     pub html_errors: bool,
     /// A successful POST ends the presented session (sign-out).
     pub ends_session: bool,
+    /// First in line for a region's slots (`upstream::Class::Critical`).
+    pub critical: bool,
     /// Responses may be compressed (`[compression]` decides the rest).
     pub compress: bool,
     /// The route's compression threshold, overriding `compression.min_bytes`.
@@ -107,6 +109,7 @@ impl RouteTable {
                     .and_then(|g| groups.iter().position(|n| *n == g)),
                 html_errors: e.errors == ErrorFormat::Html,
                 ends_session: e.ends_session,
+                critical: e.critical,
                 compress: e.compress,
                 compress_min_bytes: e.compress_min_bytes,
                 allow: HeaderValue::from_static(""),
@@ -216,6 +219,7 @@ mod tests {
             rate_limit: None,
             errors: ErrorFormat::Json,
             ends_session: false,
+            critical: false,
             compress: true,
             compress_min_bytes: None,
         }

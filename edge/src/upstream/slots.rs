@@ -10,7 +10,8 @@
 //! (docs/performance.md).
 //!
 //! Not every request is worth the same when there are too many. A freed
-//! slot goes to a waiting write first (add to cart, checkout, a seller's
+//! slot goes to a waiting request of a `critical` route first (checkout,
+//! the end of a visit), then to a write (add to cart, sign-in, a seller's
 //! restock), then to a signed-in read, then to an anonymous read (mostly
 //! cacheable pages, served stale when shed); reads may hold at most
 //! `read_share` of the slots and anonymous reads at most
@@ -31,15 +32,28 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// What a request is, for shedding: the first to go are anonymous reads,
-/// then signed-in reads; writes go first and may take every slot.
+/// then signed-in reads; critical routes, then writes, go first and may
+/// take every slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    Write = 0,
-    SignedInRead = 1,
-    AnonymousRead = 2,
+    Critical = 0,
+    Write = 1,
+    SignedInRead = 2,
+    AnonymousRead = 3,
 }
 
-const CLASSES: [Class; 3] = [Class::Write, Class::SignedInRead, Class::AnonymousRead];
+const CLASSES: [Class; 4] = [
+    Class::Critical,
+    Class::Write,
+    Class::SignedInRead,
+    Class::AnonymousRead,
+];
+
+impl Class {
+    fn is_read(self) -> bool {
+        matches!(self, Class::SignedInRead | Class::AnonymousRead)
+    }
+}
 
 pub struct Slots {
     /// `None`: no limit.
@@ -63,7 +77,7 @@ struct State {
     anonymous: usize,
     /// Waiters per class, in `Class` order; each gets its slot through its
     /// channel (a waiter gone by then drops it, which frees it again).
-    waiting: [VecDeque<oneshot::Sender<Slot>>; 3],
+    waiting: [VecDeque<oneshot::Sender<Slot>>; 4],
 }
 
 /// The slot one request holds; it goes back (to the most important waiter)
@@ -91,14 +105,14 @@ impl Pool {
 
     fn fits(&self, s: &State, class: Class) -> bool {
         s.in_use < self.limit
-            && (class == Class::Write || s.reads < self.read_cap)
+            && (!class.is_read() || s.reads < self.read_cap)
             && (class != Class::AnonymousRead || s.anonymous < self.anonymous_cap)
     }
 
     fn count(s: &mut State, class: Class, up: bool) {
         let step = |n: &mut usize| *n = if up { *n + 1 } else { *n - 1 };
         step(&mut s.in_use);
-        if class != Class::Write {
+        if class.is_read() {
             step(&mut s.reads);
         }
         if class == Class::AnonymousRead {
@@ -268,7 +282,12 @@ mod tests {
         let (order_tx, mut order_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut waiters = Vec::new();
         // Lined up in this order; served most important first.
-        for class in [Class::AnonymousRead, Class::SignedInRead, Class::Write] {
+        for class in [
+            Class::AnonymousRead,
+            Class::SignedInRead,
+            Class::Write,
+            Class::Critical,
+        ] {
             let (slots, order) = (slots.clone(), order_tx.clone());
             waiters.push(tokio::spawn(async move {
                 let slot = slots.take(class).await.unwrap().unwrap();
@@ -279,7 +298,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         // Nobody jumps the line: a newcomer waits behind those waiting.
-        assert!(slots.pool.as_ref().unwrap().lock().waiting[2].len() == 1);
+        assert!(slots.pool.as_ref().unwrap().lock().waiting[3].len() == 1);
         drop(first);
         for waiter in waiters {
             waiter.await.unwrap();
@@ -287,7 +306,12 @@ mod tests {
         let served: Vec<Class> = std::iter::from_fn(|| order_rx.try_recv().ok()).collect();
         assert_eq!(
             served,
-            [Class::Write, Class::SignedInRead, Class::AnonymousRead]
+            [
+                Class::Critical,
+                Class::Write,
+                Class::SignedInRead,
+                Class::AnonymousRead
+            ]
         );
         assert_eq!(held(&slots), (0, 0, 0));
     }
