@@ -148,6 +148,29 @@ async fn seller_keys_are_checked_at_the_edge_and_revoked_at_once() {
         assert_eq!(r.status(), status, "{content_type}");
         assert_eq!(r.code(), code, "{content_type}");
     }
+    // One part named `file`, as the document says: no `file`, an extra
+    // part or a second `file` is refused, not silently dropped.
+    let part = || reqwest::multipart::Part::bytes(png()).file_name("p.png");
+    for (what, form) in [
+        (
+            "no file",
+            reqwest::multipart::Form::new().part("image", part()),
+        ),
+        ("extra part", upload(png(), "p.png").text("caption", "hi")),
+        ("second file", upload(png(), "p.png").part("file", part())),
+    ] {
+        let r = cluster
+            .post("/api/sellers/me/images")
+            .bearer_auth(&key)
+            .multipart(form)
+            .reply()
+            .await;
+        assert_eq!(
+            (r.status().as_u16(), r.code()),
+            (422, "validation_failed"),
+            "{what}"
+        );
+    }
 
     // Another seller cannot revoke this key.
     let key_id = created["id"].as_str().unwrap();
