@@ -1,4 +1,4 @@
-//! `edge --config deploy/local/edge.toml [--check] [--upgrade]`
+//! `edge --config deploy/local/edge.toml [--check] [--upgrade] [--watch]`
 //!
 //! Loads and validates the config, builds the services and hands them to
 //! Pingora's server, which runs them until SIGTERM/SIGINT (or hands the
@@ -15,23 +15,27 @@ use pingora::services::background::background_service;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "usage: edge --config <edge.toml> [--check] [--upgrade]";
+const USAGE: &str = "usage: edge --config <edge.toml> [--check] [--upgrade] [--watch]";
 
 struct Args {
     config: PathBuf,
     check: bool,
     upgrade: bool,
+    /// Reload when the config or a certificate file changes (a mounted
+    /// ConfigMap or Secret in Kubernetes), as on SIGHUP.
+    watch: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut config = None;
-    let (mut check, mut upgrade) = (false, false);
+    let (mut check, mut upgrade, mut watch) = (false, false, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--config" | "-c" => config = args.next().map(PathBuf::from),
             "--check" => check = true,
             "--upgrade" => upgrade = true,
+            "--watch" => watch = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -41,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
         config,
         check,
         upgrade,
+        watch,
     })
 }
 
@@ -96,6 +101,12 @@ fn main() -> ExitCode {
         "sighup reload",
         meridian_edge::SighupReload(app.reloader.clone()),
     ));
+    if args.watch {
+        server.add_service(background_service(
+            "config file watch",
+            meridian_edge::ops::watch::WatchReload(app.reloader.clone()),
+        ));
+    }
     server.add_service(app.proxy);
     if let Some(redirect) = app.redirect {
         server.add_service(redirect);

@@ -13,10 +13,12 @@ use serde::Deserialize;
 
 use crate::geo::{Location, MAX_REGIONS};
 
+mod address;
 mod compression;
 mod protocol;
 mod traffic;
 
+pub use address::OriginAddr;
 pub use compression::{CompressionConfig, Levels};
 pub use protocol::ProtocolConfig;
 pub use traffic::{CacheConfig, CacheRule, RateLimitConfig, RateLimitGroup};
@@ -347,8 +349,9 @@ pub struct RegionEntry {
     pub id: String,
     pub latitude: f64,
     pub longitude: f64,
-    /// The region's origin (`host:port`, plain HTTP on a private network).
-    pub origin: SocketAddr,
+    /// The region's origin, `ip:port` or `name:port` (a name is resolved
+    /// by the health checker and followed when it changes).
+    pub origin: OriginAddr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -551,6 +554,18 @@ impl EdgeConfig {
         }
         config.validate(&file)?;
         Ok(config)
+    }
+
+    /// The files this config reads besides itself (certificates and keys,
+    /// as resolved by `load`): a change to any of them is a reason to reload.
+    pub fn files(&self) -> Vec<&Path> {
+        let certs = self.tls.certs.iter().flat_map(|c| [&*c.cert, &*c.key]);
+        let upstream = self
+            .upstream
+            .tls
+            .iter()
+            .flat_map(|t| [&*t.ca, &*t.cert, &*t.key]);
+        certs.chain(upstream).collect()
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
@@ -914,6 +929,10 @@ mod tests {
             (
                 SAMPLE.replace("auth = \"required\"", "auth = \"maybe\""),
                 "maybe",
+            ),
+            (
+                SAMPLE.replace("127.0.0.1:7103", "origin_chicago:7103"),
+                "not a DNS name",
             ),
             (
                 SAMPLE.replace("auth = \"required\"", "rate_limit = \"nope\""),

@@ -83,6 +83,7 @@ impl AdminApp {
                 json!({
                     "id": r.id,
                     "origin": r.origin.to_string(),
+                    "address": ups.endpoint(i).map(|e| e.addr.to_string()),
                     "healthy": ups.is_healthy(i),
                     "drained": ups.is_drained(i),
                     "breaker_open": ups.is_breaker_open(i),

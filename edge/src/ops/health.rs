@@ -9,7 +9,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
 use crate::state::EdgeState;
-use crate::upstream::OriginClient;
+use crate::upstream::Upstreams;
 
 /// Active health checks of every region's origin. Follows reloads: each
 /// round probes the region set and settings of the current config.
@@ -22,8 +22,11 @@ impl HealthChecker {
         Self { state }
     }
 
-    /// The check's round trip when it passed.
-    async fn probe(api: &OriginClient, path: &str, timeout: Duration) -> Option<Duration> {
+    /// The check's round trip when it passed (a region whose name has not
+    /// resolved fails it).
+    async fn probe(ups: &Upstreams, i: usize, path: &str, timeout: Duration) -> Option<Duration> {
+        ups.resolve(i).await;
+        let api = &ups.endpoint(i)?.api;
         let sent = std::time::Instant::now();
         let request = api.client.get(api.url(path)).timeout(timeout).send();
         match request.await {
@@ -38,7 +41,7 @@ impl HealthChecker {
         let health = &state.health;
         let timeout = Duration::from_millis(health.timeout_ms);
         let results = futures::future::join_all(
-            (0..ups.len()).map(|i| Self::probe(&ups.region(i).api, &health.path, timeout)),
+            (0..ups.len()).map(|i| Self::probe(ups, i, &health.path, timeout)),
         )
         .await;
         for (i, rtt) in results.into_iter().enumerate() {

@@ -7,3 +7,4 @@ pub mod health;
 pub mod metrics_app;
 pub mod purge_feed;
 pub mod reload;
+pub mod watch;

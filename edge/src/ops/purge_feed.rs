@@ -68,7 +68,13 @@ async fn follow(state: Arc<ArcSwap<EdgeState>>, metrics: Arc<EdgeMetrics>, id: S
         let Some(i) = current.upstreams.position(&id) else {
             return;
         };
-        let api = current.upstreams.region(i).api.clone();
+        let Some(endpoint) = current.upstreams.endpoint(i) else {
+            // Not resolved yet: the health checker is on it.
+            drop(current);
+            tokio::time::sleep(Duration::from_millis(1_000)).await;
+            continue;
+        };
+        let api = &endpoint.api;
         let query = match after {
             Some((epoch, a)) => {
                 format!("{CACHE_CHANGES}?after={a}&epoch={epoch}&wait_ms={WAIT_MS}")

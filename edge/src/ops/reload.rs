@@ -52,6 +52,14 @@ impl Reloader {
         }
     }
 
+    /// The config file and every file the running config reads.
+    pub fn files(&self) -> Vec<PathBuf> {
+        let state = self.state.load();
+        std::iter::once(self.path.clone())
+            .chain(state.config.files().into_iter().map(PathBuf::from))
+            .collect()
+    }
+
     pub async fn reload(&self) -> Result<Reloaded, String> {
         let _one = self.running.lock().await;
         let path = self.path.clone();

@@ -192,10 +192,17 @@ impl Edge {
         let Some(region) = ctx.region else {
             return Err(refuse(503, "unavailable", "no region available"));
         };
-        let origin = &state.upstreams.region(region).api;
+        let Some(endpoint) = state.upstreams.endpoint(region) else {
+            return Err(refuse(503, "unavailable", "no region available"));
+        };
         match state
             .sessions
-            .validate(&credential, origin, ctx.request_id.as_ref(), &self.metrics)
+            .validate(
+                &credential,
+                &endpoint.api,
+                ctx.request_id.as_ref(),
+                &self.metrics,
+            )
             .await
         {
             Lookup::Valid(Principal::User(user)) => ctx.user = Some(user),

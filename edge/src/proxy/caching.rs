@@ -144,12 +144,16 @@ impl Edge {
         let req = session.req_header().clone();
         let request_id = ctx.request_id.clone();
         tokio::spawn(async move {
+            let Some(endpoint) = state.upstreams.endpoint(region) else {
+                entry.release_refresh();
+                return;
+            };
             let r = state.upstreams.region(region);
             let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
-            let mut call = r
+            let mut call = endpoint
                 .api
                 .client
-                .get(r.api.url(target))
+                .get(endpoint.api.url(target))
                 .timeout(Duration::from_secs(10))
                 .header(INTERNAL_HEADER, state.internal_secret.clone());
             if let Some(id) = request_id {

@@ -311,7 +311,14 @@ impl ProxyHttp for Edge {
                 return Error::e_explain(ErrorType::HTTPStatus(503), "the region has no slot free");
             }
         }
-        Ok(self.state(ctx).upstreams.peer(i, ctx.timeout))
+        match self.state(ctx).upstreams.peer(i, ctx.timeout) {
+            Some(peer) => Ok(peer),
+            // Only when every region is down is an unresolved one picked.
+            None => Error::e_explain(
+                ErrorType::ConnectNoRoute,
+                "the origin's name has not resolved",
+            ),
+        }
     }
 
     /// A shed request is the edge working as configured, counted by

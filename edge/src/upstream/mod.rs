@@ -3,6 +3,7 @@
 //! mTLS), how much it may retry and how many requests each may have.
 
 mod client;
+mod endpoint;
 mod latency;
 mod regions;
 mod retry;
@@ -10,6 +11,7 @@ mod slots;
 mod tls;
 
 pub use client::OriginClient;
+pub use endpoint::Endpoint;
 pub use regions::{Region, Upstreams};
 pub use retry::RetryBudget;
 pub use slots::{Class, Full, Slot};

@@ -9,19 +9,20 @@
 //! `eject_ms`; then one trial request at a time decides), and the slots
 //! bounding its requests in flight.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use http::HeaderValue;
 use pingora::upstreams::peer::HttpPeer;
 
-use super::client::OriginClient;
+use super::endpoint::Endpoint;
 use super::latency::Latencies;
 use super::slots::{Class, Full, Slot, Slots};
 use super::tls::OriginTls;
 use crate::clock::monotonic_ms;
-use crate::config::{HealthConfig, RegionEntry, UpstreamConfig};
+use crate::config::{HealthConfig, OriginAddr, RegionEntry, UpstreamConfig};
 use crate::geo::Ranking;
 use crate::metrics::{EdgeMetrics, RegionMetrics};
 
@@ -29,10 +30,17 @@ pub struct Region {
     pub id: String,
     /// Pre-built `x-meridian-region` value.
     pub header: HeaderValue,
-    pub origin: SocketAddr,
-    pub api: OriginClient,
+    /// As configured: an address, or a name the health checker resolves.
+    pub origin: OriginAddr,
+    /// Where the origin is now; `None` while a name has not resolved (the
+    /// region is then unhealthy and gets no requests).
+    endpoint: ArcSwapOption<Endpoint>,
+    /// When a name was last looked up (`monotonic_ms`).
+    resolved_ms: AtomicU64,
+    /// Whether the last lookup failed, so a name that stays unresolvable
+    /// is logged once, not every round.
+    resolve_failing: AtomicBool,
     pub metrics: RegionMetrics,
-    peer: HttpPeer,
     healthy: AtomicBool,
     drained: AtomicBool,
     /// Consecutive failed requests (reset by any success).
@@ -54,7 +62,14 @@ pub struct Upstreams {
     /// What built this set, so a reload that changes neither keeps it (and
     /// with it health, drains and breakers).
     pub source: (Vec<RegionEntry>, UpstreamConfig),
+    /// mTLS material for endpoints built when a name resolves anew.
+    tls: Option<OriginTls>,
 }
+
+/// A name that resolves is looked up again this often, so an origin that
+/// moved is followed; one whose region is unhealthy, every health round.
+const RESOLVE_EVERY_MS: u64 = 30_000;
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Upstreams {
     pub fn new(
@@ -67,32 +82,29 @@ impl Upstreams {
         let regions = entries
             .iter()
             .map(|r| {
-                let mut peer = match &tls {
-                    Some(tls) => {
-                        let mut peer = HttpPeer::new(r.origin, true, tls.server_name.clone());
-                        peer.options.ca = Some(tls.ca.clone());
-                        peer.client_cert_key = Some(tls.client.clone());
-                        peer
-                    }
-                    None => HttpPeer::new(r.origin, false, String::new()),
-                };
-                peer.options.connection_timeout =
-                    Some(Duration::from_millis(upstream.connect_timeout_ms));
-                peer.options.read_timeout = Some(Duration::from_millis(upstream.read_timeout_ms));
-                peer.options.write_timeout = Some(Duration::from_millis(upstream.read_timeout_ms));
-                peer.options.idle_timeout = Some(Duration::from_millis(upstream.idle_timeout_ms));
                 // A region keeps its health and drain state across reloads
-                // that change other things about it.
+                // that change other things about it, and a name its last
+                // address until the next lookup.
                 let before = previous.and_then(|p| p.regions.iter().find(|x| x.id == r.id));
-                let healthy = before.is_none_or(|b| b.healthy.load(Ordering::Relaxed));
+                let addr = r.origin.literal().or_else(|| {
+                    before
+                        .filter(|b| b.origin == r.origin)
+                        .and_then(|b| b.endpoint.load().as_ref().map(|e| e.addr))
+                });
+                let endpoint = addr
+                    .map(|addr| Endpoint::new(addr, tls.as_ref(), upstream).map(Arc::new))
+                    .transpose()?;
+                let healthy =
+                    endpoint.is_some() && before.is_none_or(|b| b.healthy.load(Ordering::Relaxed));
                 let drained = before.is_some_and(|b| b.drained.load(Ordering::Relaxed));
                 let region = Region {
                     id: r.id.clone(),
                     header: HeaderValue::from_str(&r.id).expect("region ids are validated ASCII"),
-                    origin: r.origin,
-                    api: OriginClient::new(r.origin, tls.as_ref())?,
+                    origin: r.origin.clone(),
+                    endpoint: ArcSwapOption::new(endpoint),
+                    resolved_ms: AtomicU64::new(monotonic_ms()),
+                    resolve_failing: AtomicBool::new(false),
                     metrics: metrics.region(&r.id),
-                    peer,
                     // New regions start optimistic so traffic flows at once;
                     // the first checks correct this within one interval.
                     healthy: AtomicBool::new(healthy),
@@ -118,6 +130,7 @@ impl Upstreams {
             latency: Latencies::new(regions.len()),
             regions,
             source: (entries.to_vec(), upstream.clone()),
+            tls,
         })
     }
 
@@ -267,13 +280,128 @@ impl Upstreams {
         slot
     }
 
-    /// The region's peer, with a per-route timeout if given.
-    pub fn peer(&self, i: usize, timeout: Option<Duration>) -> Box<HttpPeer> {
-        let mut peer = Box::new(self.regions[i].peer.clone());
+    /// The region's peer, with a per-route timeout if given; `None` while
+    /// its name has not resolved.
+    pub fn peer(&self, i: usize, timeout: Option<Duration>) -> Option<Box<HttpPeer>> {
+        let endpoint = self.regions[i].endpoint.load();
+        let mut peer = Box::new(endpoint.as_ref()?.peer.clone());
         if let Some(t) = timeout {
             peer.options.read_timeout = Some(t);
             peer.options.write_timeout = Some(t);
         }
-        peer
+        Some(peer)
+    }
+
+    /// Where the region's origin is now (`None`: its name has not resolved).
+    pub fn endpoint(&self, i: usize) -> Option<Arc<Endpoint>> {
+        self.regions[i].endpoint.load_full()
+    }
+
+    /// Looks a region's name up when it is due (never resolved, its region
+    /// unhealthy, or `RESOLVE_EVERY_MS` since the last lookup) and points
+    /// the region at the new address if it moved. A failed lookup keeps
+    /// the last address: a stale one that answers beats none.
+    pub async fn resolve(&self, i: usize) {
+        let r = &self.regions[i];
+        let OriginAddr::Name { host, port } = &r.origin else {
+            return;
+        };
+        let now = monotonic_ms();
+        let current = r.endpoint.load_full();
+        let due = current.is_none()
+            || !self.is_healthy(i)
+            || now.saturating_sub(r.resolved_ms.load(Ordering::Relaxed)) >= RESOLVE_EVERY_MS;
+        if !due {
+            return;
+        }
+        r.resolved_ms.store(now, Ordering::Relaxed);
+        let lookup = tokio::net::lookup_host((host.as_str(), *port));
+        let found = match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+            Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| "no address".to_owned()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("lookup timed out".to_owned()),
+        };
+        let addr = match found {
+            Ok(addr) => addr,
+            Err(error) => {
+                if !r.resolve_failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(region = %r.id, origin = %r.origin, %error, "origin name does not resolve");
+                }
+                return;
+            }
+        };
+        r.resolve_failing.store(false, Ordering::Relaxed);
+        if current.as_ref().is_some_and(|e| e.addr == addr) {
+            return;
+        }
+        match Endpoint::new(addr, self.tls.as_ref(), &self.source.1) {
+            Ok(endpoint) => {
+                tracing::info!(region = %r.id, origin = %r.origin, %addr, "origin address resolved");
+                r.endpoint.store(Some(Arc::new(endpoint)));
+                // A first address starts optimistic, as a literal one does
+                // at load (the check that follows corrects it); a name that
+                // failed its checks while unresolvable earns its way back.
+                if current.is_none() && r.check_failures.load(Ordering::Relaxed) == 0 {
+                    self.set_healthy(i, true);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(region = %r.id, %addr, %error, "cannot reach the resolved address");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstreams(origins: &[&str], previous: Option<&Upstreams>) -> Upstreams {
+        let entries: Vec<RegionEntry> = origins
+            .iter()
+            .enumerate()
+            .map(|(i, origin)| RegionEntry {
+                id: format!("r{i}"),
+                latitude: 0.0,
+                longitude: 0.0,
+                origin: origin.parse().unwrap(),
+            })
+            .collect();
+        let metrics = EdgeMetrics::new();
+        Upstreams::new(&entries, &UpstreamConfig::default(), &metrics, previous).unwrap()
+    }
+
+    /// A literal address is reachable at once; a name only once the health
+    /// checker has resolved it, and until then its region takes no traffic.
+    #[tokio::test]
+    async fn a_name_is_resolved_by_the_checker_and_kept_across_reloads() {
+        let ups = upstreams(&["127.0.0.1:7101", "localhost:7102"], None);
+        assert_eq!(ups.endpoint(0).unwrap().addr.to_string(), "127.0.0.1:7101");
+        assert!(ups.peer(0, None).is_some());
+        assert!(ups.endpoint(1).is_none() && ups.peer(1, None).is_none());
+        assert!(!ups.is_healthy(1), "an unresolved region is not routable");
+
+        ups.resolve(1).await;
+        let addr = ups.endpoint(1).expect("localhost resolves").addr;
+        assert!(addr.ip().is_loopback() && addr.port() == 7102, "{addr}");
+        assert!(ups.peer(1, None).is_some());
+        assert!(ups.is_healthy(1), "a first address starts optimistic");
+
+        // A reload with the same name starts from the address it had.
+        let reloaded = upstreams(&["127.0.0.1:7101", "localhost:7102"], Some(&ups));
+        assert_eq!(reloaded.endpoint(1).map(|e| e.addr), Some(addr));
+        // Another name for the region starts unresolved.
+        let renamed = upstreams(&["127.0.0.1:7101", "localhost:7103"], Some(&ups));
+        assert!(renamed.endpoint(1).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_name_that_does_not_resolve_leaves_its_region_out() {
+        // `.invalid` never resolves (RFC 6761).
+        let ups = upstreams(&["origin.meridian.invalid:7100"], None);
+        ups.resolve(0).await;
+        assert!(ups.endpoint(0).is_none());
+        assert!(!ups.is_available(0, false));
+        assert!(ups.peer(0, None).is_none());
     }
 }
