@@ -9,7 +9,9 @@
 #   deploy/local/backends.sh install        # only install what is missing
 #
 # Names: postgres redis cluster dynamodb s3 mongodb cassandra elasticsearch
-# kafka clickhouse.
+# kafka zookeeper clickhouse. ClickHouse runs as one replica of the cluster
+# `meridian` with ZooKeeper (started with it), so the analytics tables can
+# be tested both single-node and replicated.
 # PostgreSQL 5432 and Redis 6379 are pre-started on this machine kind; when
 # they already answer they are used as they are and never stopped here.
 # Which server stands in for which store, and what a stand-in does not cover:
@@ -124,6 +126,8 @@ KAFKA_PORT=19092
 CLICKHOUSE_HTTP_PORT=18123
 CLICKHOUSE_TCP_PORT=19000
 CLICKHOUSE_INTERSERVER_PORT=19009
+ZOOKEEPER_PORT=12181
+CLICKHOUSE_CLUSTER=meridian
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -283,8 +287,51 @@ prometheus_install() {
   command -v prometheus >/dev/null 2>&1 || apt_install prometheus
 }
 
+zookeeper_install() {
+  [[ -f /usr/share/java/zookeeper.jar ]] || apt_install zookeeper
+  command -v java >/dev/null 2>&1 || apt_install default-jre-headless
+}
+
+zookeeper_up() {
+  port_open $ZOOKEEPER_PORT && return 0
+  zookeeper_install
+  local d=$DATA/zookeeper
+  rm -rf "$d/data"; mkdir -p "$d/data"
+  cat >"$d/zoo.cfg" <<EOF
+tickTime=2000
+dataDir=$d/data
+clientPort=$ZOOKEEPER_PORT
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+EOF
+  start_bg zookeeper java -Xmx128m -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar \
+    org.apache.zookeeper.server.ZooKeeperServerMain "$d/zoo.cfg"
+  wait_for zookeeper port_open $ZOOKEEPER_PORT
+}
+
 clickhouse_install() {
   [[ -x /usr/sbin/clickhouse-server ]] || apt_install clickhouse-server clickhouse-client
+}
+
+# One shard of one replica, enough to create and use Replicated* tables
+# `ON CLUSTER` as a production cluster does (docs/deploy.md).
+clickhouse_cluster_config() {
+  cat <<EOF
+<yandex>
+  <zookeeper>
+    <node><host>127.0.0.1</host><port>$ZOOKEEPER_PORT</port></node>
+  </zookeeper>
+  <macros><shard>01</shard><replica>local-1</replica></macros>
+  <remote_servers>
+    <$CLICKHOUSE_CLUSTER>
+      <shard>
+        <internal_replication>true</internal_replication>
+        <replica><host>127.0.0.1</host><port>$CLICKHOUSE_TCP_PORT</port></replica>
+      </shard>
+    </$CLICKHOUSE_CLUSTER>
+  </remote_servers>
+</yandex>
+EOF
 }
 
 clickhouse_up() {
@@ -297,18 +344,21 @@ clickhouse_up() {
     -e "s|<interserver_http_port>9009<|<interserver_http_port>$CLICKHOUSE_INTERSERVER_PORT<|" \
     /etc/clickhouse-server/config.xml >"$d/config.xml"
   cp /etc/clickhouse-server/users.xml "$d/"
+  mkdir -p "$d/config.d"
+  clickhouse_cluster_config >"$d/config.d/meridian-cluster.xml"
+  zookeeper_up
   start_bg clickhouse /usr/sbin/clickhouse-server --config-file="$d/config.xml"
   wait_for clickhouse sh -c "curl -fsS http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping"
 }
 
-for one in dynamodb s3 mongodb cassandra elasticsearch kafka clickhouse; do
+for one in dynamodb s3 mongodb cassandra elasticsearch kafka zookeeper clickhouse; do
   eval "${one}_down() { stop_bg $one; }"
 done
 
-ALL=(postgres redis cluster dynamodb s3 mongodb cassandra elasticsearch kafka clickhouse)
+ALL=(postgres redis cluster dynamodb s3 mongodb cassandra elasticsearch kafka zookeeper clickhouse)
 declare -A PORT_OF=([postgres]=$PG_PORT [redis]=$REDIS_PORT [cluster]=7000 [dynamodb]=$DYNAMODB_PORT
   [s3]=$S3_PORT [mongodb]=$MONGODB_PORT [cassandra]=$CASSANDRA_PORT [elasticsearch]=$ELASTICSEARCH_PORT
-  [kafka]=$KAFKA_PORT [clickhouse]=$CLICKHOUSE_HTTP_PORT)
+  [kafka]=$KAFKA_PORT [zookeeper]=$ZOOKEEPER_PORT [clickhouse]=$CLICKHOUSE_HTTP_PORT)
 postgres_up() { pg_up; }
 postgres_down() { pg_down; }
 
@@ -332,6 +382,7 @@ env_exports() {
   echo "export MERIDIAN_TEST_KAFKA=127.0.0.1:$KAFKA_PORT"
   echo "export MERIDIAN_TEST_KAFKA_SERVER=$(kafka_bin)"
   echo "export MERIDIAN_TEST_CLICKHOUSE=http://127.0.0.1:$CLICKHOUSE_HTTP_PORT"
+  echo "export MERIDIAN_TEST_CLICKHOUSE_CLUSTER=$CLICKHOUSE_CLUSTER"
   echo "export MERIDIAN_TEST_PROMETHEUS=$(command -v prometheus || echo /usr/bin/prometheus)"
 }
 

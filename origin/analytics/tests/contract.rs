@@ -320,25 +320,75 @@ async fn clickhouse_store_meets_the_contract() {
         return;
     };
     let db = meridian_common::testing::unique_namespace("analytics");
-    let store = ClickhouseAnalyticsStore::connect(&url, &db, None, None)
+    let store = ClickhouseAnalyticsStore::connect(&url, &db, None, None, None)
         .await
         .unwrap();
     analytics_store_contract(Arc::new(store), &db).await;
     // Migrations are idempotent: a second origin connecting to the same
     // database finds everything in place.
-    let again = ClickhouseAnalyticsStore::connect(&url, &db, None, None)
+    let again = ClickhouseAnalyticsStore::connect(&url, &db, None, None, None)
         .await
         .unwrap();
     again.ping().await.unwrap();
-    drop_database(&url, &db).await;
+    drop_database(&url, &db, "").await;
+}
+
+/// The distributed edition: on a cluster (one server in the cluster
+/// `MERIDIAN_TEST_CLICKHOUSE_CLUSTER` names, with ZooKeeper) every table the
+/// migrations make is a replicated one, created `ON CLUSTER`, and the store
+/// meets the same contract.
+#[cfg(feature = "clickhouse")]
+#[tokio::test]
+async fn clickhouse_cluster_store_meets_the_contract() {
+    use meridian_analytics::store::clickhouse::ClickhouseAnalyticsStore;
+    use meridian_analytics::store::clickhouse_ddl::Cluster;
+    use meridian_common::testing::backend_endpoint;
+    let (Some(url), Some(cluster)) = (
+        backend_endpoint("MERIDIAN_TEST_CLICKHOUSE"),
+        backend_endpoint("MERIDIAN_TEST_CLICKHOUSE_CLUSTER"),
+    ) else {
+        return;
+    };
+    let db = meridian_common::testing::unique_namespace("analytics_cluster");
+    let on = Cluster(cluster.clone());
+    let store = ClickhouseAnalyticsStore::connect(&url, &db, None, None, Some(&on))
+        .await
+        .unwrap();
+    let client = clickhouse::Client::default()
+        .with_url(&url)
+        .with_validation(false);
+    let engines: Vec<(String, String)> = client
+        .query("SELECT name, engine FROM system.tables WHERE database = ? AND engine LIKE '%MergeTree' ORDER BY name")
+        .bind(&db)
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(engines.len(), 9, "{engines:?}");
+    for (table, engine) in &engines {
+        assert!(engine.starts_with("Replicated"), "{table}: {engine}");
+    }
+    let replicas: Vec<String> = client
+        .query("SELECT table FROM system.replicas WHERE database = ? ORDER BY table")
+        .bind(&db)
+        .fetch_all()
+        .await
+        .unwrap();
+    let tables: Vec<String> = engines.into_iter().map(|(t, _)| t).collect();
+    assert_eq!(replicas, tables, "every table has its replica in ZooKeeper");
+    analytics_store_contract(Arc::new(store), &db).await;
+    let again = ClickhouseAnalyticsStore::connect(&url, &db, None, None, Some(&on))
+        .await
+        .unwrap();
+    again.ping().await.unwrap();
+    drop_database(&url, &db, &format!(" ON CLUSTER {cluster}")).await;
 }
 
 #[cfg(feature = "clickhouse")]
-async fn drop_database(url: &str, db: &str) {
+async fn drop_database(url: &str, db: &str, on_cluster: &str) {
     clickhouse::Client::default()
         .with_url(url)
         .with_validation(false)
-        .query(&format!("DROP DATABASE IF EXISTS {db}"))
+        .query(&format!("DROP DATABASE IF EXISTS {db}{on_cluster}"))
         .execute()
         .await
         .unwrap();

@@ -99,7 +99,7 @@ async fn a_loader_killed_before_committing_is_replaced_and_nothing_counts_twice(
     };
     let ns = unique_namespace("loader");
     let store: Arc<dyn AnalyticsStore> = Arc::new(
-        ClickhouseAnalyticsStore::connect(&url, &ns, None, None)
+        ClickhouseAnalyticsStore::connect(&url, &ns, None, None, None)
             .await
             .unwrap(),
     );

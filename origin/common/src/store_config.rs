@@ -65,9 +65,19 @@ pub enum StoreConfig {
         /// Contact points, `host:port`.
         nodes: Vec<String>,
         keyspace: String,
-        /// Used when the keyspace is created (SimpleStrategy).
-        #[serde(default = "default_replication")]
-        replication_factor: u32,
+        /// Replicas when the origin creates the keyspace, in one data
+        /// center (SimpleStrategy; 1 when neither this nor `datacenters`
+        /// is set).
+        replication_factor: Option<u32>,
+        /// Replicas per data center when the origin creates the keyspace
+        /// (NetworkTopologyStrategy), e.g. `{ us-east = 3, us-west = 3 }`:
+        /// a cluster spanning regions. Instead of `replication_factor`.
+        #[serde(default)]
+        datacenters: std::collections::BTreeMap<String, u32>,
+        /// The data center this origin sends its queries to (token-aware
+        /// within it; others only when it is down), so a region's reads
+        /// and writes stay local at `LOCAL_QUORUM`. Unset: any node.
+        local_datacenter: Option<String>,
     },
     Elasticsearch {
         url: String,
@@ -90,6 +100,11 @@ pub enum StoreConfig {
         user: Option<String>,
         /// `MERIDIAN_CLICKHOUSE_PASSWORD` overrides it.
         password: Option<String>,
+        /// A cluster of replicas (as the servers' `remote_servers` name it,
+        /// with Keeper or ZooKeeper and the `{shard}`/`{replica}` macros):
+        /// tables are `Replicated*MergeTree` and DDL runs `ON CLUSTER`.
+        /// Unset: one server, single-node engines.
+        cluster: Option<String>,
     },
 }
 
@@ -140,12 +155,26 @@ impl StoreConfig {
                 nodes,
                 keyspace,
                 replication_factor,
+                datacenters,
+                local_datacenter,
             } => {
                 if nodes.is_empty() {
                     return Err("nodes must list at least one node".into());
                 }
-                if *replication_factor == 0 {
+                if *replication_factor == Some(0) || datacenters.values().any(|n| *n == 0) {
                     return Err("replication_factor must be at least 1".into());
+                }
+                if replication_factor.is_some() && !datacenters.is_empty() {
+                    return Err(
+                        "set replication_factor (one data center) or datacenters (several), not both"
+                            .into(),
+                    );
+                }
+                for dc in datacenters.keys() {
+                    named("datacenters", dc)?;
+                }
+                if let Some(dc) = local_datacenter {
+                    named("local_datacenter", dc)?;
                 }
                 if keyspace.is_empty()
                     || !keyspace
@@ -163,9 +192,17 @@ impl StoreConfig {
                 named("index", index)
             }
             StoreConfig::S3 { bucket, .. } => named("bucket", bucket),
-            StoreConfig::Clickhouse { url, database, .. } => {
+            StoreConfig::Clickhouse {
+                url,
+                database,
+                cluster,
+                ..
+            } => {
                 if !url.starts_with("http://") && !url.starts_with("https://") {
                     return Err("url must start with http:// or https://".into());
+                }
+                if let Some(cluster) = cluster {
+                    named("cluster", cluster)?;
                 }
                 named("database", database)
             }
@@ -203,9 +240,6 @@ fn default_cart_ttl() -> u64 {
 }
 fn default_database() -> String {
     "meridian".to_owned()
-}
-fn default_replication() -> u32 {
-    1
 }
 fn default_pool_size() -> u32 {
     16

@@ -95,14 +95,14 @@ async fn memory_shipment_store() {
 async fn cassandra_shipment_store() {
     use meridian_common::events::{EventEnvelope, OutboxReader};
     use meridian_common::testing::{backend_endpoint, unique_namespace};
-    use meridian_logistics::store::cassandra::CassandraShipmentStore;
+    use meridian_logistics::store::cassandra::{CassandraShipmentStore, Replication};
 
     let Some(node) = backend_endpoint("MERIDIAN_TEST_CASSANDRA") else {
         return;
     };
     let keyspace = unique_namespace("logistics");
     let store = Arc::new(
-        CassandraShipmentStore::connect(&[node], &keyspace, 1)
+        CassandraShipmentStore::connect(&[node], &keyspace, &Replication::Simple(1), None)
             .await
             .unwrap(),
     );
@@ -139,4 +139,26 @@ async fn cassandra_shipment_store() {
     let ids: Vec<_> = pending.iter().map(|e| e.id).collect();
     outbox.mark_published(&ids).await.unwrap();
     assert_eq!(outbox.backlog().await.unwrap(), 0);
+}
+
+/// The distributed edition's settings: a keyspace replicated per data
+/// center (NetworkTopologyStrategy) and queries sent to the region's own
+/// data center first. The local CQL server is one node in `datacenter1`;
+/// the contract holds there as on any node of such a cluster.
+#[cfg(feature = "cassandra")]
+#[tokio::test]
+async fn cassandra_store_per_datacenter() {
+    use meridian_common::testing::{backend_endpoint, unique_namespace};
+    use meridian_logistics::store::cassandra::{CassandraShipmentStore, Replication};
+
+    let Some(node) = backend_endpoint("MERIDIAN_TEST_CASSANDRA") else {
+        return;
+    };
+    let keyspace = unique_namespace("logistics_dc");
+    let replication = Replication::PerDatacenter([("datacenter1".to_owned(), 1)].into());
+    let store =
+        CassandraShipmentStore::connect(&[node], &keyspace, &replication, Some("datacenter1"))
+            .await
+            .unwrap();
+    shipment_store_contract(Arc::new(store)).await;
 }

@@ -714,6 +714,21 @@ mod tests {
                 "[orders]\ncheckout_sweep_secs = 0",
                 "orders.checkout_sweep_secs",
             ),
+            (
+                "[stores.shipments]\nbackend = \"cassandra\"\nnodes = [\"c:9042\"]\nkeyspace = \"ks\"\n\
+                 replication_factor = 3\ndatacenters = { us-east = 3 }",
+                "stores.shipments: set replication_factor (one data center) or datacenters (several), not both",
+            ),
+            (
+                "[stores.shipments]\nbackend = \"cassandra\"\nnodes = [\"c:9042\"]\nkeyspace = \"ks\"\n\
+                 datacenters = { \"us east\" = 3 }",
+                "stores.shipments: datacenters must be",
+            ),
+            (
+                "[stores.shipments]\nbackend = \"cassandra\"\nnodes = [\"c:9042\"]\nkeyspace = \"ks\"\n\
+                 datacenters = { us-east = 0 }",
+                "stores.shipments: replication_factor must be at least 1",
+            ),
         ];
         for (extra, key) in sections {
             let err = check(extra).unwrap_err();
@@ -721,6 +736,11 @@ mod tests {
         }
         check("[stores.analytics]\nbackend = \"clickhouse\"\nurl = \"http://ch:8123\"").unwrap();
         check("[orders]\nabandoned_checkout_secs = 60\ncheckout_sweep_secs = 5").unwrap();
+        check(
+            "[stores.shipments]\nbackend = \"cassandra\"\nnodes = [\"c:9042\"]\nkeyspace = \"ks\"\n\
+             datacenters = { us-east = 3, us-west = 3 }\nlocal_datacenter = \"us-west\"",
+        )
+        .unwrap();
     }
 
     #[test]

@@ -15,6 +15,7 @@ use clickhouse::sql::Identifier;
 use clickhouse::{Client, Row, RowOwned, RowWrite};
 use serde::{Deserialize, Serialize};
 
+use super::clickhouse_ddl::{adapt, create_database, Cluster};
 use super::{AnalyticsStore, Ingested, StoreError};
 use crate::domain::{
     DayRange, DeadLetter, DeliveryCell, Fact, Funnel, Measure, ProductSales, RatingCell, Record,
@@ -23,7 +24,7 @@ use crate::domain::{
 
 /// The migrations, applied in order; each is idempotent DDL (`IF NOT
 /// EXISTS`), so regions starting together may all apply them.
-const MIGRATIONS: &[(u32, &str, &str)] = &[
+pub(super) const MIGRATIONS: &[(u32, &str, &str)] = &[
     (
         1,
         "events",
@@ -51,7 +52,7 @@ fn unavailable(e: clickhouse::error::Error) -> StoreError {
 
 /// The statements of a migration file: split on `;` at line ends, comments
 /// dropped.
-fn statements(sql: &str) -> Vec<String> {
+pub(super) fn statements(sql: &str) -> Vec<String> {
     sql.split(";\n")
         .map(|s| {
             s.lines()
@@ -224,6 +225,7 @@ impl ClickhouseAnalyticsStore {
         database: &str,
         user: Option<&str>,
         password: Option<&str>,
+        cluster: Option<&Cluster>,
     ) -> Result<Self, StoreError> {
         let mut base = Client::default().with_url(url).with_validation(false);
         if let Some(user) = user {
@@ -232,17 +234,22 @@ impl ClickhouseAnalyticsStore {
         if let Some(password) = password {
             base = base.with_password(password);
         }
-        base.query("CREATE DATABASE IF NOT EXISTS ?")
-            .bind(Identifier(database))
+        // The database name was validated with the config (letters, digits,
+        // '-', '_', '.'); DDL takes it in the text because `ON CLUSTER`
+        // statements are rewritten per host by the server.
+        base.query(&create_database(database, cluster))
             .execute()
             .await
             .map_err(unavailable)?;
         let client = base.with_database(database);
+        // On a cluster the record of applied migrations is replicated too,
+        // so a replica never re-applies what another one did.
+        let ddl = |sql: &str| adapt(sql, database, cluster).map_err(StoreError::Other);
         client
-            .query(
+            .query(&ddl(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, \
                  applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY version",
-            )
+            )?)
             .execute()
             .await
             .map_err(unavailable)?;
@@ -257,7 +264,7 @@ impl ClickhouseAnalyticsStore {
             }
             for statement in statements(sql) {
                 client
-                    .query(&statement)
+                    .query(&ddl(&statement)?)
                     .execute()
                     .await
                     .map_err(|e| StoreError::Other(format!("migration {version} {name}: {e}")))?;

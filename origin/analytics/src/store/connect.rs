@@ -19,12 +19,15 @@ pub async fn connect(config: &StoreConfig) -> Result<Arc<dyn AnalyticsStore>, Co
             database,
             user,
             password,
+            cluster,
         } => {
+            let cluster = cluster.clone().map(super::clickhouse_ddl::Cluster);
             let store = super::clickhouse::ClickhouseAnalyticsStore::connect(
                 url,
                 database,
                 user.as_deref(),
                 password.as_deref(),
+                cluster.as_ref(),
             )
             .await;
             Ok(Arc::new(ConnectError::context(

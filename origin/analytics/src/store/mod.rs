@@ -12,6 +12,8 @@ use crate::domain::{
 
 #[cfg(feature = "clickhouse")]
 pub mod clickhouse;
+#[cfg(feature = "clickhouse")]
+pub mod clickhouse_ddl;
 pub mod connect;
 pub mod memory;
 

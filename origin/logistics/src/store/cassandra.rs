@@ -25,6 +25,7 @@ use meridian_common::events::{EventEnvelope, OutboxReader};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlValue;
@@ -134,18 +135,53 @@ fn bucket(id: Uuid) -> i32 {
     (id.as_u128() % BUCKETS as u128) as i32
 }
 
+/// How the keyspace is replicated when the store creates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replication {
+    /// One data center: SimpleStrategy with this many replicas.
+    Simple(u32),
+    /// A cluster spanning data centers (regions): NetworkTopologyStrategy
+    /// with this many replicas in each.
+    PerDatacenter(std::collections::BTreeMap<String, u32>),
+}
+
+/// `CREATE KEYSPACE` for `replication`. Names were validated with the
+/// config (letters, digits, '-', '_', '.'), so quoting them is enough.
+fn create_keyspace(keyspace: &str, replication: &Replication) -> String {
+    let map = match replication {
+        Replication::Simple(n) => format!("'class': 'SimpleStrategy', 'replication_factor': {n}"),
+        Replication::PerDatacenter(dcs) => {
+            std::iter::once("'class': 'NetworkTopologyStrategy'".to_owned())
+                .chain(dcs.iter().map(|(dc, n)| format!("'{dc}': {n}")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {{{map}}}")
+}
+
 impl CassandraShipmentStore {
     pub async fn connect(
         nodes: &[String],
         keyspace: &str,
-        replication_factor: u32,
+        replication: &Replication,
+        local_datacenter: Option<&str>,
     ) -> Result<Self, StoreError> {
         // Every statement times out, so a node that stops answering is a
         // 503 within seconds rather than a hung request.
-        let profile = ExecutionProfile::builder()
-            .request_timeout(Some(Duration::from_secs(5)))
-            .build()
-            .into_handle();
+        let mut profile = ExecutionProfile::builder().request_timeout(Some(Duration::from_secs(5)));
+        if let Some(dc) = local_datacenter {
+            // The region's own data center first (the driver's default
+            // consistency, LOCAL_QUORUM, then stays inside it); another
+            // only while it is down.
+            let policy = DefaultPolicy::builder()
+                .prefer_datacenter(dc.to_owned())
+                .token_aware(true)
+                .permit_dc_failover(true)
+                .build();
+            profile = profile.load_balancing_policy(policy);
+        }
+        let profile = profile.build().into_handle();
         let session = SessionBuilder::new()
             .known_nodes(nodes)
             // Keyspaces and partitioners only (what token-aware routing
@@ -160,13 +196,7 @@ impl CassandraShipmentStore {
             .await
             .map_err(|e| failed(format!("connecting: {e}")))?;
         session
-            .query_unpaged(
-                format!(
-                    "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = \
-                     {{'class': 'SimpleStrategy', 'replication_factor': {replication_factor}}}"
-                ),
-                &[],
-            )
+            .query_unpaged(create_keyspace(keyspace, replication), &[])
             .await
             .map_err(|e| failed(format!("creating keyspace {keyspace}: {e}")))?;
         for ddl in SCHEMA {
@@ -481,5 +511,25 @@ impl OutboxReader for CassandraOutbox {
             total += ids.len() as u64;
         }
         Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_keyspace_is_replicated_as_configured() {
+        assert_eq!(
+            create_keyspace("meridian_logistics", &Replication::Simple(3)),
+            "CREATE KEYSPACE IF NOT EXISTS meridian_logistics WITH replication = \
+             {'class': 'SimpleStrategy', 'replication_factor': 3}"
+        );
+        let dcs = [("us-west".to_owned(), 3), ("us-east".to_owned(), 2)].into();
+        assert_eq!(
+            create_keyspace("ks", &Replication::PerDatacenter(dcs)),
+            "CREATE KEYSPACE IF NOT EXISTS ks WITH replication = \
+             {'class': 'NetworkTopologyStrategy', 'us-east': 2, 'us-west': 3}"
+        );
     }
 }

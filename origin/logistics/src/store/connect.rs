@@ -19,11 +19,20 @@ pub async fn connect(config: &StoreConfig) -> Result<Connected<dyn ShipmentStore
             nodes,
             keyspace,
             replication_factor,
+            datacenters,
+            local_datacenter,
         } => {
-            let store = super::cassandra::CassandraShipmentStore::connect(
+            use super::cassandra::{CassandraShipmentStore, Replication};
+            let replication = if datacenters.is_empty() {
+                Replication::Simple(replication_factor.unwrap_or(1))
+            } else {
+                Replication::PerDatacenter(datacenters.clone())
+            };
+            let store = CassandraShipmentStore::connect(
                 nodes,
                 keyspace,
-                *replication_factor,
+                &replication,
+                local_datacenter.as_deref(),
             )
             .await;
             let store = ConnectError::context(ROLE, "connecting to Cassandra", store)?;
