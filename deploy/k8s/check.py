@@ -13,6 +13,7 @@ cluster would run it, beyond what the Kubernetes schemas see:
 - the edge and every origin take the internal secret from the same Secret
   key, and every ConfigMap or Secret a pod mounts or reads is either in
   the rendering or one of the Secrets docs/deploy.md has the operator make;
+- the PrometheusRule carries deploy/prometheus/alerts.yml's rules as they are;
 - the configs the pods mount pass `edge --check` / `origin --check`, run
   with exactly the environment their Deployment gives them (Secrets as
   placeholder values) and the example stores file.
@@ -105,6 +106,10 @@ FAULTS = {
             {"edge.toml": _edge_config(docs)["data"]["edge.toml"].replace('id = "dallas"', 'id = "houston"')}
         ),
         "regions differ",
+    ),
+    "an alert rule lost": (
+        lambda docs: next(d for d in docs if d["kind"] == "PrometheusRule")["spec"]["groups"][0]["rules"].pop(),
+        "differs from deploy/prometheus/alerts.yml",
     ),
     "origins closed to the edge": (
         lambda docs: next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "origin-portland")["spec"]["ingress"][0]["from"][0]["podSelector"]["matchExpressions"][0].update({"values": ["gateway"]}),
@@ -220,6 +225,16 @@ def check(docs: list[dict], opts: argparse.Namespace, work: pathlib.Path) -> Non
         target = hpa["spec"]["scaleTargetRef"]
         if (target["kind"], target["name"]) not in named:
             problem(f"HorizontalPodAutoscaler/{hpa['metadata']['name']}: no {target['kind']}/{target['name']}")
+
+    # The alert rules are alerts.yml's, every rule an alert with a query.
+    alerts = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
+    rules = by_kind.get("PrometheusRule", [])
+    if len(rules) != 1 or rules[0]["spec"] != alerts:
+        problem("PrometheusRule/meridian-alerts: differs from deploy/prometheus/alerts.yml")
+    for group in alerts["groups"]:
+        for rule in group["rules"]:
+            if not rule.get("alert") or not rule.get("expr"):
+                problem(f"alerts.yml group {group['name']}: a rule without alert or expr")
 
     # Everything mounted or read exists, or is an operator's Secret.
     for dep in deployments:

@@ -3,8 +3,8 @@
 # it): the generated files are current, every kustomization renders (the
 # whole system and each region alone), every rendered object passes the
 # Kubernetes schemas of $K8S_VERSION in strict mode (unknown fields are
-# errors; the Prometheus Operator's PodMonitors have no schema there and
-# are checked by check.py), and check.py cross-checks regions, Services,
+# errors; the Prometheus Operator's PodMonitors and PrometheusRule have no
+# schema there and are checked by check.py), and check.py cross-checks regions, Services,
 # selectors, Secrets and the mounted configs with `edge --check` and
 # `origin --check`.
 #
@@ -38,13 +38,13 @@ for dir in deploy/k8s deploy/k8s/base/edge deploy/k8s/regions/*/; do
   "$KUSTOMIZE" build "$dir" >"$out"
   objects=$(grep -c '^kind:' "$out" || true)
   log "$dir renders ($objects objects); schemas of Kubernetes $K8S_VERSION"
-  # --quiet prints only warnings and failures: the only warning allowed is
-  # the PodMonitor's missing schema.
+  # --quiet prints only warnings and failures: the only warnings allowed
+  # are the Prometheus Operator's kinds, which have no schema there.
   report="$("$KUBERNETES_VALIDATE_VENV/bin/kubernetes-validate" -k "$K8S_VERSION" --strict --quiet "$out" 2>&1)" || {
     echo "$report" >&2
     exit 1
   }
-  unexpected="$(echo "$report" | grep -v "Couldn't find schema for kind PodMonitor with api version monitoring.coreos.com/v1" | grep . || true)"
+  unexpected="$(echo "$report" | grep -Ev "Couldn't find schema for kind (PodMonitor|PrometheusRule) with api version monitoring.coreos.com/v1" | grep . || true)"
   if [[ -n $unexpected ]]; then
     echo "$unexpected" >&2
     exit 1
