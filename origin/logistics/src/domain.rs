@@ -57,6 +57,28 @@ pub struct Shipment {
     pub updated_at: DateTime<Utc>,
 }
 
+impl TrackingStatus {
+    /// The status a history settles on, given its events in the order they
+    /// were recorded: each event moves the status if the transition is
+    /// allowed from where the previous ones left it, and is kept as history
+    /// either way. For one writer this is exactly what `record` computed
+    /// (it refused the rest); for two origins that recorded on the same
+    /// state at once (a store without a compare-and-set, docs/stores.md) it
+    /// is one deterministic status both converge to, so neither change is
+    /// lost to the other's write of the state.
+    pub fn settle<'a>(recorded: impl IntoIterator<Item = &'a TrackingEvent>) -> Option<Self> {
+        let mut events = recorded.into_iter();
+        let first = events.next()?.status;
+        Some(events.fold(first, |status, e| {
+            if status.can_become(e.status) {
+                e.status
+            } else {
+                status
+            }
+        }))
+    }
+}
+
 impl Shipment {
     pub fn record(&mut self, event: TrackingEvent) -> Result<(), String> {
         if !self.status.can_become(event.status) {
@@ -75,6 +97,35 @@ impl Shipment {
 #[cfg(test)]
 mod tests {
     use super::TrackingStatus::*;
+
+    fn at(status: super::TrackingStatus, second: u32) -> super::TrackingEvent {
+        super::TrackingEvent {
+            status,
+            at: chrono::DateTime::from_timestamp(i64::from(second), 0).unwrap(),
+            location: None,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn a_history_settles_on_one_status_whatever_order_concurrent_writes_took() {
+        use super::TrackingStatus;
+        assert_eq!(TrackingStatus::settle(&[]), None);
+        // One writer: what record() allowed, in its order.
+        let single = [at(LabelCreated, 0), at(InTransit, 5), at(OutForDelivery, 3)];
+        assert_eq!(TrackingStatus::settle(&single), Some(OutForDelivery));
+        // Two origins on the same InTransit state, one delivering and one
+        // reporting an exception: delivered, in either order.
+        let base = [at(LabelCreated, 0), at(InTransit, 1)];
+        for (first, second) in [(Delivered, Exception), (Exception, Delivered)] {
+            let history: Vec<_> = base
+                .iter()
+                .cloned()
+                .chain([at(first, 9), at(second, 10)])
+                .collect();
+            assert_eq!(TrackingStatus::settle(&history), Some(Delivered));
+        }
+    }
 
     #[test]
     fn tracking_moves_forward_and_stops_at_delivery() {

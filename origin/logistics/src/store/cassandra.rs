@@ -32,7 +32,7 @@ use scylla::value::CqlValue;
 use uuid::Uuid;
 
 use super::{Change, ShipmentStore, StoreError};
-use crate::domain::{Shipment, TrackingEvent};
+use crate::domain::{Shipment, TrackingEvent, TrackingStatus};
 
 const BUCKETS: i32 = 16;
 const STRIPES: usize = 64;
@@ -309,16 +309,28 @@ impl CassandraShipmentStore {
             return Ok(None);
         };
         let mut shipment: Shipment = serde_json::from_str(&doc).map_err(corrupt)?;
-        let mut history = self
+        let history = self
             .rows::<(i64, i32, String)>(&self.st.get_events, (id,))
             .await?;
-        // Clustering order is (at, seq); sorted again for servers that do
-        // not keep it.
-        history.sort_by_key(|(at, seq, _)| (*at, *seq));
-        shipment.events = history
+        let mut history = history
             .into_iter()
-            .map(|(_, _, raw)| serde_json::from_str::<TrackingEvent>(&raw).map_err(corrupt))
-            .collect::<Result<_, _>>()?;
+            .map(|(at, seq, raw)| {
+                let event = serde_json::from_str::<TrackingEvent>(&raw).map_err(corrupt)?;
+                Ok(((seq, at), event))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // The status is the history's, not the state row's: the row is
+        // last-write-wins across origins, the history rows are each kept.
+        // Recording order is the position (`seq`), concurrent recordings at
+        // one position ordered by time.
+        history.sort_by_key(|(key, _)| *key);
+        if let Some(status) = TrackingStatus::settle(history.iter().map(|(_, e)| e)) {
+            shipment.status = status;
+        }
+        // Shown oldest first; clustering order is (at, seq), sorted again
+        // for servers that do not keep it.
+        history.sort_by_key(|((seq, at), _)| (*at, *seq));
+        shipment.events = history.into_iter().map(|(_, e)| e).collect();
         Ok(Some((shipment, ver)))
     }
 
