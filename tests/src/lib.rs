@@ -196,10 +196,21 @@ fn edge_client(ca_pem: &[u8], https: SocketAddr) -> reqwest::ClientBuilder {
 
 pub fn free_port() -> SocketAddr {
     // Pingora binds its own listeners, so reserve a port by binding and
-    // releasing it; below the ephemeral range collisions are unlikely.
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
+    // releasing it. The kernel may hand a released port out again, and
+    // Pingora's listeners set SO_REUSEPORT, so two clusters of one test
+    // binary given the same port would both bind it and share its
+    // connections (seen in CI: a metrics scrape answered by another edge's
+    // TLS listener). No port is handed out twice in a process.
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port");
+        if GIVEN.lock().unwrap().insert(addr.port()) {
+            return addr;
+        }
+    }
 }
 
 /// A loopback address that refuses connections for as long as the returned
@@ -951,9 +962,9 @@ struct RunningEdge {
 }
 
 /// Starts an edge with the config `text(ports)` written to `path`, and
-/// waits until both its HTTPS listener (a TLS handshake that verifies
-/// against the test CA, so it is this edge and no other process) and its
-/// admin API answer. Ports are picked by binding and releasing them, so
+/// waits until its HTTPS listener (a TLS handshake that verifies against
+/// the test CA, so it is this edge and no other process), its admin API and
+/// its metrics endpoint answer. Ports are picked by binding and releasing them, so
 /// another test can take one in between: an edge that cannot bind does not
 /// become ready, and is started again on other ports.
 async fn launch_edge(
@@ -980,8 +991,8 @@ async fn launch_edge(
 }
 
 impl RunningEdge {
-    /// True once both listeners answer; false if the edge ended (a listener
-    /// failed to bind) or 20 s passed.
+    /// True once its HTTPS, admin and metrics listeners answer; false if the
+    /// edge ended (a listener failed to bind) or 20 s passed.
     async fn answers(&self, ca_pem: &[u8]) -> bool {
         let https = trusting(ca_pem, self.ports.https)
             .timeout(Duration::from_secs(2))
@@ -1001,7 +1012,12 @@ impl RunningEdge {
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success());
-            if admin_ok && https.get(&url).send().await.is_ok() {
+            let metrics_ok = admin
+                .get(format!("http://{}/metrics", self.ports.metrics))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if admin_ok && metrics_ok && https.get(&url).send().await.is_ok() {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
