@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use meridian_common::events::MemoryOutbox;
+use meridian_common::events::{EventEnvelope, MemoryOutbox};
 use meridian_common::{SellerId, UserId};
 use meridian_logistics::domain::{Shipment, TrackingEvent, TrackingStatus};
 use meridian_logistics::store::memory::MemoryShipmentStore;
@@ -27,6 +27,21 @@ fn shipment(order: Uuid, tracking: &str) -> Shipment {
     }
 }
 
+/// A carrier scan to `status`, now, as a store change.
+fn scan(
+    status: TrackingStatus,
+) -> impl Fn(&mut Shipment) -> Result<Vec<EventEnvelope>, String> + Send + Sync {
+    move |s: &mut Shipment| {
+        s.record(TrackingEvent {
+            status,
+            at: Utc::now(),
+            location: None,
+            note: None,
+        })?;
+        Ok(Vec::new())
+    }
+}
+
 async fn shipment_store_contract(store: Arc<dyn ShipmentStore>) {
     store.ping().await.unwrap();
     let order = Uuid::now_v7();
@@ -45,17 +60,6 @@ async fn shipment_store_contract(store: Arc<dyn ShipmentStore>) {
     store.open(&b, Vec::new()).await.unwrap();
     assert_eq!(store.by_order(order).await.unwrap().len(), 2);
 
-    let scan = |status| {
-        move |s: &mut Shipment| {
-            s.record(TrackingEvent {
-                status,
-                at: Utc::now(),
-                location: None,
-                note: None,
-            })?;
-            Ok(Vec::new())
-        }
-    };
     let moved = store
         .update(a.id, &scan(TrackingStatus::Delivered))
         .await
@@ -93,7 +97,7 @@ async fn memory_shipment_store() {
 #[cfg(feature = "cassandra")]
 #[tokio::test]
 async fn cassandra_shipment_store() {
-    use meridian_common::events::{EventEnvelope, OutboxReader};
+    use meridian_common::events::OutboxReader;
     use meridian_common::testing::{backend_endpoint, unique_namespace};
     use meridian_logistics::store::cassandra::{CassandraShipmentStore, Replication};
 
@@ -190,17 +194,6 @@ async fn cassandra_concurrent_origins_converge() {
     };
     // Two stores: two origins, each with its own per-shipment locks.
     let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
-    let scan = |status| {
-        move |x: &mut Shipment| {
-            x.record(TrackingEvent {
-                status,
-                at: Utc::now(),
-                location: None,
-                note: None,
-            })?;
-            Ok(Vec::new())
-        }
-    };
     let (mut both_recorded, rounds) = (0, 20);
     for n in 0..rounds {
         let s = shipment(Uuid::now_v7(), &format!("1ZRACE{n}"));
