@@ -12,7 +12,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
-K8S_VERSION="${K8S_VERSION:-1.34.0}"
+# The newest Kubernetes the pinned validator knows; the manifests need 1.30+
+# (the preStop sleep action).
+K8S_VERSION="${K8S_VERSION:-1.37.0}"
 TOOLS="${MERIDIAN_TOOLS_DIR:-/var/tmp/meridian-tools}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 log() { echo "k8s check: $*" >&2; }
