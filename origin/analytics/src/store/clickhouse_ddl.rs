@@ -120,7 +120,8 @@ fn qualify_from(select: &str, database: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    const CLUSTER: Option<&Cluster> = None;
+    /// One server: no cluster.
+    const ONE_SERVER: Option<&Cluster> = None;
 
     fn cluster() -> Cluster {
         Cluster("meridian".into())
@@ -130,9 +131,9 @@ mod tests {
     fn without_a_cluster_the_sql_is_as_written() {
         let sql =
             "CREATE TABLE IF NOT EXISTS events (id String) ENGINE = ReplacingMergeTree ORDER BY id";
-        assert_eq!(adapt(sql, "m", CLUSTER).unwrap(), sql);
+        assert_eq!(adapt(sql, "m", ONE_SERVER).unwrap(), sql);
         assert_eq!(
-            create_database("m", CLUSTER),
+            create_database("m", ONE_SERVER),
             "CREATE DATABASE IF NOT EXISTS m"
         );
     }
