@@ -84,11 +84,17 @@ EDITS = [
 ]
 
 
-def render(text: str) -> str:
-    for pattern, replacement in EDITS:
+def edit(text: str, edits: list[tuple[str, str]], source: pathlib.Path) -> str:
+    """Applies each (pattern, replacement), each of which must match once."""
+    for pattern, replacement in edits:
         text, n = re.subn(pattern, lambda _m, r=replacement: r, text, flags=re.M)
         if n != 1:
-            sys.exit(f"generate.py: {pattern!r} matched {n} times in {SOURCE}; update the script")
+            sys.exit(f"generate.py: {pattern!r} matched {n} times in {source}; update the script")
+    return text
+
+
+def render(text: str) -> str:
+    text = edit(text, EDITS, SOURCE)
     # Each region's origin by its Service name.
     def origin(m: re.Match) -> str:
         return f'{m.group(1)}origin = "{ORIGIN.format(id=m.group(2))}"'
@@ -115,7 +121,6 @@ REGION_HEADER = """\
 """
 
 REGION_EDITS = [
-    (r'\A#[^\n]*\n', None),
     (r'^listen = "127\.0\.0\.1:\d+"$', 'listen = "0.0.0.0:7100"'),
     (r'^# Development secret shared[^\n]*\n#[^\n]*\ninternal_secret = "[^"]*"\n', ''),
     (r'^# Every store is embedded[^\n]*\n(#[^\n]*\n)*(\[stores\.[a-z]+\]\nbackend = "memory"\n\n?)+', ''),
@@ -147,12 +152,9 @@ def region(source: pathlib.Path) -> tuple[str, str, str]:
     text = source.read_text()
     rid = re.search(r'^id = "([a-z-]+)"$', text, flags=re.M).group(1)
     name = re.search(r'^name = "([^"]+)"$', text, flags=re.M).group(1)
-    for pattern, replacement in REGION_EDITS:
-        if replacement is None:
-            replacement = REGION_HEADER.format(id=rid, name=name)
-        text, n = re.subn(pattern, lambda _m, r=replacement: r, text, flags=re.M)
-        if n != 1:
-            sys.exit(f"generate.py: {pattern!r} matched {n} times in {source}; update the script")
+    # The file's first comment line gives way to the generated header.
+    header = (r'\A#[^\n]*\n', REGION_HEADER.format(id=rid, name=name))
+    text = edit(text, [header, *REGION_EDITS], source)
     return rid, text.rstrip("\n") + "\n", REGION_KUSTOMIZATION.format(id=rid, name=name)
 
 

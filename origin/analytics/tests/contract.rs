@@ -315,21 +315,11 @@ async fn memory_store_meets_the_contract() {
 #[cfg(feature = "clickhouse")]
 #[tokio::test]
 async fn clickhouse_store_meets_the_contract() {
-    use meridian_analytics::store::clickhouse::ClickhouseAnalyticsStore;
     let Some(url) = meridian_common::testing::backend_endpoint("MERIDIAN_TEST_CLICKHOUSE") else {
         return;
     };
     let db = meridian_common::testing::unique_namespace("analytics");
-    let store = ClickhouseAnalyticsStore::connect(&url, &db, None, None, None)
-        .await
-        .unwrap();
-    analytics_store_contract(Arc::new(store), &db).await;
-    // Migrations are idempotent: a second origin connecting to the same
-    // database finds everything in place.
-    let again = ClickhouseAnalyticsStore::connect(&url, &db, None, None, None)
-        .await
-        .unwrap();
-    again.ping().await.unwrap();
+    clickhouse_contract(&url, &db, None).await;
     drop_database(&url, &db, "").await;
 }
 
@@ -340,7 +330,6 @@ async fn clickhouse_store_meets_the_contract() {
 #[cfg(feature = "clickhouse")]
 #[tokio::test]
 async fn clickhouse_cluster_store_meets_the_contract() {
-    use meridian_analytics::store::clickhouse::ClickhouseAnalyticsStore;
     use meridian_analytics::store::clickhouse_ddl::Cluster;
     use meridian_common::testing::backend_endpoint;
     let (Some(url), Some(cluster)) = (
@@ -350,13 +339,8 @@ async fn clickhouse_cluster_store_meets_the_contract() {
         return;
     };
     let db = meridian_common::testing::unique_namespace("analytics_cluster");
-    let on = Cluster(cluster.clone());
-    let store = ClickhouseAnalyticsStore::connect(&url, &db, None, None, Some(&on))
-        .await
-        .unwrap();
-    let client = clickhouse::Client::default()
-        .with_url(&url)
-        .with_validation(false);
+    clickhouse_contract(&url, &db, Some(&Cluster(cluster.clone()))).await;
+    let client = clickhouse_client(&url);
     let engines: Vec<(String, String)> = client
         .query("SELECT name, engine FROM system.tables WHERE database = ? AND engine LIKE '%MergeTree' ORDER BY name")
         .bind(&db)
@@ -375,19 +359,39 @@ async fn clickhouse_cluster_store_meets_the_contract() {
         .unwrap();
     let tables: Vec<String> = engines.into_iter().map(|(t, _)| t).collect();
     assert_eq!(replicas, tables, "every table has its replica in ZooKeeper");
-    analytics_store_contract(Arc::new(store), &db).await;
-    let again = ClickhouseAnalyticsStore::connect(&url, &db, None, None, Some(&on))
+    drop_database(&url, &db, &format!(" ON CLUSTER {cluster}")).await;
+}
+
+/// The contract on a ClickHouse database made by the store's migrations;
+/// then a second origin connecting to it finds everything in place
+/// (migrations are idempotent).
+#[cfg(feature = "clickhouse")]
+async fn clickhouse_contract(
+    url: &str,
+    db: &str,
+    cluster: Option<&meridian_analytics::store::clickhouse_ddl::Cluster>,
+) {
+    use meridian_analytics::store::clickhouse::ClickhouseAnalyticsStore;
+    let store = ClickhouseAnalyticsStore::connect(url, db, None, None, cluster)
+        .await
+        .unwrap();
+    analytics_store_contract(Arc::new(store), db).await;
+    let again = ClickhouseAnalyticsStore::connect(url, db, None, None, cluster)
         .await
         .unwrap();
     again.ping().await.unwrap();
-    drop_database(&url, &db, &format!(" ON CLUSTER {cluster}")).await;
+}
+
+#[cfg(feature = "clickhouse")]
+fn clickhouse_client(url: &str) -> clickhouse::Client {
+    clickhouse::Client::default()
+        .with_url(url)
+        .with_validation(false)
 }
 
 #[cfg(feature = "clickhouse")]
 async fn drop_database(url: &str, db: &str, on_cluster: &str) {
-    clickhouse::Client::default()
-        .with_url(url)
-        .with_validation(false)
+    clickhouse_client(url)
         .query(&format!("DROP DATABASE IF EXISTS {db}{on_cluster}"))
         .execute()
         .await
