@@ -69,6 +69,8 @@ pub struct EdgeApp {
     pub certs: Arc<CertStore>,
     pub state: Arc<ArcSwap<EdgeState>>,
     pub metrics: Arc<EdgeMetrics>,
+    /// The span exporter (`[tracing]`), flushed at shutdown.
+    pub tracing: Option<Arc<meridian_telemetry::Pipeline>>,
 }
 
 /// rustls needs a process-wide crypto provider; installing twice is fine.
@@ -111,7 +113,15 @@ pub fn build(config: &EdgeConfig, path: &Path) -> anyhow::Result<EdgeApp> {
         metrics.clone(),
     ));
 
-    let edge = Edge::new(state.clone(), metrics.clone());
+    let tracing = config
+        .tracing
+        .as_ref()
+        .map(|t| meridian_telemetry::Pipeline::start(&t.export(), "meridian-edge", Vec::new()))
+        .transpose()
+        .map_err(anyhow::Error::msg)?
+        .map(Arc::new);
+    let tracer = tracing.as_ref().map(|p| p.tracer("meridian-edge"));
+    let edge = Edge::new(state.clone(), metrics.clone(), tracer);
     let mut proxy = http_proxy_service_with_name(&conf, edge, "meridian-edge");
     if let Some(app) = proxy.app_logic_mut() {
         let mut options = HttpServerOptions::default();
@@ -171,7 +181,20 @@ pub fn build(config: &EdgeConfig, path: &Path) -> anyhow::Result<EdgeApp> {
         certs,
         state,
         metrics,
+        tracing,
     })
+}
+
+/// Sends the spans still batched when the edge shuts down.
+pub struct FlushSpans(pub Arc<meridian_telemetry::Pipeline>);
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for FlushSpans {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let _ = shutdown.changed().await;
+        let pipeline = self.0.clone();
+        let _ = tokio::task::spawn_blocking(move || pipeline.shutdown()).await;
+    }
 }
 
 /// Reloads on every SIGHUP until shutdown.
@@ -218,8 +241,16 @@ impl EdgeApp {
             admin,
             health,
             purge_feed,
+            tracing,
             ..
         } = self;
+        if let Some(pipeline) = tracing {
+            let flush = FlushSpans(pipeline);
+            let s = shutdown.clone();
+            tasks.spawn(async move {
+                pingora::services::background::BackgroundService::start(&flush, s).await
+            });
+        }
         let s = shutdown.clone();
         tasks.spawn(async move { proxy.start_service(None, s, 1).await });
         if let Some(mut redirect) = redirect {

@@ -107,6 +107,12 @@ fn main() -> ExitCode {
             meridian_edge::ops::watch::WatchReload(app.reloader.clone()),
         ));
     }
+    if let Some(pipeline) = app.tracing.clone() {
+        server.add_service(background_service(
+            "span flush",
+            meridian_edge::FlushSpans(pipeline),
+        ));
+    }
     server.add_service(app.proxy);
     if let Some(redirect) = app.redirect {
         server.add_service(redirect);

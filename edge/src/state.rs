@@ -42,6 +42,8 @@ pub struct EdgeState {
     pub protocol: Protocol,
     /// HSTS goes to development names (`localhost`, IPs) too.
     pub hsts_on_dev_names: bool,
+    /// Peers whose `traceparent` is continued (`[tracing]`); empty: none.
+    pub trace_sources: Vec<ipnet::IpNet>,
 }
 
 impl EdgeState {
@@ -144,6 +146,10 @@ impl EdgeState {
             compression: Compression::new(&config.compression),
             protocol: Protocol::new(&config.protocol),
             hsts_on_dev_names: config.edge.hsts_on_dev_names,
+            trace_sources: config
+                .tracing
+                .as_ref()
+                .map_or_else(Vec::new, |t| t.trusted_sources.clone()),
         })
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod call;
+pub mod otlp;
 pub mod raw;
 pub mod storefront;
 
@@ -319,8 +320,12 @@ fn region_config(id: &str, listen: &str, backends: Backends<'_>) -> RegionConfig
          listen = \"{listen}\"\ninternal_secret = \"{SECRET}\"\n\
          [logistics]\ncarrier_secret = \"{CARRIER_SECRET}\"\n\
          [analytics]\nadmin_token = \"{ADMIN_TOKEN}\"\nbatch_max_wait_ms = 100\n\
-         loader = {}\n[orders]\n{}\n",
+         loader = {}\nloader_group = \"{}-loader\"\n[orders]\n{}\n",
         id == REGIONS[0].0,
+        // A group per cluster: a test that failed without stopping its
+        // loader leaves a member the broker waits for before the next
+        // cluster's loader may join a shared group.
+        backends.namespace,
         backends.orders
     );
     if let Some((url, prefix)) = backends.redis {

@@ -41,6 +41,12 @@ pub fn is_edge_owned(name: &str) -> bool {
         || name.starts_with("x-forwarded-")
 }
 
+/// W3C Trace Context headers: a client's are believed only from the
+/// edge's trusted peers (`[tracing] trusted_sources`), like `x-client-geo`.
+pub fn is_trace_context(name: &str) -> bool {
+    name == "traceparent" || name == "tracestate"
+}
+
 /// The session cookie set by the auth service and read by the edge.
 pub const SESSION_COOKIE: &str = "meridian_session";
 /// Seller API keys start with this (`mk_` + 43 base64url characters).
@@ -66,5 +72,10 @@ mod tests {
         for name in ["x-cache-status", "accept", "x-client-geo", "authorization"] {
             assert!(!is_edge_owned(name), "{name}");
         }
+        // Trace context is the client's unless untrusted: not edge-owned.
+        for name in ["traceparent", "tracestate"] {
+            assert!(is_trace_context(name) && !is_edge_owned(name), "{name}");
+        }
+        assert!(!is_trace_context("traceresponse"));
     }
 }

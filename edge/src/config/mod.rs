@@ -16,11 +16,13 @@ use crate::geo::{Location, MAX_REGIONS};
 mod address;
 mod compression;
 mod protocol;
+mod trace;
 mod traffic;
 
 pub use address::OriginAddr;
 pub use compression::{CompressionConfig, Levels};
 pub use protocol::ProtocolConfig;
+pub use trace::TracingConfig;
 pub use traffic::{CacheConfig, CacheRule, RateLimitConfig, RateLimitGroup};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +50,9 @@ pub struct EdgeConfig {
     pub compression: CompressionConfig,
     #[serde(default)]
     pub protocol: ProtocolConfig,
+    /// Spans over OTLP; absent: off.
+    #[serde(default)]
+    pub tracing: Option<TracingConfig>,
     pub regions: Vec<RegionEntry>,
     pub routes: Vec<RouteEntry>,
 }
@@ -598,6 +603,9 @@ impl EdgeConfig {
         if self.edge.max_body_bytes == 0 {
             return invalid("edge.max_body_bytes".into(), "must be at least 1");
         }
+        if let Some(Err((key, message))) = self.tracing.as_ref().map(|t| t.export().validate()) {
+            return invalid(meridian_telemetry::config::qualified(key).into(), &message);
+        }
         check_location("edge.location", self.edge.location).or_else(|m| invalid(m.0, &m.1))?;
         for (i, n) in self.geo.networks.iter().enumerate() {
             let loc = Location {
@@ -941,6 +949,22 @@ mod tests {
             (
                 format!("{SAMPLE}\n[admin]\nlisten = \"127.0.0.1:9901\"\ntoken = \"short\"\n"),
                 "admin.token",
+            ),
+            (
+                format!("{SAMPLE}\n[tracing]\nendpoint = \"https://otel:4318/v1/traces\"\n"),
+                "tracing.endpoint",
+            ),
+            (
+                format!(
+                    "{SAMPLE}\n[tracing]\nendpoint = \"http://127.0.0.1:4318/v1/traces\"\nsample_ratio = 2.0\n"
+                ),
+                "tracing.sample_ratio",
+            ),
+            (
+                format!(
+                    "{SAMPLE}\n[tracing]\nendpoint = \"http://127.0.0.1:4318/v1/traces\"\ntrusted_sources = [\"nope\"]\n"
+                ),
+                "trusted_sources",
             ),
             (
                 format!(

@@ -105,6 +105,15 @@ fn prepare(
             "{file}: listen: listeners cannot change on reload (restart or upgrade the edge)"
         ));
     }
+    // The exporter is the process's (its runtime, batches and sampler):
+    // only whom the edge believes a traceparent from changes live.
+    let exporter = |c: &EdgeConfig| c.tracing.as_ref().map(|t| t.export());
+    if exporter(&config) != exporter(&current.config) {
+        return Err(format!(
+            "{file}: tracing: the exporter (on/off, endpoint, sample_ratio, service_name) \
+             cannot change on reload (restart or upgrade the edge); trusted_sources can"
+        ));
+    }
     if config.admin.listen != current.config.admin.listen {
         return Err(format!(
             "{file}: admin.listen: the admin listener cannot change on reload"

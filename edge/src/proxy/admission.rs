@@ -137,6 +137,9 @@ impl Edge {
             Resolved::NotFound => return Err(refuse(404, "not_found", "no such route")),
         };
         ctx.service = route.service;
+        if let Some(trace) = &ctx.trace {
+            trace.route(&req.method, route.pattern.as_str());
+        }
         ctx.html_errors = route.html_errors;
         ctx.timeout = route.timeout;
         ctx.max_body_bytes = route.max_body_bytes.unwrap_or(state.max_body_bytes);
@@ -195,7 +198,8 @@ impl Edge {
         let Some(endpoint) = state.upstreams.endpoint(region) else {
             return Err(refuse(503, "unavailable", "no region available"));
         };
-        match state
+        let phase = ctx.trace.as_ref().map(|t| t.phase("session check"));
+        let lookup = state
             .sessions
             .validate(
                 &credential,
@@ -203,8 +207,9 @@ impl Edge {
                 ctx.request_id.as_ref(),
                 &self.metrics,
             )
-            .await
-        {
+            .await;
+        drop(phase);
+        match lookup {
             Lookup::Valid(Principal::User(user)) => ctx.user = Some(user),
             Lookup::Valid(Principal::Seller(key)) => ctx.seller = Some(key),
             Lookup::Invalid if required => {

@@ -41,6 +41,7 @@ mod caching;
 mod compressing;
 mod ids;
 mod respond;
+mod spans;
 mod stale;
 
 use ids::{ip_header, RequestIds};
@@ -55,14 +56,21 @@ pub struct Edge {
     pub state: Arc<ArcSwap<EdgeState>>,
     pub metrics: Arc<EdgeMetrics>,
     ids: RequestIds,
+    /// `[tracing]` on: every request gets a trace.
+    tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
 }
 
 impl Edge {
-    pub fn new(state: Arc<ArcSwap<EdgeState>>, metrics: Arc<EdgeMetrics>) -> Self {
+    pub fn new(
+        state: Arc<ArcSwap<EdgeState>>,
+        metrics: Arc<EdgeMetrics>,
+        tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
+    ) -> Self {
         Self {
             state,
             metrics,
             ids: RequestIds::new(),
+            tracer,
         }
     }
 }
@@ -111,6 +119,11 @@ pub struct Ctx {
     class: crate::upstream::Class,
     /// The region had no slot free: answered 503 overloaded.
     shed: bool,
+    /// The client may send `traceparent` (a `[tracing] trusted_sources`
+    /// peer); anyone else's is dropped.
+    trace_trusted: bool,
+    /// The request's spans (`[tracing]` on).
+    trace: Option<Box<spans::RequestTrace>>,
 }
 
 /// A cache-eligible request on its way to the origin.
@@ -252,6 +265,8 @@ impl ProxyHttp for Edge {
             slot: None,
             class: crate::upstream::Class::AnonymousRead,
             shed: false,
+            trace_trusted: false,
+            trace: None,
         }
     }
 
@@ -266,6 +281,17 @@ impl ProxyHttp for Edge {
                 });
         ctx.ranking = Some(ranking);
         ctx.geo = source;
+        ctx.trace_trusted = !state.trace_sources.is_empty()
+            && client_ip(session)
+                .is_some_and(|ip| state.trace_sources.iter().any(|n| n.contains(&ip)));
+        if let Some(tracer) = &self.tracer {
+            ctx.trace = Some(Box::new(spans::RequestTrace::start(
+                tracer,
+                session.req_header(),
+                ctx.trace_trusted,
+                std::time::SystemTime::now() - ctx.start.elapsed(),
+            )));
+        }
         ctx.state = Some(state.clone());
         // Chosen now for the credential check's introspection and for the
         // region header of an edge-made answer; upstream_peer chooses again.
@@ -284,7 +310,10 @@ impl ProxyHttp for Edge {
         if let Some(rule) = admitted.cache_rule {
             let method = &session.req_header().method;
             if policy::cacheable_request(method, admitted.has_credential) {
-                return self.cache_lookup(session, ctx, &state, rule).await;
+                let phase = ctx.trace.as_ref().map(|t| t.phase("cache lookup"));
+                let answered = self.cache_lookup(session, ctx, &state, rule).await;
+                drop(phase);
+                return answered;
             }
             if method == Method::GET || method == Method::HEAD {
                 ctx.cache_status = Some(CacheStatus::Bypass);
@@ -302,6 +331,9 @@ impl ProxyHttp for Edge {
         };
         ctx.region = Some(i);
         ctx.tried |= 1 << i;
+        if let (Some(trace), Some(state)) = (ctx.trace.as_mut(), ctx.state.as_deref()) {
+            trace.upstream(&state.upstreams.region(i).id);
+        }
         // A retry elsewhere gives back the slot of the region it leaves.
         ctx.slot = None;
         match self.state(ctx).upstreams.take_slot(i, ctx.class).await {
@@ -337,6 +369,9 @@ impl ProxyHttp for Edge {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
+        if let Some(trace) = ctx.trace.as_mut() {
+            trace.upstream_failed(&e);
+        }
         let failure = stale::Failure {
             reused: client_reused,
             write_error: e.etype == ErrorType::WriteError,
@@ -379,6 +414,9 @@ impl ProxyHttp for Edge {
         ctx: &mut Ctx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        if let Some(trace) = ctx.trace.as_mut() {
+            trace.upstream_failed(&e);
+        }
         self.count_failure(ctx);
         let retry = self.retry_elsewhere(session, ctx);
         e.set_retry(retry);
@@ -425,9 +463,14 @@ impl ProxyHttp for Edge {
         ctx: &mut Ctx,
     ) -> Result<()> {
         // Identity and internal headers are ours alone: drop whatever the
-        // client sent under those names before adding the real ones. Most
-        // requests carry none, so look before collecting.
-        let spoofable = |k: &http::HeaderName| headers::is_edge_owned(k.as_str());
+        // client sent under those names before adding the real ones (and
+        // trace context, unless a trusted peer sent it). Most requests
+        // carry none, so look before collecting.
+        let trusted = ctx.trace_trusted;
+        let spoofable = |k: &http::HeaderName| {
+            headers::is_edge_owned(k.as_str())
+                || (!trusted && headers::is_trace_context(k.as_str()))
+        };
         if upstream.headers.keys().any(spoofable) {
             let names: Vec<http::HeaderName> = upstream
                 .headers
@@ -460,6 +503,9 @@ impl ProxyHttp for Edge {
         if let Some(id) = &ctx.request_id {
             upstream.insert_header(REQUEST_ID_HEADER, id.clone())?;
         }
+        if let Some(trace) = &ctx.trace {
+            trace.inject(upstream)?;
+        }
         // The client's address for the origins' logs. (No x-forwarded-proto:
         // the edge is where TLS ends, and every request it forwards came in
         // over it.)
@@ -476,6 +522,9 @@ impl ProxyHttp for Edge {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let status = resp.status.as_u16();
+        if let Some(trace) = ctx.trace.as_mut() {
+            trace.upstream_answered(status, false);
+        }
         if let (Some(state), Some(i)) = (ctx.state.as_deref(), ctx.region) {
             // An origin shedding load (its overload mark on a 503) is
             // healthy, only full: counting it would eject the region and pile
@@ -518,6 +567,9 @@ impl ProxyHttp for Edge {
         // slow client is still reading the answer from the edge.
         if end_of_stream {
             ctx.slot = None;
+            if let Some(trace) = ctx.trace.as_mut() {
+                trace.upstream_answered(0, true);
+            }
         }
         Ok(None)
     }
@@ -608,6 +660,16 @@ impl ProxyHttp for Edge {
         if let Some(outcome) = ctx.cache_status {
             self.metrics.record_cache(outcome);
         }
+        let trace_id = ctx.trace.as_ref().map(|t| t.trace_id());
+        if let Some(trace) = ctx.trace.take() {
+            trace.finish(spans::Outcome {
+                status,
+                service: SERVICE_LABELS[ctx.service],
+                region: region.map(|r| r.id.as_str()),
+                cache: ctx.cache_status.map(CacheStatus::as_str),
+                retried: ctx.retried,
+            });
+        }
         if state.is_some_and(|s| s.access_log) {
             let req = session.req_header();
             tracing::info!(
@@ -621,6 +683,7 @@ impl ProxyHttp for Edge {
                 cache = ctx.cache_status.map_or("-", CacheStatus::as_str),
                 geo = ctx.geo.as_str(),
                 retried = ctx.retried,
+                trace_id = trace_id.map(tracing::field::display),
                 duration_us = elapsed.as_micros() as u64,
                 error = e.map(|e| e.to_string()),
             );

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meridian_common::kafka::{create_topics, topics, TopicLayout};
+use meridian_common::telemetry::{message_span, MessageSpan};
+use meridian_telemetry::propagation::TRACEPARENT;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::domain::decode;
@@ -78,6 +81,7 @@ impl KafkaLoader {
     /// (retrying until it succeeds). The offsets are not committed yet.
     pub async fn load_batch(&self) -> Result<Loaded, String> {
         let mut records = Vec::new();
+        let mut spans = Vec::new();
         let mut next: HashMap<(String, i32), i64> = HashMap::new();
         let mut deadline = None;
         while records.len() < self.settings.batch_max_events {
@@ -107,6 +111,11 @@ impl KafkaLoader {
                 message.partition(),
                 message.offset()
             );
+            let parent = message
+                .headers()
+                .and_then(|h| h.iter().find(|h| h.key == TRACEPARENT))
+                .and_then(|h| std::str::from_utf8(h.value?).ok());
+            spans.extend(message_span(MessageSpan::Consume, parent, message.topic()));
             records.push(decode(
                 &source,
                 Some(message.topic()),
@@ -119,6 +128,8 @@ impl KafkaLoader {
             );
         }
         let ingested = ingest_until_done(self.store.as_ref(), &records, &self.stats).await;
+        // Each traced message's span lasts until its batch is written.
+        drop(spans);
         let mut offsets = TopicPartitionList::new();
         for ((topic, partition), offset) in next {
             offsets

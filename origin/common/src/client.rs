@@ -16,9 +16,10 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tower::ServiceExt;
+use tracing::Instrument;
 
 use crate::internal::INTERNAL_HEADER;
-use crate::ApiError;
+use crate::{telemetry, ApiError};
 
 /// A router registered after construction, so services that call each other
 /// (orders ↔ logistics) can be wired in any order.
@@ -164,12 +165,42 @@ impl InternalClient {
     /// The whole answer, headers included (a caller that passes cookies on
     /// needs `Set-Cookie`), for any kind of body. Fails only when the
     /// service cannot be reached; error statuses are in the `Answer`.
+    /// Traced (when exporting) as a client span whose `traceparent` the
+    /// callee continues.
     pub async fn exchange(
         &self,
         method: Method,
         path: &str,
         payload: Payload,
         headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<Answer, ClientError> {
+        let Some(span) = telemetry::call_span(self.service, &method) else {
+            return self
+                .send(method, path, payload, headers, HeaderMap::new())
+                .await;
+        };
+        let mut trace = HeaderMap::new();
+        telemetry::inject(&span, &mut trace);
+        let answer = self
+            .send(method, path, payload, headers, trace)
+            .instrument(span.clone())
+            .await;
+        match &answer {
+            Ok(answer) => telemetry::record_status(&span, answer.status),
+            Err(_) => {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        answer
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        payload: Payload,
+        headers: &[(HeaderName, HeaderValue)],
+        trace: HeaderMap,
     ) -> Result<Answer, ClientError> {
         let (content_type, payload) = match payload {
             Payload::Empty => (HeaderValue::from_static("application/json"), Bytes::new()),
@@ -185,8 +216,11 @@ impl InternalClient {
                     .get()
                     .cloned()
                     .ok_or_else(|| ClientError::Unavailable(self.service, "not wired".into()))?;
-                let mut request = Request::builder().method(method).uri(path);
-                for (name, value) in headers {
+                let mut request = Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .extension(telemetry::InProcessCall);
+                for (name, value) in headers.iter().map(|(n, v)| (n, v)).chain(&trace) {
                     request = request.header(name, value);
                 }
                 let request = request
@@ -213,7 +247,8 @@ impl InternalClient {
                     .request(method, format!("{base}{path}"))
                     .header(INTERNAL_HEADER, self.secret.clone())
                     .header("content-type", content_type)
-                    .body(payload);
+                    .body(payload)
+                    .headers(trace);
                 for (name, value) in headers {
                     request = request.header(name, value);
                 }

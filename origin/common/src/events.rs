@@ -30,6 +30,10 @@ pub struct EventEnvelope {
     /// The aggregate the event belongs to (ordering key).
     pub aggregate_id: String,
     pub payload: serde_json::Value,
+    /// W3C `traceparent` of the span that caused the event (tracing on and
+    /// sampled): the relay and the consumers continue that trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 impl EventEnvelope {
@@ -48,6 +52,7 @@ impl EventEnvelope {
             region: region.to_owned(),
             aggregate_id: aggregate_id.to_string(),
             payload: serde_json::to_value(payload).unwrap_or(serde_json::Value::Null),
+            trace: crate::telemetry::current_traceparent(),
         }
     }
 

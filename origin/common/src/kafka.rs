@@ -17,7 +17,11 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
+use meridian_telemetry::propagation::TRACEPARENT;
+use tracing::Span;
+
 use crate::events::{EventBus, EventEnvelope, EventSink};
+use crate::telemetry::{message_span, traceparent_of, MessageSpan};
 
 /// The services whose outboxes are relayed, i.e. the topics to create.
 pub const SERVICES: [&str; 7] = [
@@ -133,29 +137,55 @@ impl EventSink for KafkaSink {
                 )
             })
             .collect();
+        // A traced event's publish span (kept open until the brokers
+        // acknowledged) is the parent its consumers continue, through the
+        // message's `traceparent` header.
+        let spans: Vec<Option<Span>> = batch
+            .iter()
+            .zip(&encoded)
+            .map(|(e, (topic, _))| message_span(MessageSpan::Publish, e.trace.as_deref(), topic))
+            .collect();
         // Enqueued in order (the idempotent producer keeps that order per
         // partition), then awaited together.
-        let sends = batch.iter().zip(&encoded).map(|(e, (topic, payload))| {
-            let headers = OwnedHeaders::new()
-                .insert(Header {
-                    key: "event-type",
-                    value: Some(e.event_type.as_str()),
-                })
-                .insert(Header {
-                    key: "event-id",
-                    value: Some(e.id.to_string().as_str()),
-                });
-            self.producer.send(
-                FutureRecord::to(topic)
-                    .key(e.aggregate_id.as_str())
-                    .payload(payload.as_str())
-                    .headers(headers),
-                DELIVERY_TIMEOUT,
-            )
-        });
-        for result in futures::future::join_all(sends).await {
+        let sends = batch
+            .iter()
+            .zip(&encoded)
+            .zip(&spans)
+            .map(|((e, (topic, payload)), span)| {
+                let mut headers = OwnedHeaders::new()
+                    .insert(Header {
+                        key: "event-type",
+                        value: Some(e.event_type.as_str()),
+                    })
+                    .insert(Header {
+                        key: "event-id",
+                        value: Some(e.id.to_string().as_str()),
+                    });
+                if let Some(parent) = span.as_ref().and_then(traceparent_of) {
+                    headers = headers.insert(Header {
+                        key: TRACEPARENT,
+                        value: Some(parent.as_str()),
+                    });
+                }
+                self.producer.send(
+                    FutureRecord::to(topic)
+                        .key(e.aggregate_id.as_str())
+                        .payload(payload.as_str())
+                        .headers(headers),
+                    DELIVERY_TIMEOUT,
+                )
+            });
+        for (result, span) in futures::future::join_all(sends)
+            .await
+            .into_iter()
+            .zip(&spans)
+        {
+            if let (Err(_), Some(span)) = (&result, span) {
+                span.record("otel.status_code", "ERROR");
+            }
             result.map_err(|(e, _)| format!("kafka: {e}"))?;
         }
+        drop(spans);
         if let Some(bus) = &self.then {
             bus.deliver(batch).await?;
         }

@@ -272,7 +272,8 @@ pub fn classify(error: &sqlx::Error) -> PgFailure {
 /// CREATE TABLE <service>_outbox (
 ///     seq BIGSERIAL PRIMARY KEY, id UUID NOT NULL UNIQUE, event_type TEXT NOT NULL,
 ///     version SMALLINT NOT NULL, occurred_at TIMESTAMPTZ NOT NULL, region TEXT NOT NULL,
-///     aggregate_id TEXT NOT NULL, payload JSONB NOT NULL, published_at TIMESTAMPTZ);
+///     aggregate_id TEXT NOT NULL, payload JSONB NOT NULL, published_at TIMESTAMPTZ,
+///     trace TEXT);
 /// ```
 pub mod outbox {
     use async_trait::async_trait;
@@ -289,8 +290,8 @@ pub mod outbox {
     ) -> Result<(), sqlx::Error> {
         for e in events {
             sqlx::query(&format!(
-                "INSERT INTO {table} (id, event_type, version, occurred_at, region, aggregate_id, payload)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                "INSERT INTO {table} (id, event_type, version, occurred_at, region, aggregate_id, payload, trace)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
             ))
             .bind(e.id)
             .bind(&e.event_type)
@@ -299,6 +300,7 @@ pub mod outbox {
             .bind(&e.region)
             .bind(&e.aggregate_id)
             .bind(&e.payload)
+            .bind(&e.trace)
             .execute(&mut **tx)
             .await?;
         }
@@ -321,7 +323,7 @@ pub mod outbox {
     impl OutboxReader for PgOutbox {
         async fn pending(&self, limit: usize) -> Result<Vec<EventEnvelope>, String> {
             let rows = sqlx::query(&format!(
-                "SELECT id, event_type, version, occurred_at, region, aggregate_id, payload
+                "SELECT id, event_type, version, occurred_at, region, aggregate_id, payload, trace
                  FROM {} WHERE published_at IS NULL ORDER BY seq LIMIT $1",
                 self.table
             ))
@@ -339,6 +341,7 @@ pub mod outbox {
                         region: r.try_get("region").map_err(|e| e.to_string())?,
                         aggregate_id: r.try_get("aggregate_id").map_err(|e| e.to_string())?,
                         payload: r.try_get("payload").map_err(|e| e.to_string())?,
+                        trace: r.try_get("trace").map_err(|e| e.to_string())?,
                     })
                 })
                 .collect()

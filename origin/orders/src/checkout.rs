@@ -26,6 +26,7 @@ use meridian_common::{ApiError, FieldError, UserId};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::domain::{Address, Order, OrderId, Status};
@@ -124,19 +125,23 @@ pub async fn checkout(
 
     // Detached from the request: a client that hangs up (or an edge that
     // gives up) must not cancel a checkout halfway and strand its key; the
-    // answer is recorded for the retry either way.
-    let task = tokio::spawn(async move {
-        let _slot = slot;
-        let result = run(&state, &caller, buyer, &key, &body).await;
-        // Outcome unknown: end the key's lease so the client's retry
-        // resumes this order.
-        if matches!(&result, Err(e) if transient(e)) {
-            state.store.abandon(buyer, &key).await?;
-        } else {
-            state.store.finish(buyer, &key, &stored(&result)).await?;
+    // answer is recorded for the retry either way. It stays in the
+    // request's span (its logs keep the request id, its trace its parent).
+    let task = tokio::spawn(
+        async move {
+            let _slot = slot;
+            let result = run(&state, &caller, buyer, &key, &body).await;
+            // Outcome unknown: end the key's lease so the client's retry
+            // resumes this order.
+            if matches!(&result, Err(e) if transient(e)) {
+                state.store.abandon(buyer, &key).await?;
+            } else {
+                state.store.finish(buyer, &key, &stored(&result)).await?;
+            }
+            result.map(|o| (StatusCode::CREATED, axum::Json(o)).into_response())
         }
-        result.map(|o| (StatusCode::CREATED, axum::Json(o)).into_response())
-    });
+        .instrument(tracing::Span::current()),
+    );
     task.await.map_err(ApiError::internal)?
 }
 

@@ -181,6 +181,7 @@ impl ElasticIndex {
 
 #[async_trait]
 impl SearchIndex for ElasticIndex {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "elasticsearch"))]
     async fn upsert(&self, docs: &[SearchDoc]) -> Result<(), IndexError> {
         if docs.is_empty() {
             return Ok(());
@@ -206,6 +207,7 @@ impl SearchIndex for ElasticIndex {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "elasticsearch"))]
     async fn remove(&self, id: ProductId) -> Result<(), IndexError> {
         let response = self
             .client
@@ -220,6 +222,7 @@ impl SearchIndex for ElasticIndex {
         checked(response).await.map(|_| ())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "elasticsearch"))]
     async fn search(&self, q: &SearchQuery) -> Result<Results, IndexError> {
         let answer = checked(
             self.client
@@ -261,6 +264,7 @@ impl SearchIndex for ElasticIndex {
         })
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "elasticsearch"))]
     async fn ping(&self) -> Result<(), IndexError> {
         let response = self.client.ping().send().await.map_err(err)?;
         if response.status_code().is_success() {

@@ -265,6 +265,7 @@ fn read_doc(
 
 #[async_trait]
 impl SearchIndex for TantivyIndex {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "tantivy"))]
     async fn upsert(&self, docs: &[SearchDoc]) -> Result<(), IndexError> {
         let docs = docs
             .iter()
@@ -280,6 +281,7 @@ impl SearchIndex for TantivyIndex {
         .await
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "tantivy"))]
     async fn remove(&self, id: ProductId) -> Result<(), IndexError> {
         self.write(|writer| {
             writer.delete_term(Term::from_field_text(self.f.id, &id.to_string()));
@@ -288,6 +290,7 @@ impl SearchIndex for TantivyIndex {
         .await
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "tantivy"))]
     async fn search(&self, q: &SearchQuery) -> Result<Results, IndexError> {
         let searcher = self.reader.searcher();
         let query = self.build(q, true);
@@ -348,6 +351,7 @@ impl SearchIndex for TantivyIndex {
         })
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "tantivy"))]
     async fn ping(&self) -> Result<(), IndexError> {
         Ok(())
     }

@@ -88,6 +88,7 @@ fn io(e: std::io::Error) -> ImageError {
 
 #[async_trait]
 impl ImageStore for LocalDirImageStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "filesystem"))]
     async fn put(&self, id: Uuid, kind: ImageType, bytes: &[u8]) -> Result<(), ImageError> {
         let tmp = self.dir.join(format!(".{id}.tmp"));
         tokio::fs::write(&tmp, bytes).await.map_err(io)?;
@@ -96,6 +97,7 @@ impl ImageStore for LocalDirImageStore {
             .map_err(io)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "filesystem"))]
     async fn get(&self, id: Uuid) -> Result<Option<(ImageType, Vec<u8>)>, ImageError> {
         for kind in ImageType::ALL {
             match tokio::fs::read(self.path(id, kind)).await {
@@ -107,6 +109,7 @@ impl ImageStore for LocalDirImageStore {
         Ok(None)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "filesystem"))]
     async fn ping(&self) -> Result<(), ImageError> {
         tokio::fs::metadata(&self.dir).await.map(|_| ()).map_err(io)
     }

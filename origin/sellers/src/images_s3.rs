@@ -67,6 +67,7 @@ impl S3ImageStore {
 
 #[async_trait]
 impl ImageStore for S3ImageStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "s3"))]
     async fn put(&self, id: Uuid, kind: ImageType, bytes: &[u8]) -> Result<(), ImageError> {
         self.client
             .put_object()
@@ -81,6 +82,7 @@ impl ImageStore for S3ImageStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "s3"))]
     async fn get(&self, id: Uuid) -> Result<Option<(ImageType, Vec<u8>)>, ImageError> {
         let object = match self
             .client
@@ -112,6 +114,7 @@ impl ImageStore for S3ImageStore {
         }
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "s3"))]
     async fn ping(&self) -> Result<(), ImageError> {
         self.client
             .head_bucket()

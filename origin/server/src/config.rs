@@ -50,6 +50,9 @@ pub struct RegionConfig {
     pub analytics: AnalyticsConfig,
     #[serde(default)]
     pub admission: AdmissionConfig,
+    /// Spans exported over OTLP; absent: off.
+    #[serde(default)]
+    pub tracing: Option<meridian_telemetry::Export>,
 }
 
 /// How much the origin takes on at once from the network (service-to-service
@@ -523,6 +526,9 @@ impl RegionConfig {
         if !(-180.0..=180.0).contains(&self.longitude) {
             return invalid("longitude", "must be within -180..=180 degrees");
         }
+        if let Some(Err((key, message))) = self.tracing.as_ref().map(|t| t.validate()) {
+            return invalid(meridian_telemetry::config::qualified(key), &message);
+        }
         if self.internal_secret.len() < 16 {
             return invalid(
                 "internal_secret",
@@ -729,6 +735,14 @@ mod tests {
                  datacenters = { us-east = 0 }",
                 "stores.shipments: replication_factor must be at least 1",
             ),
+            (
+                "[tracing]\nendpoint = \"https://otel:4318/v1/traces\"",
+                "tracing.endpoint",
+            ),
+            (
+                "[tracing]\nendpoint = \"http://otel:4318/v1/traces\"\nsample_ratio = 7",
+                "tracing.sample_ratio",
+            ),
         ];
         for (extra, key) in sections {
             let err = check(extra).unwrap_err();
@@ -736,6 +750,13 @@ mod tests {
         }
         check("[stores.analytics]\nbackend = \"clickhouse\"\nurl = \"http://ch:8123\"").unwrap();
         check("[orders]\nabandoned_checkout_secs = 60\ncheckout_sweep_secs = 5").unwrap();
+        check("[tracing]\nendpoint = \"http://127.0.0.1:4318/v1/traces\"\nsample_ratio = 0.1")
+            .unwrap();
+        // Whom to believe a traceparent from is the edge's to say.
+        let edge_only =
+            "[tracing]\nendpoint = \"http://otel:4318/v1/traces\"\ntrusted_sources = []";
+        let err = RegionConfig::parse(&format!("{GOOD}\n{edge_only}"), "c.toml").unwrap_err();
+        assert!(err.to_string().contains("trusted_sources"), "{err}");
         check(
             "[stores.shipments]\nbackend = \"cassandra\"\nnodes = [\"c:9042\"]\nkeyspace = \"ks\"\n\
              datacenters = { us-east = 3, us-west = 3 }\nlocal_datacenter = \"us-west\"",

@@ -70,7 +70,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     let sweeper = meridian_orders::sweeper::Sweeper::new();
     sweeper.register(metrics.registry())?;
     sweeper.spawn(services.orders.clone(), config.orders.sweep_settings());
-    let api = routes::services(services, change_feed, &secret);
+    let api = routes::services(services, change_feed, &config.id, &secret);
     let gate = meridian_common::admission::Gate::new(
         "meridian_http_requests",
         "Requests from the network",
@@ -81,7 +81,7 @@ pub async fn build(config: &RegionConfig) -> anyhow::Result<Origin> {
     for pool in stores.pool_metrics() {
         metrics.registry().register(pool)?;
     }
-    let router = routes::origin(api, &config.id, metrics, stores.readiness(), gate);
+    let router = routes::origin(api, &config.id, &secret, metrics, stores.readiness(), gate);
     Ok(Origin {
         router,
         region: config.id.clone(),

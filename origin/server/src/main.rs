@@ -49,7 +49,6 @@ fn parse_args() -> Result<Args, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    telemetry::init("origin");
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
@@ -69,14 +68,26 @@ async fn main() -> ExitCode {
         println!("{}: ok", path.display());
         return ExitCode::SUCCESS;
     }
-    match run(config).await {
+    let pipeline = match telemetry::init("origin", config.tracing.as_ref(), &config.id) {
+        Ok(pipeline) => pipeline,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let code = match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "origin failed");
             eprintln!("origin failed: {e:#}");
             ExitCode::FAILURE
         }
+    };
+    // The last seconds' spans are still batched.
+    if let Some(pipeline) = pipeline {
+        tokio::task::block_in_place(|| pipeline.shutdown());
     }
+    code
 }
 
 async fn run(config: RegionConfig) -> anyhow::Result<()> {

@@ -2,6 +2,8 @@
 //! the edge credential, the API documents, the storefront's pages, and
 //! the operations endpoints beside them.
 
+use std::sync::Arc;
+
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -15,7 +17,7 @@ use meridian_common::readiness::Readiness;
 use meridian_common::{telemetry, ApiError};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, OnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::services::Services;
@@ -27,6 +29,7 @@ use crate::{changes, keep_alive, openapi, MAX_BODY_BYTES};
 pub fn services(
     services: Services,
     change_feed: changes::ChangeFeed,
+    region: &str,
     secret: &InternalSecret,
 ) -> Router {
     let Services {
@@ -83,6 +86,10 @@ pub fn services(
         // unknown `/api/…` paths with the JSON 404).
         .merge(meridian_storefront::router(storefront))
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(
+            (Arc::<str>::from(region), secret.clone()),
+            telemetry::in_process_span,
+        ))
         .layer(from_fn_with_state(secret.clone(), require_edge));
     // `set` fails only if already set, which cannot happen for a new router.
     let _ = internal.set(api.clone());
@@ -116,11 +123,12 @@ async fn admit(
 pub fn origin(
     api: Router,
     region: &str,
+    secret: &InternalSecret,
     metrics: Metrics,
     readiness: Readiness,
     gate: Gate,
 ) -> Router {
-    let span_region = region.to_owned();
+    let (span_region, span_secret) = (region.to_owned(), secret.clone());
     let ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(move || readyz(readiness.clone())))
@@ -140,10 +148,17 @@ pub fn origin(
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(move |req: &axum::http::Request<_>| {
-                    telemetry::request_span(&span_region, req)
+                    telemetry::request_span(&span_region, &span_secret, req)
                 })
                 .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(
+                    |response: &Response, latency: std::time::Duration, span: &tracing::Span| {
+                        telemetry::record_status(span, response.status());
+                        DefaultOnResponse::new()
+                            .level(Level::INFO)
+                            .on_response(response, latency, span);
+                    },
+                ),
         );
     api.merge(ops).layer(CatchPanicLayer::custom(|_| {
         ApiError::internal("handler panicked").into_response()

@@ -388,6 +388,7 @@ struct CountRow {
 
 #[async_trait]
 impl AnalyticsStore for ClickhouseAnalyticsStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "clickhouse"))]
     async fn ingest(&self, records: &[Record]) -> Result<Ingested, StoreError> {
         let mut done = Ingested::default();
         let facts: Vec<&Fact> = records
@@ -440,6 +441,7 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
         Ok(done)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "clickhouse"))]
     async fn sales(
         &self,
         seller: Option<&str>,
@@ -473,6 +475,7 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
             .collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "clickhouse"))]
     async fn top_products(
         &self,
         seller: Option<&str>,
@@ -507,6 +510,7 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
             .collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "clickhouse"))]
     async fn funnel(
         &self,
         seller: Option<&str>,
@@ -556,6 +560,7 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
         Ok((total, per_day))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "clickhouse"))]
     async fn ratings(&self, range: DayRange) -> Result<Vec<RatingCell>, StoreError> {
         let rows: Vec<RatingRow> = self
             .client
@@ -578,6 +583,7 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
             .collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "clickhouse"))]
     async fn deliveries(&self, range: DayRange) -> Result<Vec<DeliveryCell>, StoreError> {
         let rows: Vec<DeliveryRow> = self
             .client
@@ -600,6 +606,7 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
             .collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "clickhouse"))]
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let rows: Vec<DeadRow> = self
             .client
@@ -624,6 +631,7 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
             .collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "clickhouse"))]
     async fn event_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         // uniqExact, not count(): exact even before ReplacingMergeTree
         // merged away a duplicate that slipped past the loader.
@@ -639,6 +647,7 @@ impl AnalyticsStore for ClickhouseAnalyticsStore {
         Ok(rows.into_iter().map(|r| (r.event_type, r.events)).collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "clickhouse"))]
     async fn ping(&self) -> Result<(), StoreError> {
         self.client
             .query("SELECT 1")

@@ -129,6 +129,7 @@ impl MemoryAnalyticsStore {
 
 #[async_trait]
 impl AnalyticsStore for MemoryAnalyticsStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn ingest(&self, records: &[Record]) -> Result<Ingested, StoreError> {
         let mut inner = self.inner.lock().map_err(poisoned)?;
         let mut done = Ingested::default();
@@ -156,6 +157,7 @@ impl AnalyticsStore for MemoryAnalyticsStore {
         Ok(done)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn sales(
         &self,
         seller: Option<&str>,
@@ -184,6 +186,7 @@ impl AnalyticsStore for MemoryAnalyticsStore {
         Ok(cells.into_values().collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn top_products(
         &self,
         seller: Option<&str>,
@@ -219,6 +222,7 @@ impl AnalyticsStore for MemoryAnalyticsStore {
         Ok(rows)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn funnel(
         &self,
         seller: Option<&str>,
@@ -247,6 +251,7 @@ impl AnalyticsStore for MemoryAnalyticsStore {
         Ok((total, days.into_iter().collect()))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn ratings(&self, range: DayRange) -> Result<Vec<RatingCell>, StoreError> {
         let inner = self.inner.lock().map_err(poisoned)?;
         Ok(inner
@@ -260,6 +265,7 @@ impl AnalyticsStore for MemoryAnalyticsStore {
             .collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn deliveries(&self, range: DayRange) -> Result<Vec<DeliveryCell>, StoreError> {
         let inner = self.inner.lock().map_err(poisoned)?;
         let mut carriers: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
@@ -280,16 +286,19 @@ impl AnalyticsStore for MemoryAnalyticsStore {
             .collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let inner = self.inner.lock().map_err(poisoned)?;
         Ok(inner.dead.iter().rev().take(limit).cloned().collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn event_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let inner = self.inner.lock().map_err(poisoned)?;
         Ok(inner.types.iter().map(|(t, n)| (t.clone(), *n)).collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -28,6 +28,7 @@ fn poisoned<T>(_: T) -> StoreError {
 
 #[async_trait]
 impl UserStore for MemoryUserStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn insert(&self, user: &User) -> Result<(), StoreError> {
         let mut users = self.inner.write().map_err(poisoned)?;
         if users.by_email.contains_key(&user.email) {
@@ -41,6 +42,7 @@ impl UserStore for MemoryUserStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let users = self.inner.read().map_err(poisoned)?;
         Ok(users
@@ -50,10 +52,12 @@ impl UserStore for MemoryUserStore {
             .cloned())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         Ok(self.inner.read().map_err(poisoned)?.by_id.get(&id).cloned())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn update_profile(
         &self,
         id: UserId,
@@ -74,6 +78,7 @@ impl UserStore for MemoryUserStore {
         Ok(Some(user.clone()))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
@@ -95,6 +100,7 @@ struct Sessions {
 
 #[async_trait]
 impl SessionStore for MemorySessionStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn create(&self, key: &TokenHash, session: &Session) -> Result<(), StoreError> {
         let mut sessions = self.inner.write().map_err(poisoned)?;
         if sessions.map.len() >= (sessions.swept_at_len * 2).max(1024) {
@@ -106,12 +112,14 @@ impl SessionStore for MemorySessionStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn get(&self, key: &TokenHash) -> Result<Option<Session>, StoreError> {
         let sessions = self.inner.read().map_err(poisoned)?;
         let now = unix_now();
         Ok(sessions.map.get(key).filter(|s| s.is_live(now)).copied())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn revoke(&self, key: &TokenHash) -> Result<bool, StoreError> {
         Ok(self
             .inner
@@ -122,6 +130,7 @@ impl SessionStore for MemorySessionStore {
             .is_some())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -69,6 +69,7 @@ fn row_to_user(row: &sqlx::postgres::PgRow) -> Result<User, StoreError> {
 
 #[async_trait]
 impl UserStore for PostgresUserStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn insert(&self, user: &User) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO users (id, email, display_name, bio, password_hash, created_at, updated_at)
@@ -87,6 +88,7 @@ impl UserStore for PostgresUserStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
             .bind(email.as_str())
@@ -96,6 +98,7 @@ impl UserStore for PostgresUserStore {
         row.as_ref().map(row_to_user).transpose()
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
             .bind(id.0)
@@ -105,6 +108,7 @@ impl UserStore for PostgresUserStore {
         row.as_ref().map(row_to_user).transpose()
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn update_profile(
         &self,
         id: UserId,
@@ -128,6 +132,7 @@ impl UserStore for PostgresUserStore {
         row.as_ref().map(row_to_user).transpose()
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn ping(&self) -> Result<(), StoreError> {
         pg::ping(&self.pool).await.map_err(map_err)
     }

@@ -43,6 +43,7 @@ impl RedisSessionStore {
 
 #[async_trait]
 impl SessionStore for RedisSessionStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "redis"))]
     async fn create(&self, key: &TokenHash, session: &Session) -> Result<(), StoreError> {
         let ttl = session.expires_at - unix_now();
         if ttl <= 0 {
@@ -55,6 +56,7 @@ impl SessionStore for RedisSessionStore {
             .map_err(map_err)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "redis"))]
     async fn get(&self, key: &TokenHash) -> Result<Option<Session>, StoreError> {
         let mut conn = self.conn.clone();
         let value: Option<String> = conn.get(self.key(key)).await.map_err(map_err)?;
@@ -66,12 +68,14 @@ impl SessionStore for RedisSessionStore {
         Ok(session.is_live(unix_now()).then_some(session))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "redis"))]
     async fn revoke(&self, key: &TokenHash) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let removed: u64 = conn.del(self.key(key)).await.map_err(map_err)?;
         Ok(removed > 0)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "redis"))]
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         redis::cmd("PING")

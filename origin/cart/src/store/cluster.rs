@@ -233,10 +233,12 @@ impl ClusterCartStore {
 
 #[async_trait]
 impl CartStore for ClusterCartStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "redis"))]
     async fn get(&self, key: &CartKey) -> Result<Cart, StoreError> {
         Ok(self.read(key).await?.0)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "redis"))]
     async fn update(
         &self,
         key: &CartKey,
@@ -245,6 +247,7 @@ impl CartStore for ClusterCartStore {
         self.cas_loop(key, change).await
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "redis"))]
     async fn merge(
         &self,
         guest: &CartKey,
@@ -285,6 +288,7 @@ impl CartStore for ClusterCartStore {
         }
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "redis"))]
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         redis::cmd("PING")

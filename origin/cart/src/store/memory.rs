@@ -35,6 +35,7 @@ fn expired(key: &CartKey, cart: &Cart) -> bool {
 
 #[async_trait]
 impl CartStore for MemoryCartStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn get(&self, key: &CartKey) -> Result<Cart, StoreError> {
         let carts = self.carts.lock().map_err(poisoned)?;
         Ok(carts
@@ -44,6 +45,7 @@ impl CartStore for MemoryCartStore {
             .unwrap_or_default())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn update(
         &self,
         key: &CartKey,
@@ -65,6 +67,7 @@ impl CartStore for MemoryCartStore {
         }
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn merge(
         &self,
         guest: &CartKey,
@@ -85,6 +88,7 @@ impl CartStore for MemoryCartStore {
         Ok(cart)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

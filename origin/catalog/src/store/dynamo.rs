@@ -350,6 +350,7 @@ fn product_item(p: &Product, version: i64) -> Item {
 
 #[async_trait]
 impl ProductStore for DynamoProductStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn put(&self, product: &Product, events: Vec<EventEnvelope>) -> Result<(), StoreError> {
         // New: create it and bump the count in one transaction. Exists:
         // replace it (and bump its version so concurrent edits retry).
@@ -402,10 +403,12 @@ impl ProductStore for DynamoProductStore {
         ))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
         Ok(self.read_through(&[id]).await?.into_iter().next())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
         let mut unique = ids.to_vec();
         unique.sort();
@@ -413,6 +416,7 @@ impl ProductStore for DynamoProductStore {
         self.read_through(&unique).await
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn update(
         &self,
         id: ProductId,
@@ -424,6 +428,7 @@ impl ProductStore for DynamoProductStore {
             .await
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn set_stock(
         &self,
         id: ProductId,
@@ -435,6 +440,7 @@ impl ProductStore for DynamoProductStore {
             .await
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn reserve(
         &self,
         reservation: Uuid,
@@ -509,6 +515,7 @@ impl ProductStore for DynamoProductStore {
         ))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn release(
         &self,
         reservation: Uuid,
@@ -573,6 +580,7 @@ impl ProductStore for DynamoProductStore {
         ))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn apply_rating(
         &self,
         id: ProductId,
@@ -620,6 +628,7 @@ impl ProductStore for DynamoProductStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         let attribute = sort_attribute(query.sort);
         let (hash_name, hash_value) = match query.category {
@@ -673,6 +682,7 @@ impl ProductStore for DynamoProductStore {
         Ok(Page::new(items, more, query.sort))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError> {
         let counts = futures::future::try_join_all(CATEGORIES.iter().map(|(slug, _)| {
             let category = Category::parse(slug).expect("taxonomy slugs parse");
@@ -690,6 +700,7 @@ impl ProductStore for DynamoProductStore {
             .collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn count(&self) -> Result<u64, StoreError> {
         match dynamo::read_item(&self.client, &self.table, count_key()).await? {
             Some(item) => Ok(get_n_or_zero(&item, "n")?.max(0) as u64),
@@ -697,6 +708,7 @@ impl ProductStore for DynamoProductStore {
         }
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn ping(&self) -> Result<(), StoreError> {
         // The cache is not probed: without it reads still work (slower).
         dynamo::read_item(&self.client, &self.table, count_key()).await?;

@@ -103,6 +103,7 @@ impl State {
 
 #[async_trait]
 impl ProductStore for MemoryProductStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn put(&self, product: &Product, events: Vec<EventEnvelope>) -> Result<(), StoreError> {
         let mut state = self.inner.write().map_err(poisoned)?;
         state.store(product.clone());
@@ -110,10 +111,12 @@ impl ProductStore for MemoryProductStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
         Ok(self.inner.read().map_err(poisoned)?.by_id.get(&id).cloned())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
         let state = self.inner.read().map_err(poisoned)?;
         let unique: HashSet<&ProductId> = ids.iter().collect();
@@ -123,6 +126,7 @@ impl ProductStore for MemoryProductStore {
             .collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn update(
         &self,
         id: ProductId,
@@ -138,6 +142,7 @@ impl ProductStore for MemoryProductStore {
         Ok(updated)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn set_stock(
         &self,
         id: ProductId,
@@ -156,6 +161,7 @@ impl ProductStore for MemoryProductStore {
         Ok(updated)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn reserve(
         &self,
         reservation: Uuid,
@@ -185,6 +191,7 @@ impl ProductStore for MemoryProductStore {
         Ok(Ok(()))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn release(
         &self,
         reservation: Uuid,
@@ -221,6 +228,7 @@ impl ProductStore for MemoryProductStore {
         Ok(restocked)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn apply_rating(
         &self,
         id: ProductId,
@@ -232,6 +240,7 @@ impl ProductStore for MemoryProductStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         use std::ops::Bound::{Excluded, Unbounded};
         let state = self.inner.read().map_err(poisoned)?;
@@ -255,6 +264,7 @@ impl ProductStore for MemoryProductStore {
         Ok(Page::new(items, more, query.sort))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError> {
         let state = self.inner.read().map_err(poisoned)?;
         Ok(CATEGORIES
@@ -274,10 +284,12 @@ impl ProductStore for MemoryProductStore {
             .collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn count(&self) -> Result<u64, StoreError> {
         Ok(self.inner.read().map_err(poisoned)?.by_id.len() as u64)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

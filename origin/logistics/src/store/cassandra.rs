@@ -342,6 +342,7 @@ impl CassandraShipmentStore {
 
 #[async_trait]
 impl ShipmentStore for CassandraShipmentStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "cassandra"))]
     async fn open(
         &self,
         shipment: &Shipment,
@@ -386,6 +387,7 @@ impl ShipmentStore for CassandraShipmentStore {
         Ok(s.clone())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "cassandra"))]
     async fn by_tracking(
         &self,
         carrier: &str,
@@ -403,6 +405,7 @@ impl ShipmentStore for CassandraShipmentStore {
         }
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "cassandra"))]
     async fn by_order(&self, order: Uuid) -> Result<Vec<Shipment>, StoreError> {
         let mut ids = self
             .rows::<(i64, Uuid)>(&self.st.get_by_order, (order,))
@@ -417,6 +420,7 @@ impl ShipmentStore for CassandraShipmentStore {
         Ok(out)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "cassandra"))]
     async fn update(
         &self,
         id: Uuid,
@@ -447,6 +451,7 @@ impl ShipmentStore for CassandraShipmentStore {
         Ok(Some(Ok(next)))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "cassandra"))]
     async fn ping(&self) -> Result<(), StoreError> {
         self.rows::<(String, i64)>(&self.st.get_shipment, (Uuid::nil(),))
             .await?;

@@ -28,6 +28,7 @@ impl MemoryShipmentStore {
 
 #[async_trait]
 impl ShipmentStore for MemoryShipmentStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn open(
         &self,
         shipment: &Shipment,
@@ -45,6 +46,7 @@ impl ShipmentStore for MemoryShipmentStore {
         Ok(shipment.clone())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn by_tracking(
         &self,
         carrier: &str,
@@ -57,6 +59,7 @@ impl ShipmentStore for MemoryShipmentStore {
             .cloned())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn by_order(&self, order: Uuid) -> Result<Vec<Shipment>, StoreError> {
         let all = self.inner.lock().map_err(poisoned)?;
         let mut found: Vec<Shipment> = all
@@ -68,6 +71,7 @@ impl ShipmentStore for MemoryShipmentStore {
         Ok(found)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn update(
         &self,
         id: Uuid,
@@ -88,6 +92,7 @@ impl ShipmentStore for MemoryShipmentStore {
         }
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -47,6 +47,7 @@ fn newest_first(mut orders: Vec<Order>, limit: usize) -> Vec<Order> {
 
 #[async_trait]
 impl OrderStore for MemoryOrderStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn begin(
         &self,
         buyer: UserId,
@@ -81,6 +82,7 @@ impl OrderStore for MemoryOrderStore {
         Ok(Begin::Started)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn finish(
         &self,
         buyer: UserId,
@@ -94,6 +96,7 @@ impl OrderStore for MemoryOrderStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn abandon(&self, buyer: UserId, key: &str) -> Result<(), StoreError> {
         let mut s = self.inner.lock().map_err(poisoned)?;
         if let Some(record) = s.keys.get_mut(&(buyer, key.to_owned())) {
@@ -104,6 +107,7 @@ impl OrderStore for MemoryOrderStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn claim_stale(
         &self,
         idle: Duration,
@@ -125,6 +129,7 @@ impl OrderStore for MemoryOrderStore {
             .collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn insert(&self, order: &Order, events: Vec<EventEnvelope>) -> Result<(), StoreError> {
         let mut s = self.inner.lock().map_err(poisoned)?;
         s.orders.insert(order.id, order.clone());
@@ -132,6 +137,7 @@ impl OrderStore for MemoryOrderStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         Ok(self
             .inner
@@ -142,6 +148,7 @@ impl OrderStore for MemoryOrderStore {
             .cloned())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn update(
         &self,
         id: OrderId,
@@ -162,6 +169,7 @@ impl OrderStore for MemoryOrderStore {
         }
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn by_buyer(&self, buyer: UserId, limit: usize) -> Result<Vec<Order>, StoreError> {
         let s = self.inner.lock().map_err(poisoned)?;
         let mine = s
@@ -173,6 +181,7 @@ impl OrderStore for MemoryOrderStore {
         Ok(newest_first(mine, limit))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn by_seller(&self, seller: SellerId, limit: usize) -> Result<Vec<Order>, StoreError> {
         let s = self.inner.lock().map_err(poisoned)?;
         let theirs = s
@@ -185,6 +194,7 @@ impl OrderStore for MemoryOrderStore {
         Ok(newest_first(theirs, limit))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -128,6 +128,7 @@ impl PostgresOrderStore {
 
 #[async_trait]
 impl OrderStore for PostgresOrderStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn begin(
         &self,
         buyer: UserId,
@@ -177,6 +178,7 @@ impl OrderStore for PostgresOrderStore {
         })
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn finish(
         &self,
         buyer: UserId,
@@ -193,6 +195,7 @@ impl OrderStore for PostgresOrderStore {
             .map_err(map_err)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn abandon(&self, buyer: UserId, key: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE checkout_keys SET lease_until = now() \
@@ -206,6 +209,7 @@ impl OrderStore for PostgresOrderStore {
         .map_err(map_err)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn claim_stale(
         &self,
         idle: Duration,
@@ -237,6 +241,7 @@ impl OrderStore for PostgresOrderStore {
             .collect()
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn insert(&self, order: &Order, events: Vec<EventEnvelope>) -> Result<(), StoreError> {
         let (doc, keys) = split_keys(order);
         let mut tx = self.pool.begin().await.map_err(map_err)?;
@@ -270,6 +275,7 @@ impl OrderStore for PostgresOrderStore {
         tx.commit().await.map_err(map_err)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         let row = sqlx::query("SELECT doc, refund_keys FROM orders WHERE id = $1")
             .bind(id.0)
@@ -279,6 +285,7 @@ impl OrderStore for PostgresOrderStore {
         row.as_ref().map(from_row).transpose()
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn update(
         &self,
         id: OrderId,
@@ -303,6 +310,7 @@ impl OrderStore for PostgresOrderStore {
         ))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn by_buyer(&self, buyer: UserId, limit: usize) -> Result<Vec<Order>, StoreError> {
         let rows = sqlx::query(
             "SELECT doc, refund_keys FROM orders WHERE buyer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
@@ -315,6 +323,7 @@ impl OrderStore for PostgresOrderStore {
         rows.iter().map(from_row).collect()
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn by_seller(&self, seller: SellerId, limit: usize) -> Result<Vec<Order>, StoreError> {
         let rows = sqlx::query(
             "SELECT o.doc, o.refund_keys FROM order_sellers s JOIN orders o ON o.id = s.order_id
@@ -329,6 +338,7 @@ impl OrderStore for PostgresOrderStore {
         rows.iter().map(from_row).collect()
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn ping(&self) -> Result<(), StoreError> {
         pg::ping(&self.pool).await.map_err(map_err)
     }

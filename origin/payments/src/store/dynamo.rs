@@ -89,6 +89,7 @@ impl DynamoPaymentStore {
 
 #[async_trait]
 impl PaymentStore for DynamoPaymentStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn record(&self, idempotency_key: &str) -> Result<Option<IdemRecord>, StoreError> {
         match self
             .read(key(format!("KEY#{idempotency_key}"), "KEY"))
@@ -99,6 +100,7 @@ impl PaymentStore for DynamoPaymentStore {
         }
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn create(
         &self,
         idempotency_key: &str,
@@ -135,6 +137,7 @@ impl PaymentStore for DynamoPaymentStore {
         ))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn transition(
         &self,
         idempotency_key: &str,
@@ -206,6 +209,7 @@ impl PaymentStore for DynamoPaymentStore {
         ))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn payment(&self, id: PaymentId) -> Result<Option<Payment>, StoreError> {
         match self.read(payment_key(id)).await? {
             Some(item) => Ok(Some(get_json(&item, "doc")?)),
@@ -213,6 +217,7 @@ impl PaymentStore for DynamoPaymentStore {
         }
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn ledger(&self, id: PaymentId) -> Result<Vec<LedgerEntry>, StoreError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
@@ -239,6 +244,7 @@ impl PaymentStore for DynamoPaymentStore {
         }
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "dynamodb"))]
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(key("META", "PING")).await?;
         Ok(())

@@ -37,10 +37,12 @@ fn poisoned<T>(_: T) -> StoreError {
 
 #[async_trait]
 impl PaymentStore for MemoryPaymentStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn record(&self, key: &str) -> Result<Option<IdemRecord>, StoreError> {
         Ok(self.inner.lock().map_err(poisoned)?.keys.get(key).cloned())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn create(
         &self,
         key: &str,
@@ -64,6 +66,7 @@ impl PaymentStore for MemoryPaymentStore {
         Ok(record)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn transition(
         &self,
         key: &str,
@@ -93,6 +96,7 @@ impl PaymentStore for MemoryPaymentStore {
         Ok(record)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn payment(&self, id: PaymentId) -> Result<Option<Payment>, StoreError> {
         Ok(self
             .inner
@@ -103,6 +107,7 @@ impl PaymentStore for MemoryPaymentStore {
             .cloned())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn ledger(&self, id: PaymentId) -> Result<Vec<LedgerEntry>, StoreError> {
         let s = self.inner.lock().map_err(poisoned)?;
         Ok(s.ledger
@@ -112,6 +117,7 @@ impl PaymentStore for MemoryPaymentStore {
             .collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

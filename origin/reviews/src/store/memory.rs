@@ -37,6 +37,7 @@ impl MemoryReviewStore {
 
 #[async_trait]
 impl ReviewStore for MemoryReviewStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn upsert(
         &self,
         review: &Review,
@@ -63,6 +64,7 @@ impl ReviewStore for MemoryReviewStore {
         Ok((stored, old))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn get(&self, id: Uuid) -> Result<Option<Review>, StoreError> {
         Ok(self
             .inner
@@ -73,6 +75,7 @@ impl ReviewStore for MemoryReviewStore {
             .cloned())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn by_product(
         &self,
         product: ProductId,
@@ -100,6 +103,7 @@ impl ReviewStore for MemoryReviewStore {
         Ok(found.into_iter().skip(offset).take(limit).collect())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn by_author(
         &self,
         product: ProductId,
@@ -112,6 +116,7 @@ impl ReviewStore for MemoryReviewStore {
             .cloned())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn summary(&self, product: ProductId) -> Result<Summary, StoreError> {
         let s = self.inner.lock().map_err(poisoned)?;
         Ok(Summary::of(
@@ -122,6 +127,7 @@ impl ReviewStore for MemoryReviewStore {
         ))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn reply(
         &self,
         id: Uuid,
@@ -138,6 +144,7 @@ impl ReviewStore for MemoryReviewStore {
         Ok(Some(r))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn vote(&self, id: Uuid, user: UserId) -> Result<Option<bool>, StoreError> {
         let mut s = self.inner.lock().map_err(poisoned)?;
         if !s.reviews.contains_key(&id) {
@@ -150,6 +157,7 @@ impl ReviewStore for MemoryReviewStore {
         Ok(Some(counted))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn report(
         &self,
         id: Uuid,
@@ -170,6 +178,7 @@ impl ReviewStore for MemoryReviewStore {
         Ok(Some(true))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

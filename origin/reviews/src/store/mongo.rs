@@ -182,6 +182,7 @@ impl MongoReviewStore {
 
 #[async_trait]
 impl ReviewStore for MongoReviewStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "mongodb"))]
     async fn upsert(
         &self,
         review: &Review,
@@ -246,10 +247,12 @@ impl ReviewStore for MongoReviewStore {
         ))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "mongodb"))]
     async fn get(&self, id: Uuid) -> Result<Option<Review>, StoreError> {
         self.by_id(id).await
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "mongodb"))]
     async fn by_product(
         &self,
         product: ProductId,
@@ -275,6 +278,7 @@ impl ReviewStore for MongoReviewStore {
         docs.iter().map(decode).collect()
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "mongodb"))]
     async fn by_author(
         &self,
         product: ProductId,
@@ -286,6 +290,7 @@ impl ReviewStore for MongoReviewStore {
             .transpose()
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "mongodb"))]
     async fn summary(&self, product: ProductId) -> Result<Summary, StoreError> {
         let pipeline = vec![
             doc! { "$match": { "product": product.to_string() } },
@@ -311,6 +316,7 @@ impl ReviewStore for MongoReviewStore {
         Ok(summary)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "mongodb"))]
     async fn reply(
         &self,
         id: Uuid,
@@ -329,12 +335,14 @@ impl ReviewStore for MongoReviewStore {
         self.by_id(id).await
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "mongodb"))]
     async fn vote(&self, id: Uuid, user: UserId) -> Result<Option<bool>, StoreError> {
         let voter = user.to_string();
         let update = doc! { "$push": { "voters": &voter }, "$inc": { "helpful": 1i64 } };
         self.once_per_user(id, "voters", &voter, update).await
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "mongodb"))]
     async fn report(
         &self,
         id: Uuid,
@@ -353,6 +361,7 @@ impl ReviewStore for MongoReviewStore {
         self.once_per_user(id, "reporters", &reporter, update).await
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "mongodb"))]
     async fn ping(&self) -> Result<(), StoreError> {
         self.reviews
             .estimated_document_count()

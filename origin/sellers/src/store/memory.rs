@@ -41,6 +41,7 @@ fn poisoned<T>(_: T) -> StoreError {
 
 #[async_trait]
 impl SellerStore for MemorySellerStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn create_shop(&self, shop: &Shop, events: Vec<EventEnvelope>) -> Result<(), StoreError> {
         let mut s = self.inner.write().map_err(poisoned)?;
         if s.by_owner.contains_key(&shop.owner_id) {
@@ -56,15 +57,18 @@ impl SellerStore for MemorySellerStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn shop(&self, id: SellerId) -> Result<Option<Shop>, StoreError> {
         Ok(self.inner.read().map_err(poisoned)?.shops.get(&id).cloned())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn shop_by_slug(&self, slug: &Slug) -> Result<Option<Shop>, StoreError> {
         let s = self.inner.read().map_err(poisoned)?;
         Ok(s.by_slug.get(slug).and_then(|id| s.shops.get(id)).cloned())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn shop_by_owner(&self, owner: UserId) -> Result<Option<Shop>, StoreError> {
         let s = self.inner.read().map_err(poisoned)?;
         Ok(s.by_owner
@@ -73,6 +77,7 @@ impl SellerStore for MemorySellerStore {
             .cloned())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn update_shop(
         &self,
         id: SellerId,
@@ -99,6 +104,7 @@ impl SellerStore for MemorySellerStore {
         Ok(Some(shop))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn create_key(&self, key: &ApiKey, events: Vec<EventEnvelope>) -> Result<(), StoreError> {
         let mut s = self.inner.write().map_err(poisoned)?;
         if s.by_hash.contains_key(&key.hash) {
@@ -110,6 +116,7 @@ impl SellerStore for MemorySellerStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn keys(&self, seller: SellerId) -> Result<Vec<ApiKey>, StoreError> {
         let s = self.inner.read().map_err(poisoned)?;
         let mut keys: Vec<ApiKey> = s
@@ -122,6 +129,7 @@ impl SellerStore for MemorySellerStore {
         Ok(keys)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn revoke_key(
         &self,
         seller: SellerId,
@@ -140,11 +148,13 @@ impl SellerStore for MemorySellerStore {
         }
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
         let s = self.inner.read().map_err(poisoned)?;
         Ok(s.by_hash.get(hash).and_then(|id| s.keys.get(id)).cloned())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "memory"))]
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

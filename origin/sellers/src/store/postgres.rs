@@ -109,6 +109,7 @@ fn key(row: &PgRow) -> Result<ApiKey, StoreError> {
 
 #[async_trait]
 impl SellerStore for PostgresSellerStore {
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn create_shop(&self, s: &Shop, events: Vec<EventEnvelope>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         sqlx::query(&format!(
@@ -131,6 +132,7 @@ impl SellerStore for PostgresSellerStore {
         tx.commit().await.map_err(map_err)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn shop(&self, id: SellerId) -> Result<Option<Shop>, StoreError> {
         let row = sqlx::query(&format!("SELECT {SHOP_COLUMNS} FROM shops WHERE id = $1"))
             .bind(id.0)
@@ -140,6 +142,7 @@ impl SellerStore for PostgresSellerStore {
         row.as_ref().map(shop).transpose()
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn shop_by_slug(&self, slug: &Slug) -> Result<Option<Shop>, StoreError> {
         let row = sqlx::query(&format!("SELECT {SHOP_COLUMNS} FROM shops WHERE slug = $1"))
             .bind(slug.as_str())
@@ -149,6 +152,7 @@ impl SellerStore for PostgresSellerStore {
         row.as_ref().map(shop).transpose()
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn shop_by_owner(&self, owner: UserId) -> Result<Option<Shop>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {SHOP_COLUMNS} FROM shops WHERE owner_id = $1"
@@ -160,6 +164,7 @@ impl SellerStore for PostgresSellerStore {
         row.as_ref().map(shop).transpose()
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn update_shop(
         &self,
         id: SellerId,
@@ -191,6 +196,7 @@ impl SellerStore for PostgresSellerStore {
         shop(&row).map(Some)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn create_key(&self, k: &ApiKey, events: Vec<EventEnvelope>) -> Result<(), StoreError> {
         let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
         let mut tx = self.pool.begin().await.map_err(map_err)?;
@@ -214,6 +220,7 @@ impl SellerStore for PostgresSellerStore {
         tx.commit().await.map_err(map_err)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn keys(&self, seller: SellerId) -> Result<Vec<ApiKey>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE seller_id = $1 ORDER BY created_at DESC, id DESC"
@@ -225,6 +232,7 @@ impl SellerStore for PostgresSellerStore {
         rows.iter().map(key).collect()
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn revoke_key(
         &self,
         seller: SellerId,
@@ -253,6 +261,7 @@ impl SellerStore for PostgresSellerStore {
         Ok(revoked)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1"
@@ -264,6 +273,7 @@ impl SellerStore for PostgresSellerStore {
         row.as_ref().map(key).transpose()
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn ping(&self) -> Result<(), StoreError> {
         pg::ping(&self.pool).await.map_err(map_err)
     }
