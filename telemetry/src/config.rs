@@ -20,7 +20,9 @@ pub struct Export {
     pub service_name: Option<String>,
 }
 
-fn default_ratio() -> f64 {
+/// `sample_ratio` when unset: every trace (OpenTelemetry's own default,
+/// parent-based always-on). The edge's `[tracing]` uses it too.
+pub fn default_ratio() -> f64 {
     1.0
 }
 

@@ -7,6 +7,10 @@ use serde::Deserialize;
 /// Present: the edge starts (or continues) a trace for every request and
 /// exports the sampled ones. Absent: no spans, and every client-sent
 /// `traceparent`/`tracestate` is dropped before the origin.
+///
+/// The exporter's keys repeat `meridian_telemetry::Export`'s: serde cannot
+/// flatten a table into another and still refuse unknown keys, and origins
+/// must refuse `trusted_sources`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TracingConfig {
@@ -14,7 +18,7 @@ pub struct TracingConfig {
     pub endpoint: String,
     /// Share of the traces the edge starts that are recorded (0..=1); a
     /// continued trace keeps its parent's decision.
-    #[serde(default = "default_ratio")]
+    #[serde(default = "meridian_telemetry::config::default_ratio")]
     pub sample_ratio: f64,
     /// `service.name` of the edge's spans (default `meridian-edge`).
     #[serde(default)]
@@ -24,10 +28,6 @@ pub struct TracingConfig {
     /// client can neither join another's trace nor force sampling.
     #[serde(default)]
     pub trusted_sources: Vec<IpNet>,
-}
-
-fn default_ratio() -> f64 {
-    1.0
 }
 
 impl TracingConfig {

@@ -206,7 +206,7 @@ pub fn current_traceparent() -> Option<String> {
     if !exporting() {
         return None;
     }
-    propagation::traceparent(Span::current().context().span().span_context())
+    traceparent_of(&Span::current())
 }
 
 /// A span that continues the trace a stored `traceparent` names: the relay
